@@ -1,0 +1,1 @@
+"""Activities: every side effect of learnflow, grouped by what they touch."""

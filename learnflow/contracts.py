@@ -1,0 +1,137 @@
+"""Inputs and outputs of every workflow and activity: small pydantic models, keys not blobs.
+
+Workflows import only this module (plus temporalio and the stdlib), so it must stay import-light.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+# Task queues mirror MIT Learn's Celery workers.
+DEFAULT_QUEUE = "default"
+ARCHIVE_QUEUE = "edx_content"
+EMBEDDINGS_QUEUE = "embeddings"
+TASK_QUEUES = (DEFAULT_QUEUE, ARCHIVE_QUEUE, EMBEDDINGS_QUEUE)
+
+
+def ingest_workflow_id(source: str) -> str:
+    return f"ingest/{source}"
+
+
+def index_workflow_id(source: str, run_id: str) -> str:
+    return f"index/{source}/{run_id}"
+
+
+def embed_workflow_id(source: str, run_id: str) -> str:
+    return f"embed/{source}/{run_id}"
+
+
+class IngestSourceInput(BaseModel):
+    source: str
+    force_prune: bool = False
+    # Extra options a webhook or operator passes to the extractor (e.g. one content path).
+    options: dict[str, str] = Field(default_factory=dict)
+
+
+class PageRef(BaseModel):
+    kind: str
+    key: str
+    item_count: int
+
+
+class FetchInput(BaseModel):
+    source: str
+    run_id: str
+    options: dict[str, str] = Field(default_factory=dict)
+
+
+class FetchResult(BaseModel):
+    pages: list[PageRef] = Field(default_factory=list)
+    complete: bool = True
+    skipped_reason: str | None = None
+    error: str | None = None
+
+    @property
+    def item_count(self) -> int:
+        return sum(p.item_count for p in self.pages)
+
+
+class TransformInput(BaseModel):
+    source: str
+    run_id: str
+    page: PageRef
+    context: list[PageRef] = Field(default_factory=list)
+
+
+class TransformResult(BaseModel):
+    batch_key: str
+    resources: int = 0
+    feed_items: int = 0
+    content_files: int = 0
+    view_events: int = 0
+    quarantined: int = 0
+
+
+class UpsertInput(BaseModel):
+    source: str
+    run_id: str
+    batch_key: str
+
+
+class UpsertResult(BaseModel):
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+
+
+class PruneInput(BaseModel):
+    source: str
+    run_id: str
+    fetch_complete: bool
+    force: bool = False
+
+
+class PruneResult(BaseModel):
+    unpublished: int = 0
+    refused: bool = False
+    reason: str | None = None
+
+
+class IndexInput(BaseModel):
+    source: str | None = None
+    run_id: str | None = None
+    batch_size: int = 500
+
+
+class IndexResult(BaseModel):
+    indexed: int = 0
+    deindexed: int = 0
+
+
+class EmbedInput(BaseModel):
+    source: str | None = None
+    run_id: str | None = None
+    batch_size: int = 256
+
+
+class EmbedResult(BaseModel):
+    embedded: int = 0
+    removed: int = 0
+    unchanged: int = 0
+
+
+class IngestResult(BaseModel):
+    source: str
+    run_id: str
+    outcome: str  # ok | skipped | prune_refused | failed_partial
+    pages: int = 0
+    items: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+    unpublished: int = 0
+    indexed: int = 0
+    embedded: int = 0
+    prune_refused_reason: str | None = None

@@ -1,0 +1,1 @@
+"""Postgres: migrations, the connection pool and the catalog store."""

@@ -1,0 +1,494 @@
+"""The catalog store: idempotent upserts on natural keys, the prune guard, and change feeds.
+
+Bulk path (reference/performance-reliability.md §4): COPY a batch into a temporary staging table,
+then one `INSERT … SELECT … ON CONFLICT DO UPDATE … WHERE content_hash IS DISTINCT FROM …`, so a
+row whose content did not change is not rewritten (no new tuple, updated_on unchanged).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from learnflow.contracts import PruneResult, UpsertResult
+from learnflow.models import FeedItem, Quarantined, Resource, ViewEvent
+from learnflow.reference import ReferenceData
+
+
+async def create_pool(dsn: str, **kwargs: Any) -> asyncpg.Pool:
+    async def _init(conn: asyncpg.Connection) -> None:
+        await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+    kwargs.setdefault("min_size", 1)
+    kwargs.setdefault("max_size", 10)
+    return await asyncpg.create_pool(dsn, init=_init, **kwargs)
+
+
+@dataclass
+class StoredResource:
+    id: int
+    data: dict[str, Any]
+    content_hash: str
+    published: bool
+    created_on: datetime
+    updated_on: datetime
+
+    def model(self) -> Resource:
+        return Resource.model_validate(self.data)
+
+
+_STAGE_COLUMNS = (
+    "platform", "readable_id", "resource_type", "etl_source", "offered_by", "title", "url",
+    "published", "test_mode", "last_modified", "data", "content_hash",
+)  # fmt: skip
+
+
+class CatalogStore:
+    def __init__(self, pool: asyncpg.Pool):
+        self.pool = pool
+
+    # -- reference data -------------------------------------------------------------------
+
+    async def load_reference_data(self, ref: ReferenceData) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.executemany(
+                "INSERT INTO platform (code, name, url, is_edx, has_content_files) VALUES ($1,$2,$3,$4,$5)"
+                " ON CONFLICT (code) DO UPDATE SET name=EXCLUDED.name, url=EXCLUDED.url",
+                [
+                    (c, p.get("name") or c, p.get("url"), bool(p.get("is_edx")), bool(p.get("has_content_files")))
+                    for c, p in ref.platforms.items()
+                ],
+            )
+            await conn.executemany(
+                "INSERT INTO offeror (code, name, professional) VALUES ($1,$2,$3)"
+                " ON CONFLICT (code) DO UPDATE SET name=EXCLUDED.name, professional=EXCLUDED.professional",
+                [(c, o["name"], bool(o.get("professional"))) for c, o in ref.offerors.items()],
+            )
+            await conn.executemany(
+                "INSERT INTO department (department_id, name) VALUES ($1,$2)"
+                " ON CONFLICT (department_id) DO UPDATE SET name=EXCLUDED.name",
+                list(ref.departments.items()),
+            )
+            await conn.executemany(
+                "INSERT INTO topic (name, parent, topic_uuid) VALUES ($1,$2,$3)"
+                " ON CONFLICT (name) DO UPDATE SET parent=EXCLUDED.parent, topic_uuid=EXCLUDED.topic_uuid",
+                [(t["name"], t["parent"], t.get("id")) for t in ref.topics.values()],
+            )
+            await conn.executemany(
+                "INSERT INTO topic_mapping (offeror, source_name, topic) VALUES ($1,$2,$3)"
+                " ON CONFLICT (offeror, source_name) DO UPDATE SET topic=EXCLUDED.topic",
+                [(o, s, t) for o, walk in ref.crosswalk.items() for s, t in walk.items()],
+            )
+
+    # -- resources ------------------------------------------------------------------------
+
+    async def upsert_resources(self, run_id: str, resources: Sequence[Resource]) -> UpsertResult:
+        """Upsert resources with their runs and relationships; record them as seen by run_id."""
+        result = UpsertResult()
+        if not resources:
+            return result
+        # The last occurrence of a natural key in a batch wins (a feed may repeat an item).
+        unique: dict[tuple[str, str, str], Resource] = {}
+        for r in resources:
+            unique[(r.platform, r.readable_id, str(r.resource_type))] = r
+        rows = []
+        for r in unique.values():
+            data = r.model_dump(mode="json", exclude={"content_files"})
+            rows.append(
+                (
+                    r.platform, r.readable_id, str(r.resource_type), r.etl_source, r.offered_by,
+                    r.title, r.url, r.published, r.test_mode, r.last_modified,
+                    json.dumps(data), r.content_hash(),
+                )
+            )  # fmt: skip
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "CREATE TEMP TABLE stage_resource (platform text, readable_id text, resource_type text,"
+                " etl_source text, offered_by text, title text, url text, published boolean,"
+                " test_mode boolean, last_modified timestamptz, data text, content_hash text)"
+                " ON COMMIT DROP"
+            )
+            await conn.copy_records_to_table("stage_resource", records=rows, columns=_STAGE_COLUMNS)
+            changed = await conn.fetch(
+                """
+                INSERT INTO learning_resource AS lr (platform, readable_id, resource_type, etl_source,
+                    offered_by, title, url, published, test_mode, last_modified, data, content_hash)
+                SELECT platform, readable_id, resource_type, etl_source, offered_by, title, url,
+                    published, test_mode, last_modified, data::jsonb, content_hash
+                FROM stage_resource
+                ON CONFLICT (platform, readable_id, resource_type) DO UPDATE SET
+                    etl_source = EXCLUDED.etl_source, offered_by = EXCLUDED.offered_by,
+                    title = EXCLUDED.title, url = EXCLUDED.url, published = EXCLUDED.published,
+                    test_mode = EXCLUDED.test_mode, last_modified = EXCLUDED.last_modified,
+                    data = EXCLUDED.data, content_hash = EXCLUDED.content_hash, updated_on = now()
+                WHERE lr.content_hash IS DISTINCT FROM EXCLUDED.content_hash
+                RETURNING id, platform, readable_id, resource_type, (xmax = 0) AS inserted
+                """
+            )
+            ids = await conn.fetch(
+                "SELECT lr.id, lr.platform, lr.readable_id, lr.resource_type FROM learning_resource lr"
+                " JOIN stage_resource s USING (platform, readable_id, resource_type)"
+            )
+            await conn.execute(
+                "INSERT INTO etl_seen (run_id, kind, item_id) SELECT $1, 'resource', unnest($2::bigint[])"
+                " ON CONFLICT DO NOTHING",
+                run_id,
+                [r["id"] for r in ids],
+            )
+            result.inserted = sum(1 for r in changed if r["inserted"])
+            result.updated = len(changed) - result.inserted
+            result.unchanged = len(unique) - len(changed)
+            id_by_key = {(r["platform"], r["readable_id"], r["resource_type"]): r["id"] for r in ids}
+            changed_keys = [(r["platform"], r["readable_id"], r["resource_type"]) for r in changed]
+            await self._write_runs(conn, [(id_by_key[k], unique[k]) for k in changed_keys])
+            await self._write_relationships(conn, [(id_by_key[k], unique[k]) for k in changed_keys])
+        return result
+
+    async def _write_runs(self, conn: asyncpg.Connection, items: list[tuple[int, Resource]]) -> None:
+        """Runs of changed resources: upsert those in the payload, unpublish the missing ones."""
+        if not items:
+            return
+        rows = [
+            (rid, run.run_id, run.published, run.start_date, run.end_date, json.dumps(run.model_dump(mode="json")))
+            for rid, res in items
+            for run in res.runs
+        ]
+        if rows:
+            await conn.executemany(
+                """
+                INSERT INTO learning_resource_run (resource_id, run_id, published, start_date, end_date, data)
+                VALUES ($1, $2, $3, $4, $5, $6::jsonb)
+                ON CONFLICT (resource_id, run_id) DO UPDATE SET published = EXCLUDED.published,
+                    start_date = EXCLUDED.start_date, end_date = EXCLUDED.end_date,
+                    data = EXCLUDED.data, updated_on = now()
+                WHERE learning_resource_run.data IS DISTINCT FROM EXCLUDED.data
+                    OR learning_resource_run.published IS DISTINCT FROM EXCLUDED.published
+                """,
+                rows,
+            )
+        await conn.executemany(
+            "UPDATE learning_resource_run SET published = false, updated_on = now()"
+            " WHERE resource_id = $1 AND published AND NOT (run_id = ANY($2::text[]))",
+            [(rid, [run.run_id for run in res.runs]) for rid, res in items],
+        )
+
+    async def _write_relationships(self, conn: asyncpg.Connection, items: list[tuple[int, Resource]]) -> None:
+        parents = [(rid, res) for rid, res in items if res.relationships]
+        if not items:
+            return
+        await conn.execute(
+            "DELETE FROM learning_resource_relationship WHERE parent_id = ANY($1::bigint[])",
+            [rid for rid, _ in items],
+        )
+        rows = []
+        for rid, res in parents:
+            for rel in res.relationships:
+                rows.append(
+                    (rid, rel.child.platform, rel.child.readable_id, str(rel.child.resource_type), str(rel.relation_type), rel.position)
+                )
+        if rows:
+            # fetch-only children: a child the catalog does not have is not linked (MIT Learn).
+            await conn.executemany(
+                """
+                INSERT INTO learning_resource_relationship (parent_id, child_id, relation_type, position)
+                SELECT $1, id, $5, $6 FROM learning_resource
+                WHERE platform = $2 AND readable_id = $3 AND resource_type = $4
+                ON CONFLICT DO NOTHING
+                """,
+                rows,
+            )
+
+    # -- feed items -----------------------------------------------------------------------
+
+    async def upsert_feed_items(self, run_id: str, items: Sequence[FeedItem]) -> UpsertResult:
+        result = UpsertResult()
+        if not items:
+            return result
+        unique = {i.guid: i for i in items}
+        async with self.pool.acquire() as conn, conn.transaction():
+            source_ids: dict[tuple[str, str], int] = {}
+            for item in unique.values():
+                key = (str(item.feed_type), item.source.url)
+                if key not in source_ids:
+                    source_ids[key] = await conn.fetchval(
+                        "INSERT INTO feed_source (feed_type, url, title, data) VALUES ($1,$2,$3,$4::jsonb)"
+                        " ON CONFLICT (feed_type, url) DO UPDATE SET title = EXCLUDED.title, data = EXCLUDED.data"
+                        " RETURNING id",
+                        key[0], key[1], item.source.title, json.dumps(item.source.model_dump(mode="json")),
+                    )
+            changed = await conn.fetch(
+                """
+                INSERT INTO feed_item AS fi (guid, source_id, etl_source, feed_type, title, url, data, content_hash)
+                SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[],
+                    $6::text[], $7::jsonb[], $8::text[])
+                ON CONFLICT (guid) DO UPDATE SET source_id = EXCLUDED.source_id, title = EXCLUDED.title,
+                    url = EXCLUDED.url, data = EXCLUDED.data, content_hash = EXCLUDED.content_hash,
+                    updated_on = now()
+                WHERE fi.content_hash IS DISTINCT FROM EXCLUDED.content_hash
+                RETURNING id, (xmax = 0) AS inserted
+                """,
+                [i.guid for i in unique.values()],
+                [source_ids[(str(i.feed_type), i.source.url)] for i in unique.values()],
+                [i.etl_source for i in unique.values()],
+                [str(i.feed_type) for i in unique.values()],
+                [i.title for i in unique.values()],
+                [i.url for i in unique.values()],
+                [json.dumps(i.model_dump(mode="json")) for i in unique.values()],
+                [i.content_hash() for i in unique.values()],
+            )
+            await conn.execute(
+                "INSERT INTO etl_seen (run_id, kind, item_id)"
+                " SELECT $1, 'feed_item', id FROM feed_item WHERE guid = ANY($2::text[]) ON CONFLICT DO NOTHING",
+                run_id,
+                list(unique),
+            )
+        result.inserted = sum(1 for r in changed if r["inserted"])
+        result.updated = len(changed) - result.inserted
+        result.unchanged = len(unique) - len(changed)
+        return result
+
+    async def record_view_events(self, events: Sequence[ViewEvent]) -> int:
+        if not events:
+            return 0
+        async with self.pool.acquire() as conn:
+            status = await conn.execute(
+                """
+                INSERT INTO view_event (event_uuid, resource_id, event_date)
+                SELECT u, r, d FROM unnest($1::text[], $2::bigint[], $3::timestamptz[]) AS t(u, r, d)
+                WHERE EXISTS (SELECT 1 FROM learning_resource WHERE id = r)
+                ON CONFLICT (event_uuid) DO NOTHING
+                """,
+                [e.event_uuid for e in events],
+                [e.resource_id for e in events],
+                [e.event_date for e in events],
+            )
+            await conn.execute(
+                "UPDATE learning_resource lr SET view_count = c.n FROM"
+                " (SELECT resource_id, count(*) AS n FROM view_event WHERE resource_id = ANY($1::bigint[])"
+                "  GROUP BY resource_id) c WHERE lr.id = c.resource_id AND lr.view_count IS DISTINCT FROM c.n",
+                list({e.resource_id for e in events}),
+            )
+        return int(status.split()[-1])
+
+    async def quarantine(self, run_id: str, items: Sequence[Quarantined]) -> int:
+        if not items:
+            return 0
+        async with self.pool.acquire() as conn:
+            await conn.executemany(
+                "INSERT INTO quarantine (source, run_id, item_key, reason, raw) VALUES ($1,$2,$3,$4,$5)",
+                [(q.source, run_id, q.item_key, q.reason, q.raw) for q in items],
+            )
+        return len(items)
+
+    async def list_quarantine(self, source: str | None = None, limit: int = 50) -> list[asyncpg.Record]:
+        async with self.pool.acquire() as conn:
+            return await conn.fetch(
+                "SELECT id, source, run_id, item_key, reason, created_on, length(raw) AS raw_bytes"
+                " FROM quarantine WHERE ($1::text IS NULL OR source = $1) ORDER BY id DESC LIMIT $2",
+                source,
+                limit,
+            )
+
+    # -- prune ----------------------------------------------------------------------------
+
+    async def prune(
+        self,
+        *,
+        etl_source: str,
+        run_id: str,
+        resource_types: Sequence[str],
+        feed_types: Sequence[str],
+        fetch_complete: bool,
+        max_share: float,
+        force: bool = False,
+    ) -> PruneResult:
+        """Unpublish what a complete fetch no longer lists, unless the guard refuses."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            seen_resources = await conn.fetchval(
+                "SELECT count(*) FROM etl_seen WHERE run_id = $1 AND kind = 'resource'", run_id
+            )
+            seen_feed = await conn.fetchval(
+                "SELECT count(*) FROM etl_seen WHERE run_id = $1 AND kind = 'feed_item'", run_id
+            )
+            published = await conn.fetchval(
+                "SELECT count(*) FROM learning_resource WHERE etl_source = $1 AND published"
+                " AND resource_type = ANY($2::text[]) AND NOT test_mode",
+                etl_source,
+                list(resource_types),
+            )
+            vanished = await conn.fetchval(
+                "SELECT count(*) FROM learning_resource lr WHERE etl_source = $1 AND published"
+                " AND resource_type = ANY($3::text[]) AND NOT test_mode AND NOT EXISTS"
+                " (SELECT 1 FROM etl_seen s WHERE s.run_id = $2 AND s.kind = 'resource' AND s.item_id = lr.id)",
+                etl_source,
+                run_id,
+                list(resource_types),
+            )
+            feed_total = await conn.fetchval(
+                "SELECT count(*) FROM feed_item WHERE etl_source = $1 AND feed_type = ANY($2::text[])",
+                etl_source,
+                list(feed_types),
+            )
+            feed_vanished = await conn.fetchval(
+                "SELECT count(*) FROM feed_item fi WHERE etl_source = $1 AND feed_type = ANY($3::text[])"
+                " AND NOT EXISTS (SELECT 1 FROM etl_seen s WHERE s.run_id = $2 AND s.kind = 'feed_item'"
+                " AND s.item_id = fi.id)",
+                etl_source,
+                run_id,
+                list(feed_types),
+            )
+            reason = _guard_reason(
+                fetch_complete, seen_resources + seen_feed, vanished, published, feed_vanished, feed_total, max_share
+            )
+            if reason and not force:
+                await conn.execute("DELETE FROM etl_seen WHERE run_id = $1", run_id)
+                return PruneResult(unpublished=0, refused=True, reason=reason)
+            unpublished = 0
+            if vanished:
+                status = await conn.execute(
+                    # Clearing the hash makes the next upsert of a returning item rewrite the row.
+                    "UPDATE learning_resource lr SET published = false, content_hash = 'pruned',"
+                    " updated_on = now() WHERE etl_source = $1 AND published"
+                    " AND resource_type = ANY($3::text[]) AND NOT test_mode AND NOT EXISTS"
+                    " (SELECT 1 FROM etl_seen s WHERE s.run_id = $2 AND s.kind = 'resource' AND s.item_id = lr.id)",
+                    etl_source,
+                    run_id,
+                    list(resource_types),
+                )
+                unpublished += int(status.split()[-1])
+            if feed_vanished:
+                status = await conn.execute(
+                    "DELETE FROM feed_item fi WHERE etl_source = $1 AND feed_type = ANY($3::text[])"
+                    " AND NOT EXISTS (SELECT 1 FROM etl_seen s WHERE s.run_id = $2"
+                    " AND s.kind = 'feed_item' AND s.item_id = fi.id)",
+                    etl_source,
+                    run_id,
+                    list(feed_types),
+                )
+                unpublished += int(status.split()[-1])
+            await conn.execute("DELETE FROM etl_seen WHERE run_id = $1", run_id)
+        return PruneResult(unpublished=unpublished)
+
+    # -- change feeds for the index and the vector store ------------------------------------
+
+    async def pending_index(self, etl_source: str | None, limit: int) -> list[StoredResource]:
+        """Resources whose indexed state differs from the catalog (new, changed, unpublished)."""
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                """
+                SELECT lr.id, lr.data, lr.content_hash, lr.published, lr.created_on, lr.updated_on
+                FROM learning_resource lr LEFT JOIN search_index_state s ON s.resource_id = lr.id
+                WHERE ($1::text IS NULL OR lr.etl_source = $1)
+                  AND (s.indexed_hash IS DISTINCT FROM lr.content_hash)
+                  AND (lr.published OR s.resource_id IS NOT NULL)
+                ORDER BY lr.id LIMIT $2
+                """,
+                etl_source,
+                limit,
+            )
+        return [StoredResource(**dict(r)) for r in rows]
+
+    async def mark_indexed(self, items: Sequence[tuple[int, str]]) -> None:
+        if not items:
+            return
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                "INSERT INTO search_index_state (resource_id, indexed_hash)"
+                " SELECT * FROM unnest($1::bigint[], $2::text[])"
+                " ON CONFLICT (resource_id) DO UPDATE SET indexed_hash = EXCLUDED.indexed_hash, indexed_on = now()",
+                [i for i, _ in items],
+                [h for _, h in items],
+            )
+
+    async def pending_embedding(self, etl_source: str | None, after_id: int, limit: int) -> list[asyncpg.Record]:
+        async with self.pool.acquire() as conn:
+            return await conn.fetch(
+                """
+                SELECT lr.id, lr.data, lr.published, lr.created_on, e.text_checksum
+                FROM learning_resource lr LEFT JOIN embedding_state e ON e.resource_id = lr.id
+                WHERE ($1::text IS NULL OR lr.etl_source = $1) AND lr.id > $2
+                  AND (lr.published OR e.resource_id IS NOT NULL)
+                  AND (e.resource_id IS NULL OR lr.updated_on >= e.embedded_on OR NOT lr.published)
+                ORDER BY lr.id LIMIT $3
+                """,
+                etl_source,
+                after_id,
+                limit,
+            )
+
+    async def mark_embedded(self, items: Sequence[tuple[int, str]], removed: Sequence[int] = ()) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            if items:
+                await conn.execute(
+                    "INSERT INTO embedding_state (resource_id, text_checksum)"
+                    " SELECT * FROM unnest($1::bigint[], $2::text[])"
+                    " ON CONFLICT (resource_id) DO UPDATE SET text_checksum = EXCLUDED.text_checksum,"
+                    " embedded_on = now()",
+                    [i for i, _ in items],
+                    [c for _, c in items],
+                )
+            if removed:
+                await conn.execute(
+                    "DELETE FROM embedding_state WHERE resource_id = ANY($1::bigint[])", list(removed)
+                )
+
+    # -- reads ----------------------------------------------------------------------------
+
+    async def get_resources(self, ids: Sequence[int]) -> list[StoredResource]:
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT id, data, content_hash, published, created_on, updated_on FROM learning_resource"
+                " WHERE id = ANY($1::bigint[])",
+                list(ids),
+            )
+        by_id = {r["id"]: StoredResource(**dict(r)) for r in rows}
+        return [by_id[i] for i in ids if i in by_id]
+
+    async def counts_by_source(self) -> list[asyncpg.Record]:
+        async with self.pool.acquire() as conn:
+            return await conn.fetch(
+                "SELECT etl_source, count(*) FILTER (WHERE published) AS published,"
+                " count(*) AS total FROM learning_resource GROUP BY etl_source ORDER BY etl_source"
+            )
+
+    async def start_run(self, run_id: str, source: str) -> None:
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                "INSERT INTO etl_run (run_id, source) VALUES ($1, $2) ON CONFLICT (run_id) DO NOTHING",
+                run_id,
+                source,
+            )
+
+    async def finish_run(self, run_id: str, outcome: str, counts: dict[str, Any]) -> None:
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE etl_run SET finished_on = now(), outcome = $2, counts = $3::jsonb WHERE run_id = $1",
+                run_id,
+                outcome,
+                json.dumps(counts),
+            )
+
+
+def _guard_reason(
+    fetch_complete: bool,
+    seen: int,
+    vanished: int,
+    published: int,
+    feed_vanished: int,
+    feed_total: int,
+    max_share: float,
+) -> str | None:
+    if not fetch_complete:
+        return "fetch did not complete"
+    if seen == 0 and (published or feed_total):
+        return "source returned nothing"
+    if published and vanished / published > max_share:
+        return f"would unpublish {vanished} of {published} published resources (> {max_share:.0%})"
+    if feed_total and feed_vanished / feed_total > max_share:
+        return f"would remove {feed_vanished} of {feed_total} feed items (> {max_share:.0%})"
+    return None

@@ -1,0 +1,143 @@
+"""A local HTTP server that answers at the paths the real source APIs use.
+
+Tests serve recorded payloads from ../shared/fixtures through it; `learn up --demo` serves generated
+payloads. Routes map (method, path) to a handler; a handler may return a queue of responses so a
+test can script faults (500, 429 with Retry-After, truncated bodies) before the good answer.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+
+    def q(self, name: str, default: str | None = None) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else default
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def json(cls, data: Any, status: int = 200) -> Response:
+        return cls(status, json.dumps(data).encode(), {"Content-Type": "application/json"})
+
+    @classmethod
+    def file(cls, path: Path, content_type: str = "application/json") -> Response:
+        return cls(200, Path(path).read_bytes(), {"Content-Type": content_type})
+
+
+Handler = Callable[[Request], Response]
+
+
+class FixtureServer:
+    """ThreadingHTTPServer on 127.0.0.1 with a route table; `base_url` once started."""
+
+    def __init__(self, port: int = 0):
+        self.routes: dict[tuple[str, str], Handler] = {}
+        self.faults: dict[tuple[str, str], list[Response]] = {}
+        self.requests: list[Request] = []
+        self._lock = threading.Lock()
+        server = self
+
+        class _H(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:  # quiet
+                pass
+
+            def _handle(self) -> None:
+                parts = urlsplit(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                req = Request(
+                    method=self.command,
+                    path=parts.path,
+                    query=parse_qs(parts.query),
+                    headers={k.lower(): v for k, v in self.headers.items()},
+                    body=self.rfile.read(length) if length else b"",
+                )
+                resp = server.dispatch(req)
+                self.send_response(resp.status)
+                for k, v in resp.headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(resp.body)))
+                self.end_headers()
+                self.wfile.write(resp.body)
+
+            do_GET = _handle
+            do_POST = _handle
+            do_PUT = _handle
+            do_DELETE = _handle
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _H)
+        self._httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return self._httpd.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def route(self, path: str, handler: Handler | Response, method: str = "GET") -> None:
+        if isinstance(handler, Response):
+            fixed = handler
+            self.routes[(method, path)] = lambda _req: fixed
+        else:
+            self.routes[(method, path)] = handler
+
+    def inject(self, path: str, *responses: Response, method: str = "GET") -> None:
+        """Answer the next requests to `path` with these responses, then the route again."""
+        with self._lock:
+            self.faults.setdefault((method, path), []).extend(responses)
+
+    def dispatch(self, req: Request) -> Response:
+        with self._lock:
+            self.requests.append(req)
+            queued = self.faults.get((req.method, req.path))
+            if queued:
+                return queued.pop(0)
+        handler = self.routes.get((req.method, req.path))
+        if handler is None:
+            return Response.json({"detail": "Not found."}, status=404)
+        try:
+            return handler(req)
+        except Exception as exc:  # noqa: BLE001 - a broken handler answers 500, as a real API would
+            return Response.json({"detail": f"fixture handler failed: {exc}"}, status=500)
+
+    def hits(self, path: str) -> int:
+        with self._lock:
+            return sum(1 for r in self.requests if r.path == path)
+
+    def start(self) -> FixtureServer:
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> FixtureServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

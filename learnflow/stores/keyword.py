@@ -1,0 +1,60 @@
+"""The keyword index interface. Implementations: tantivy (embedded) and OpenSearch (production).
+
+Semantics shared by both (MIT Learn §4.3): filters are OR within a field and AND across fields,
+applied after scoring (post_filter); facets are disjunctive (each counted under all *other*
+filters); results are paged by offset/limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+SEARCH_MODES = ("phrase", "best_fields", "most_fields")
+SORT_FIELDS = {
+    "id": "id",
+    "readable_id": "readable_id",
+    "last_modified": "last_modified",
+    "new": "created_on",
+    "start_date": "next_start_date",
+    "upcoming": "next_start_date",
+    "views": "views",
+}
+
+
+@dataclass
+class KeywordQuery:
+    text: str = ""
+    filters: dict[str, list[str]] = field(default_factory=dict)
+    facets: list[str] = field(default_factory=list)
+    sort: str | None = None  # a SORT_FIELDS key, "-" prefix for descending
+    offset: int = 0
+    limit: int = 10
+    search_mode: str = "phrase"
+    slop: int = 6
+    min_score: float = 0.0
+
+
+@dataclass
+class Hit:
+    id: int
+    score: float
+    document: dict[str, Any]
+
+
+@dataclass
+class KeywordResults:
+    total: int
+    hits: list[Hit]
+    facets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+
+
+@runtime_checkable
+class KeywordIndex(Protocol):
+    async def upsert(self, documents: list[dict[str, Any]]) -> None: ...
+    async def delete(self, ids: list[int]) -> None: ...
+    async def search(self, query: KeywordQuery) -> KeywordResults: ...
+    async def get(self, ids: list[int]) -> list[dict[str, Any]]: ...
+    async def count(self) -> int: ...
+    async def healthy(self) -> bool: ...
+    async def close(self) -> None: ...

@@ -1,0 +1,1 @@
+"""The gRPC search service: servicer, query building, keyword/vector backends, auth, health."""

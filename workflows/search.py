@@ -1,0 +1,48 @@
+"""Child workflows that bring the search engines in line with the catalog."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from learnflow.contracts import EmbedInput, EmbedResult, IndexInput, IndexResult
+
+RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
+
+
+@workflow.defn
+class IndexResourcesWorkflow:
+    """Index new and changed resources of a source (or all), deindex unpublished ones."""
+
+    @workflow.run
+    async def run(self, req: IndexInput) -> IndexResult:
+        return await workflow.execute_activity(
+            "index_pending",
+            req,
+            result_type=IndexResult,
+            start_to_close_timeout=timedelta(minutes=30),
+            heartbeat_timeout=timedelta(minutes=2),
+            retry_policy=RETRY,
+            summary=f"index {req.source or 'all sources'}",
+        )
+
+
+@workflow.defn
+class EmbedResourcesWorkflow:
+    """Embed resources whose embedding text changed, remove unpublished ones (every 30 minutes,
+    and after each ingestion)."""
+
+    @workflow.run
+    async def run(self, req: EmbedInput) -> EmbedResult:
+        return await workflow.execute_activity(
+            "embed_pending",
+            req,
+            result_type=EmbedResult,
+            start_to_close_timeout=timedelta(minutes=60),
+            heartbeat_timeout=timedelta(minutes=2),
+            retry_policy=RETRY,
+            summary=f"embed {req.source or 'all sources'}",
+        )
