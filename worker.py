@@ -21,27 +21,28 @@ from learnflow.contracts import ARCHIVE_QUEUE, DEFAULT_QUEUE, EMBEDDINGS_QUEUE, 
 
 
 def queue_registry() -> dict[str, tuple[list, list]]:
-    """Workflows and activities each task queue serves."""
-    from activities import ingest as ingest_activities
-    from activities import search as search_activities
-    from workflows.ingest import IngestSourceWorkflow
-    from workflows.search import EmbedResourcesWorkflow, IndexResourcesWorkflow
+    """Workflows and activities each task queue serves, discovered from their modules.
 
-    registry: dict[str, tuple[list, list]] = {
-        DEFAULT_QUEUE: (
-            [IngestSourceWorkflow, IndexResourcesWorkflow],
-            [*ingest_activities.ACTIVITIES, search_activities.index_pending],
-        ),
-        EMBEDDINGS_QUEUE: ([EmbedResourcesWorkflow], [search_activities.embed_pending]),
-        ARCHIVE_QUEUE: ([], []),
-    }
-    try:  # the archive pipeline registers itself when present
-        from workflows import archives as archive_workflows  # type: ignore[attr-defined]
+    A module in `workflows/` lists `WORKFLOWS_BY_QUEUE = {queue: [WorkflowClass, ...]}`; a module
+    in `activities/` lists `ACTIVITIES_BY_QUEUE = {queue: [activity_fn, ...]}`. Adding a flow is
+    adding modules, not editing this file.
+    """
+    import importlib
+    import pkgutil
 
-        wfs, acts = archive_workflows.registry()
-        registry[ARCHIVE_QUEUE] = (wfs, acts)
-    except ImportError:
-        pass
+    import activities
+    import workflows
+
+    registry: dict[str, tuple[list, list]] = {q: ([], []) for q in TASK_QUEUES}
+    for package, attr, slot in (
+        (workflows, "WORKFLOWS_BY_QUEUE", 0),
+        (activities, "ACTIVITIES_BY_QUEUE", 1),
+    ):
+        for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+            module = importlib.import_module(f"{package.__name__}.{info.name}")
+            for queue, items in getattr(module, attr, {}).items():
+                target = registry[queue][slot]
+                target.extend(i for i in items if i not in target)
     return registry
 
 
@@ -53,7 +54,9 @@ TUNING = {
 }
 
 
-def build_workers(client: Client, queues: Sequence[str] = TASK_QUEUES, task_queue_prefix: str = "") -> list[Worker]:
+def build_workers(
+    client: Client, queues: Sequence[str] = TASK_QUEUES, task_queue_prefix: str = ""
+) -> list[Worker]:
     registry = queue_registry()
     workers = []
     for queue in queues:
@@ -74,7 +77,9 @@ def build_workers(client: Client, queues: Sequence[str] = TASK_QUEUES, task_queu
 
 
 async def connect(address: str, namespace: str = "default") -> Client:
-    return await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter)
+    return await Client.connect(
+        address, namespace=namespace, data_converter=pydantic_data_converter
+    )
 
 
 async def run_workers(address: str, namespace: str, queues: Sequence[str]) -> None:
@@ -102,7 +107,12 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     settings = get_settings()
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--queue", action="append", choices=TASK_QUEUES, help="task queue (repeatable); default: all")
+    parser.add_argument(
+        "--queue",
+        action="append",
+        choices=TASK_QUEUES,
+        help="task queue (repeatable); default: all",
+    )
     parser.add_argument("--address", default=settings.temporal_address)
     parser.add_argument("--namespace", default=settings.temporal_namespace)
     args = parser.parse_args(argv)

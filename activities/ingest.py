@@ -9,9 +9,9 @@ import json
 
 import structlog
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from learnflow.contracts import (
+    DEFAULT_QUEUE,
     FetchInput,
     FetchResult,
     IngestResult,
@@ -177,4 +177,13 @@ async def finish_run(req: IngestResult) -> None:
     await stores.blobs.delete_prefix(f"batch/{req.source}/{req.run_id}")
 
 
-ACTIVITIES = [fetch_source_pages, transform_page, upsert_batch, prune_source, start_run, finish_run]
+ACTIVITIES_BY_QUEUE = {
+    DEFAULT_QUEUE: [
+        fetch_source_pages,
+        transform_page,
+        upsert_batch,
+        prune_source,
+        start_run,
+        finish_run,
+    ]
+}

@@ -9,7 +9,14 @@ import numpy as np
 import structlog
 from temporalio import activity
 
-from learnflow.contracts import EmbedInput, EmbedResult, IndexInput, IndexResult
+from learnflow.contracts import (
+    DEFAULT_QUEUE,
+    EMBEDDINGS_QUEUE,
+    EmbedInput,
+    EmbedResult,
+    IndexInput,
+    IndexResult,
+)
 from learnflow.models import Resource
 from learnflow.search_doc import embedding_text, filter_values, to_search_document
 from learnflow.stores import get_stores
@@ -30,7 +37,9 @@ async def index_pending(req: IndexInput) -> IndexResult:
         docs, gone = [], []
         for row in batch:
             if row.published:
-                docs.append(to_search_document(Resource.model_validate(row.data), row.id, row.created_on))
+                docs.append(
+                    to_search_document(Resource.model_validate(row.data), row.id, row.created_on)
+                )
             else:
                 gone.append(row.id)
         await stores.keyword.upsert(docs)
@@ -41,6 +50,10 @@ async def index_pending(req: IndexInput) -> IndexResult:
         activity.heartbeat(result.indexed + result.deindexed)
     log.info("index.done", source=req.source, indexed=result.indexed, deindexed=result.deindexed)
     return result
+
+
+def _checksum(text: str) -> str:
+    return hashlib.md5(text.encode()).hexdigest()  # noqa: S324 - change detection, not security
 
 
 @activity.defn
@@ -68,7 +81,7 @@ async def embed_pending(req: EmbedInput) -> EmbedResult:
                 continue
             doc = to_search_document(res, row["id"], row["created_on"])
             text = embedding_text(doc)
-            checksum = hashlib.md5(text.encode()).hexdigest()  # noqa: S324 - change detection only
+            checksum = _checksum(text)
             if checksum == row["text_checksum"]:
                 unchanged.append((row["id"], checksum))
                 continue
@@ -76,13 +89,17 @@ async def embed_pending(req: EmbedInput) -> EmbedResult:
         if to_embed:
             vectors = encoder.encode([t for *_, t in to_embed])
             points = [
-                VectorPoint(key=key, vector=np.asarray(vec), payload=QdrantVectorStore.payload_for(doc, filter_values(doc)))
+                VectorPoint(
+                    key=key,
+                    vector=np.asarray(vec),
+                    payload=QdrantVectorStore.payload_for(doc, filter_values(doc)),
+                )
                 for (_, key, doc, _), vec in zip(to_embed, vectors, strict=True)
             ]
             await stores.vector.upsert(points)
         await stores.vector.delete(removed_keys)
         await stores.catalog.mark_embedded(
-            [(rid, hashlib.md5(text.encode()).hexdigest()) for rid, _, _, text in to_embed] + unchanged,  # noqa: S324
+            [(rid, _checksum(text)) for rid, _, _, text in to_embed] + unchanged,
             removed,
         )
         result.embedded += len(to_embed)
@@ -94,4 +111,4 @@ async def embed_pending(req: EmbedInput) -> EmbedResult:
     return result
 
 
-ACTIVITIES = [index_pending, embed_pending]
+ACTIVITIES_BY_QUEUE = {DEFAULT_QUEUE: [index_pending], EMBEDDINGS_QUEUE: [embed_pending]}

@@ -16,16 +16,36 @@ from learnflow.harness.fixture_server import FixtureServer, Request, Response
 SUBJECTS = [
     ("18.03", "Differential Equations", "Mathematics", "Mathematics"),
     ("18.06", "Linear Algebra", "Mathematics", "Mathematics"),
-    ("6.0001", "Introduction to Computer Science and Programming in Python", "Computer Science", "Electrical Engineering and Computer Science"),
-    ("6.86", "Machine Learning with Python", "Data Science", "Electrical Engineering and Computer Science"),
+    (
+        "6.0001",
+        "Introduction to Computer Science and Programming in Python",
+        "Computer Science",
+        "Electrical Engineering and Computer Science",
+    ),
+    (
+        "6.86",
+        "Machine Learning with Python",
+        "Data Science",
+        "Electrical Engineering and Computer Science",
+    ),
     ("8.01", "Classical Mechanics", "Physics", "Physics"),
     ("7.00", "Introduction to Biology", "Biology", "Biology"),
     ("14.01", "Principles of Microeconomics", "Economics", "Economics"),
-    ("15.S08", "Supply Chain Fundamentals", "Supply Chain Management", "Sloan School of Management"),
+    (
+        "15.S08",
+        "Supply Chain Fundamentals",
+        "Supply Chain Management",
+        "Sloan School of Management",
+    ),
     ("2.01", "Elements of Structures", "Mechanical Engineering", "Mechanical Engineering"),
     ("5.111", "Principles of Chemical Science", "Chemistry", "Chemistry"),
     ("18.650", "Fundamentals of Statistics", "Mathematics", "Mathematics"),
-    ("16.00", "Introduction to Aerospace Engineering", "Aerospace Engineering", "Aeronautics and Astronautics"),
+    (
+        "16.00",
+        "Introduction to Aerospace Engineering",
+        "Aerospace Engineering",
+        "Aeronautics and Astronautics",
+    ),
 ]
 LEVELS = ["Introductory", "Intermediate", "Advanced"]
 
@@ -70,7 +90,13 @@ def _course(i: int, rng: random.Random, now: datetime) -> dict:
             "live": True,
             "length": f"{rng.randint(6, 14)} weeks",
             "effort": f"{rng.randint(3, 9)} hrs/wk",
-            "instructors": [{"name": rng.choice(["Ada Lovelace", "Gilbert Strang", "Walter Lewin", "Eric Lander"])}],
+            "instructors": [
+                {
+                    "name": rng.choice(
+                        ["Ada Lovelace", "Gilbert Strang", "Walter Lewin", "Eric Lander"]
+                    )
+                }
+            ],
         },
         "include_in_learn_catalog": True,
         "topics": [{"name": topic}],
@@ -100,7 +126,9 @@ def mitxonline_catalog(n_courses: int = 36, seed: int = 7) -> tuple[list[dict], 
                     {
                         "data": {"node_type": "operator", "operator": "all_of"},
                         "id": p,
-                        "children": [{"data": {"node_type": "course", "course": c}, "id": c} for c in members],
+                        "children": [
+                            {"data": {"node_type": "course", "course": c}, "id": c} for c in members
+                        ],
                     }
                 ],
                 "page": {
@@ -121,22 +149,36 @@ def mitxonline_catalog(n_courses: int = 36, seed: int = 7) -> tuple[list[dict], 
     return courses, programs
 
 
-def drf_pages(path: str, items: list[dict], page_size: int, base_url: Callable[[], str]) -> Callable[[Request], Response]:
+def drf_pages(
+    path: str, items: list[dict], page_size: int, base_url: Callable[[], str]
+) -> Callable[[Request], Response]:
     """A DRF-style paginated endpoint (`?page=N`, absolute `next` links)."""
 
     def handler(req: Request) -> Response:
         page = int(req.q("page", "1") or 1)
         chunk = items[(page - 1) * page_size : page * page_size]
-        nxt = f"{base_url()}{path}?page={page + 1}&live=true" if page * page_size < len(items) else None
+        nxt = (
+            f"{base_url()}{path}?page={page + 1}&live=true"
+            if page * page_size < len(items)
+            else None
+        )
         return Response.json({"count": len(items), "next": nxt, "previous": None, "results": chunk})
 
     return handler
 
 
-def install_mitxonline(server: FixtureServer, courses: list[dict], programs: list[dict], page_size: int = 20) -> dict[str, str]:
+def install_mitxonline(
+    server: FixtureServer, courses: list[dict], programs: list[dict], page_size: int = 20
+) -> dict[str, str]:
     """Serve a MITx Online catalog at its real paths; returns the settings that point at it."""
-    server.route("/api/v2/courses/", drf_pages("/api/v2/courses/", courses, page_size, lambda: server.base_url))
-    server.route("/api/v2/programs/", drf_pages("/api/v2/programs/", programs, page_size, lambda: server.base_url))
+    server.route(
+        "/api/v2/courses/",
+        drf_pages("/api/v2/courses/", courses, page_size, lambda: server.base_url),
+    )
+    server.route(
+        "/api/v2/programs/",
+        drf_pages("/api/v2/programs/", programs, page_size, lambda: server.base_url),
+    )
     for course in courses:
         server.route(f"/api/v2/courses/{course['id']}/", Response.json(course))
     return {"MITX_ONLINE_BASE_URL": server.base_url}

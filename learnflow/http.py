@@ -129,7 +129,7 @@ class SourceHttp:
         last: TransientHttpError | None = None
         for attempt in range(1, self.attempts + 1):
             try:
-                response = await self._send(method, url, params, headers, data, json)
+                response = await self._send(method, url, params, headers, data, json, not_found_ok)
             except TransientHttpError as exc:
                 last = exc
                 if attempt == self.attempts:
@@ -138,7 +138,9 @@ class SourceHttp:
                 if delay is None:
                     delay = min(self.max_backoff, 0.2 * 2**attempt) * (0.5 + random.random() / 2)
                 delay = min(delay, self.max_backoff)
-                log.info("http.retry", url=url, attempt=attempt, delay=round(delay, 2), error=str(exc))
+                log.info(
+                    "http.retry", url=url, attempt=attempt, delay=round(delay, 2), error=str(exc)
+                )
                 await asyncio.sleep(delay)
                 continue
             if response.status_code == 404 and not_found_ok:
@@ -147,7 +149,9 @@ class SourceHttp:
         assert last is not None
         raise last
 
-    async def _send(self, method, url, params, headers, data, json) -> httpx.Response:
+    async def _send(
+        self, method, url, params, headers, data, json, not_found_ok=False
+    ) -> httpx.Response:
         try:
             req = self._client.build_request(
                 method, url, params=params, headers=headers, data=data, json=json
@@ -166,6 +170,8 @@ class SourceHttp:
                 raise PermanentHttpError(f"HTTP {status} redirect from {url} refused")
             if status >= 400 and status != 404:
                 raise PermanentHttpError(f"HTTP {status} from {url}")
+            if status == 404 and not not_found_ok:
+                raise PermanentHttpError(f"HTTP 404 from {url}")
             declared = response.headers.get("Content-Length")
             if declared and int(declared) > self.max_bytes:
                 raise PermanentHttpError(f"response of {declared} bytes over the cap from {url}")

@@ -30,7 +30,13 @@ from temporalio.client import (
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from learnflow import search_attributes as sa
-from learnflow.contracts import ARCHIVE_QUEUE, DEFAULT_QUEUE, EMBEDDINGS_QUEUE, EmbedInput, IngestSourceInput
+from learnflow.contracts import (
+    ARCHIVE_QUEUE,
+    DEFAULT_QUEUE,
+    EMBEDDINGS_QUEUE,
+    EmbedInput,
+    IngestSourceInput,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -51,7 +57,9 @@ class ScheduledWorkflow:
     jitter: timedelta = field(default=timedelta(minutes=2))
 
 
-def _ingest(source: str, cron: str | tuple[str, ...], catchup: timedelta, **kw: Any) -> ScheduledWorkflow:
+def _ingest(
+    source: str, cron: str | tuple[str, ...], catchup: timedelta, **kw: Any
+) -> ScheduledWorkflow:
     options = kw.pop("options", {})
     suffix = kw.pop("suffix", "")
     return ScheduledWorkflow(
@@ -141,7 +149,11 @@ def fingerprint(entry: ScheduledWorkflow, id_prefix: str = "") -> str:
 
 
 def _schedule(entry: ScheduledWorkflow, id_prefix: str = "") -> Schedule:
-    attrs = TypedSearchAttributes([SearchAttributePair(sa.SOURCE, entry.source)]) if entry.source else None
+    attrs = (
+        TypedSearchAttributes([SearchAttributePair(sa.SOURCE, entry.source)])
+        if entry.source
+        else None
+    )
     return Schedule(
         action=ScheduleActionStartWorkflow(
             entry.workflow,
@@ -158,7 +170,9 @@ def _schedule(entry: ScheduledWorkflow, id_prefix: str = "") -> Schedule:
     )
 
 
-def wanted_schedules(registered_workflows: set[str], registered_sources: set[str]) -> list[ScheduledWorkflow]:
+def wanted_schedules(
+    registered_workflows: set[str], registered_sources: set[str]
+) -> list[ScheduledWorkflow]:
     """Entries this build can run: its workflow type exists and (for ingest) its source module."""
     out = []
     for entry in SCHEDULES:
@@ -210,10 +224,14 @@ async def reconcile(
             current_fp = None
             if "schedule_fingerprint" in memo:
                 raw = memo["schedule_fingerprint"]
-                current_fp = (await client.data_converter.decode([raw]))[0] if hasattr(raw, "data") else raw
+                current_fp = (
+                    (await client.data_converter.decode([raw]))[0] if hasattr(raw, "data") else raw
+                )
             if current_fp != fingerprint(entry, id_prefix):
 
-                def updater(_: ScheduleUpdateInput, desired: Schedule = desired) -> ScheduleUpdate:
+                def updater(
+                    _: ScheduleUpdateInput, desired: Schedule = desired, current: Schedule = current
+                ) -> ScheduleUpdate:
                     desired.state = current.state
                     return ScheduleUpdate(schedule=desired)
 

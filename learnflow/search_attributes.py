@@ -12,7 +12,13 @@ QUARANTINED = SearchAttributeKey.for_int("QuarantinedCount")
 
 ALL = (SOURCE, OUTCOME, UPSERTED, UNPUBLISHED, QUARANTINED)
 
-_CLI_TYPES = {"KEYWORD": "Keyword", "INT": "Int", "TEXT": "Text", "BOOL": "Bool", "DATETIME": "Datetime"}
+_CLI_TYPES = {
+    "KEYWORD": "Keyword",
+    "INT": "Int",
+    "TEXT": "Text",
+    "BOOL": "Bool",
+    "DATETIME": "Datetime",
+}
 
 
 def _cli_type(key: SearchAttributeKey) -> str:

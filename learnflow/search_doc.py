@@ -39,7 +39,9 @@ def next_start_date(res: Resource, now: datetime | None = None) -> datetime | No
     return min(starts) if starts else None
 
 
-def to_search_document(res: Resource, resource_id: int, created_on: datetime | None = None) -> dict[str, Any]:
+def to_search_document(
+    res: Resource, resource_id: int, created_on: datetime | None = None
+) -> dict[str, Any]:
     """The document both engines index (keys stable: the gRPC layer reads them back)."""
     ref = reference_data()
     runs = [r for r in res.runs if r.published and not r.is_variant]
@@ -71,7 +73,9 @@ def to_search_document(res: Resource, resource_id: int, created_on: datetime | N
         "professional": res.professional,
         "free": res.free,
         "published": res.published,
-        "delivery": [{"code": str(d), "name": str(d).replace("_", " ").title()} for d in res.delivery],
+        "delivery": [
+            {"code": str(d), "name": str(d).replace("_", " ").title()} for d in res.delivery
+        ],
         "pace": [str(p) for p in res.pace],
         "level": _level_codes(res),
         "instructors": instructors,

@@ -113,7 +113,9 @@ async def start_app(grpc_address: str = "127.0.0.1:0", task_queue_prefix: str = 
     await prepare_database(stores)
     client = await connect(settings.temporal_address, settings.temporal_namespace)
     workers = build_workers(client, task_queue_prefix=task_queue_prefix)
-    app = App(client=client, stores=stores, workers=workers, grpc=await start_server(stores, grpc_address))
+    app = App(
+        client=client, stores=stores, workers=workers, grpc=await start_server(stores, grpc_address)
+    )
     app._tasks = [asyncio.create_task(w.run()) for w in workers]
     return app
 
@@ -135,8 +137,10 @@ async def run_up(stack: ServiceStack, grpc_address: str, trigger: bool = True) -
     assert stack.temporal is not None
     print(f"Temporal UI:   {stack.temporal.ui_url}")
     print(f"Temporal gRPC: {stack.temporal.address}")
-    print(f"Search gRPC:   {app.grpc_address}   (try: learn search \"differential equations\")")
-    print(f"Schedules:     {len(entries)} ({len(report.created)} created, {len(report.updated)} updated)")
+    print(f'Search gRPC:   {app.grpc_address}   (try: learn search "differential equations")')
+    print(
+        f"Schedules:     {len(entries)} ({len(report.created)} created, {len(report.updated)} updated)"
+    )
     print("Press Ctrl-C to stop.")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -60,7 +60,9 @@ def generate() -> list[Path]:
             continue
         text = path.read_text()
         # `from learn.search.v1 import x` -> `from search_service._gen.learn.search.v1 import x`
-        text = re.sub(r"^from (learn\.[\w.]+) import", rf"from {GEN_PACKAGE}.\1 import", text, flags=re.M)
+        text = re.sub(
+            r"^from (learn\.[\w.]+) import", rf"from {GEN_PACKAGE}.\1 import", text, flags=re.M
+        )
         text = re.sub(r"^import (learn\.[\w.]+)", rf"import {GEN_PACKAGE}.\1", text, flags=re.M)
         path.write_text(text)
         written.append(path)

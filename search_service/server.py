@@ -50,7 +50,8 @@ class InvalidArgument(Exception):
 async def abort_invalid(context: grpc.aio.ServicerContext, exc: InvalidArgument) -> None:
     detail = error_details_pb2.BadRequest(
         field_violations=[
-            error_details_pb2.BadRequest.FieldViolation(field=f, description=d) for f, d in exc.violations
+            error_details_pb2.BadRequest.FieldViolation(field=f, description=d)
+            for f, d in exc.violations
         ]
     )
     status = status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=str(exc))
@@ -82,13 +83,17 @@ class PageTokens:
         try:
             raw = base64.urlsafe_b64decode(req.page_token + "=" * (-len(req.page_token) % 4))
             mac, body = raw[:16], raw[16:]
-            if not hmac.compare_digest(mac, hmac.new(self.secret, body, hashlib.sha256).digest()[:16]):
+            if not hmac.compare_digest(
+                mac, hmac.new(self.secret, body, hashlib.sha256).digest()[:16]
+            ):
                 raise ValueError("signature")
             data = json.loads(body)
         except (ValueError, TypeError) as exc:
             raise InvalidArgument([("page_token", "malformed or tampered page token")]) from exc
         if data.get("f") != self.fingerprint(req):
-            raise InvalidArgument([("page_token", "page token was issued for different parameters")])
+            raise InvalidArgument(
+                [("page_token", "page token was issued for different parameters")]
+            )
         return int(data["o"])
 
 
@@ -119,8 +124,13 @@ def _validate(req: search_pb2.SearchResourcesRequest) -> None:
         if facet not in FILTER_FIELDS or facet == "id":
             violations.append(("facets", f"unknown facet {facet!r}"))
     if req.sort and req.sort.lstrip("-") not in SORT_FIELDS:
-        violations.append(("sort", f"unknown sort {req.sort!r}; one of {', '.join(sorted(SORT_FIELDS))}"))
-    if req.mode in (search_pb2.SEARCH_MODE_VECTOR, search_pb2.SEARCH_MODE_HYBRID) and not req.query.strip():
+        violations.append(
+            ("sort", f"unknown sort {req.sort!r}; one of {', '.join(sorted(SORT_FIELDS))}")
+        )
+    if (
+        req.mode in (search_pb2.SEARCH_MODE_VECTOR, search_pb2.SEARCH_MODE_HYBRID)
+        and not req.query.strip()
+    ):
         violations.append(("query", "vector and hybrid search need query text"))
     if violations:
         raise InvalidArgument(violations)
@@ -147,7 +157,9 @@ def _resource(doc: dict, view: int) -> search_pb2.LearningResource:
     return msg
 
 
-def rrf(rankings: list[list[tuple[int, dict]]], weights: list[float], k: int = RRF_K) -> list[tuple[int, float, dict]]:
+def rrf(
+    rankings: list[list[tuple[int, dict]]], weights: list[float], k: int = RRF_K
+) -> list[tuple[int, float, dict]]:
     """Reciprocal rank fusion: score(d) = Σ w_i / (k + rank_i(d))."""
     scores: dict[int, float] = {}
     docs: dict[int, dict] = {}
@@ -164,7 +176,7 @@ class SearchService(search_pb2_grpc.SearchServiceServicer):
         self.stores = stores
         self.tokens = PageTokens(token_secret)
 
-    async def SearchResources(self, request, context):  # noqa: N802 - gRPC method name
+    async def SearchResources(self, request, context):
         try:
             _validate(request)
             offset = self.tokens.decode(request) if request.page_token else request.offset
@@ -185,7 +197,11 @@ class SearchService(search_pb2_grpc.SearchServiceServicer):
                     limit=limit,
                 )
             )
-            total, hits, facets = res.total, [(h.id, h.score, h.document) for h in res.hits], res.facets
+            total, hits, facets = (
+                res.total,
+                [(h.id, h.score, h.document) for h in res.hits],
+                res.facets,
+            )
         elif mode == search_pb2.SEARCH_MODE_VECTOR:
             vector = await asyncio.to_thread(self.stores.encoder.encode, [request.query])
             vres = await self.stores.vector.search(vector[0], filters, limit=limit, offset=offset)
@@ -193,10 +209,18 @@ class SearchService(search_pb2_grpc.SearchServiceServicer):
         else:
             depth = min(offset + limit, MAX_OFFSET) * 3
             kw_task = self.stores.keyword.search(
-                KeywordQuery(text=request.query, filters=filters, facets=list(request.facets), limit=depth, search_mode="best_fields")
+                KeywordQuery(
+                    text=request.query,
+                    filters=filters,
+                    facets=list(request.facets),
+                    limit=depth,
+                    search_mode="best_fields",
+                )
             )
             vector = await asyncio.to_thread(self.stores.encoder.encode, [request.query])
-            kres, vres = await asyncio.gather(kw_task, self.stores.vector.search(vector[0], filters, limit=depth))
+            kres, vres = await asyncio.gather(
+                kw_task, self.stores.vector.search(vector[0], filters, limit=depth)
+            )
             fused = rrf(
                 [[(h.id, h.document) for h in kres.hits], [(h.id, h.document) for h in vres.hits]],
                 [1.0, 1.0],
@@ -206,11 +230,15 @@ class SearchService(search_pb2_grpc.SearchServiceServicer):
             facets = kres.facets
         response = search_pb2.SearchResourcesResponse(
             results=[
-                search_pb2.SearchResult(resource=_resource(doc, request.view), score=score) for _id, score, doc in hits
+                search_pb2.SearchResult(resource=_resource(doc, request.view), score=score)
+                for _id, score, doc in hits
             ],
             total=total,
             facets=[
-                search_pb2.Facet(name=name, buckets=[search_pb2.FacetBucket(value=v, count=c) for v, c in buckets])
+                search_pb2.Facet(
+                    name=name,
+                    buckets=[search_pb2.FacetBucket(value=v, count=c) for v, c in buckets],
+                )
                 for name, buckets in facets.items()
             ],
         )
@@ -243,7 +271,11 @@ async def start_server(stores: Stores, address: str = "127.0.0.1:0") -> RunningS
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        [SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+        [
+            SERVICE_NAME,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ],
         server,
     )
     port = server.add_insecure_port(address)

@@ -84,9 +84,13 @@ class Source:
             hosts.add((urlsplit(url).hostname or "").lower())
         return hosts
 
-    def transform_payload(self, kind: str, payload: Any, context: Sequence[Any] = ()) -> TransformOutput:
+    def transform_payload(
+        self, kind: str, payload: Any, context: Sequence[Any] = ()
+    ) -> TransformOutput:
         if kind not in self.kinds:
-            raise ValueError(f"source {self.name!r} has no kind {kind!r}; kinds: {', '.join(self.kinds)}")
+            raise ValueError(
+                f"source {self.name!r} has no kind {kind!r}; kinds: {', '.join(self.kinds)}"
+            )
         return self.transform(kind, payload, context)
 
 
@@ -116,10 +120,11 @@ def transform_each(
     for item in items:
         try:
             produced = one(item)
-        except Exception as exc:  # noqa: BLE001 - any unreadable item is quarantined, the rest load
+        except Exception as exc:
             try:
-                key = key_of(item)
-            except Exception:  # noqa: BLE001
+                raw_key = key_of(item)
+                key = None if raw_key is None else str(raw_key)[:1000]
+            except Exception:
                 key = None
             out.quarantined.append(
                 Quarantined(
@@ -173,10 +178,7 @@ def parse_datetime(value: Any, *, assume_tz: ZoneInfo | None = None) -> datetime
     """Parse a date string to an aware UTC datetime; naive values are read in `assume_tz` (UTC)."""
     if value in (None, ""):
         return None
-    if isinstance(value, datetime):
-        dt = value
-    else:
-        dt = dateparser.parse(str(value))
+    dt = value if isinstance(value, datetime) else dateparser.parse(str(value))
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=assume_tz or UTC)
     return dt.astimezone(UTC)

@@ -114,9 +114,7 @@ def _instructors(page: dict | None) -> list[Instructor]:
 def _transform_run(course: dict, run: dict) -> Run:
     page = course.get("page") or {}
     variant = _is_variant(run)
-    published = (
-        not variant and bool(run.get("is_enrollable")) and bool(page.get("live", True))
-    )
+    published = not variant and bool(run.get("is_enrollable")) and bool(page.get("live", True))
     weeks = weeks_range(course.get("duration") or page.get("length"))
     hours = hours_range(course.get("time_commitment") or page.get("effort"))
     start = parse_datetime(run.get("start_date"))
@@ -250,7 +248,9 @@ def _tree_children(nodes: list[dict]) -> tuple[list[int], list[int]]:
     return courses, programs
 
 
-def transform_program(program: dict, courses_by_id: dict[int, dict], programs_by_id: dict[int, dict]) -> Resource:
+def transform_program(
+    program: dict, courses_by_id: dict[int, dict], programs_by_id: dict[int, dict]
+) -> Resource:
     page = program.get("page") or {}
     readable_id = program["readable_id"]
     course_ids, program_ids = _tree_children(program.get("req_tree") or [])
@@ -265,7 +265,11 @@ def transform_program(program: dict, courses_by_id: dict[int, dict], programs_by
         relationships.append(
             Relationship(
                 relation_type=RelationType.program_courses,
-                child=ResourceRef(platform=PLATFORM, readable_id=child["readable_id"], resource_type=ResourceType.course),
+                child=ResourceRef(
+                    platform=PLATFORM,
+                    readable_id=child["readable_id"],
+                    resource_type=ResourceType.course,
+                ),
                 position=pos,
             )
         )
@@ -282,14 +286,20 @@ def transform_program(program: dict, courses_by_id: dict[int, dict], programs_by
         relationships.append(
             Relationship(
                 relation_type=relation,
-                child=ResourceRef(platform=PLATFORM, readable_id=child["readable_id"], resource_type=ResourceType.program),
+                child=ResourceRef(
+                    platform=PLATFORM,
+                    readable_id=child["readable_id"],
+                    resource_type=ResourceType.program,
+                ),
                 position=pos,
             )
         )
     published = (
         bool(page.get("page_url"))
         and bool(page.get("live", program.get("live", True)))
-        and bool(page.get("include_in_learn_catalog", program.get("include_in_learn_catalog", True)))
+        and bool(
+            page.get("include_in_learn_catalog", program.get("include_in_learn_catalog", True))
+        )
     )
     certification = "verified" in _modes(program) or bool(program.get("certificate_type"))
     prices: list[Price] = []
@@ -304,7 +314,9 @@ def transform_program(program: dict, courses_by_id: dict[int, dict], programs_by
         weeks = weeks_range(program.get("duration") or page.get("length"))
     hours = hours_range(program.get("time_commitment") or page.get("effort"))
     url_path = (
-        f"/courses/p/{readable_id}" if program.get("display_mode") == "course" else f"/programs/{readable_id}"
+        f"/courses/p/{readable_id}"
+        if program.get("display_mode") == "course"
+        else f"/programs/{readable_id}"
     )
     run = Run(
         run_id=readable_id,
@@ -333,7 +345,9 @@ def transform_program(program: dict, courses_by_id: dict[int, dict], programs_by
         departments=_departments(program.get("departments")),
         topics=_topics(program.get("topics")),
         certification=certification,
-        certification_type=CertificationType.completion if certification else CertificationType.none,
+        certification_type=CertificationType.completion
+        if certification
+        else CertificationType.none,
         resource_category="Course" if program.get("display_mode") == "course" else "Program",
         runs=[run],
         prices=prices,
@@ -343,8 +357,12 @@ def transform_program(program: dict, courses_by_id: dict[int, dict], programs_by
         time_commitment=program.get("time_commitment") or page.get("effort"),
         min_weeks=int(weeks[0]) if weeks[0] is not None else None,
         max_weeks=int(weeks[1]) if weeks[1] is not None else None,
-        min_weekly_hours=int(program["min_weekly_hours"]) if program.get("min_weekly_hours") else hours[0],
-        max_weekly_hours=int(program["max_weekly_hours"]) if program.get("max_weekly_hours") else hours[1],
+        min_weekly_hours=int(program["min_weekly_hours"])
+        if program.get("min_weekly_hours")
+        else hours[0],
+        max_weekly_hours=int(program["max_weekly_hours"])
+        if program.get("max_weekly_hours")
+        else hours[1],
         relationships=relationships,
         details={"mitxonline_id": program.get("id"), "program_type": program.get("program_type")},
     )
@@ -365,7 +383,11 @@ def transform(kind: str, payload: Any, context: Sequence[Any] = ()) -> Transform
         programs_by_id: dict[int, dict] = {}
         pages = [payload, *context]
         for page in pages:
-            if isinstance(page, dict) and isinstance(page.get("courses"), list) and "programs" in page:
+            if (
+                isinstance(page, dict)
+                and isinstance(page.get("courses"), list)
+                and "programs" in page
+            ):
                 # the combined {"programs": [...], "courses": [...]} shape
                 for c in page["courses"]:
                     courses_by_id[c["id"]] = c
@@ -400,12 +422,16 @@ async def extract(ctx: ExtractContext) -> AsyncIterator[RawPage]:
     if settings.mitx_online_etl_api_key:
         headers["Authorization"] = f"Api-Key {settings.mitx_online_etl_api_key.get_secret_value()}"
     seen_courses: set[int] = set()
-    async for body, url in ctx.http.paginate_next(settings.mitxonline_courses_url, params={"live": "true"}, headers=headers):
+    async for body, url in ctx.http.paginate_next(
+        settings.mitxonline_courses_url, params={"live": "true"}, headers=headers
+    ):
         items = items_of(json.loads(body))
         seen_courses.update(c.get("id") for c in items if isinstance(c, dict))
         yield RawPage(kind="courses", body=body, item_count=len(items), url=url)
     wanted: list[int] = []
-    async for body, url in ctx.http.paginate_next(settings.mitxonline_programs_url, params={"live": "true"}, headers=headers):
+    async for body, url in ctx.http.paginate_next(
+        settings.mitxonline_programs_url, params={"live": "true"}, headers=headers
+    ):
         items = items_of(json.loads(body))
         for program in items:
             cids, _ = _tree_children(program.get("req_tree") or [])
@@ -417,12 +443,17 @@ async def extract(ctx: ExtractContext) -> AsyncIterator[RawPage]:
     extra = []
     for cid in wanted:
         body = await ctx.http.get_bytes(
-            f"{settings.mitxonline_courses_url.rstrip('/')}/{cid}/", params={"live": "true"}, headers=headers, not_found_ok=True
+            f"{settings.mitxonline_courses_url.rstrip('/')}/{cid}/",
+            params={"live": "true"},
+            headers=headers,
+            not_found_ok=True,
         )
         if body is not None:
             extra.append(json.loads(body))
     if extra:
-        yield RawPage(kind="program_courses", body=json.dumps(extra).encode(), item_count=len(extra))
+        yield RawPage(
+            kind="program_courses", body=json.dumps(extra).encode(), item_count=len(extra)
+        )
 
 
 SOURCE = Source(

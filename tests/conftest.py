@@ -15,6 +15,7 @@ import pytest
 
 from learnflow.harness.fixture_server import FixtureServer, Request, Response
 from learnflow.harness.postgres import DebianPostgres
+from learnflow.harness.s3 import MotoS3
 from learnflow.harness.temporal import DevServer, test_server_path
 from learnflow.settings import get_settings, reset_settings
 
@@ -51,11 +52,21 @@ def temporal_server(tmp_path_factory) -> Iterator[DevServer]:
 
 @pytest.fixture
 async def time_skipping_env():
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
     from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.testing import WorkflowEnvironment
 
+    from learnflow import search_attributes as sa
+
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=test_server_path(), data_converter=pydantic_data_converter
+    )
+    # The time-skipping server starts without our custom search attributes: register them.
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={k.name: k.indexed_value_type for k in sa.ALL},
+        )
     )
     try:
         yield env
@@ -63,19 +74,31 @@ async def time_skipping_env():
         await env.shutdown()
 
 
-def mitxonline_routes(server: FixtureServer, courses_file: Path | None = None, programs_file: Path | None = None) -> None:
+def mitxonline_routes(
+    server: FixtureServer, courses_file: Path | None = None, programs_file: Path | None = None
+) -> None:
     """MITx Online's API paths answered from the recorded payloads (read at run time)."""
     import json
 
     courses = json.loads((courses_file or TEST_JSON / "mitxonline_courses.json").read_bytes())
     programs = json.loads((programs_file or TEST_JSON / "mitxonline_programs.json").read_bytes())
-    server.route("/api/v2/courses/", Response(200, json.dumps(courses).encode(), {"Content-Type": "application/json"}))
-    server.route("/api/v2/programs/", Response(200, json.dumps(programs).encode(), {"Content-Type": "application/json"}))
+    server.route(
+        "/api/v2/courses/",
+        Response(200, json.dumps(courses).encode(), {"Content-Type": "application/json"}),
+    )
+    server.route(
+        "/api/v2/programs/",
+        Response(200, json.dumps(programs).encode(), {"Content-Type": "application/json"}),
+    )
     by_id = {c["id"]: c for c in courses["results"]}
 
     def one_course(req: Request) -> Response:
         cid = int(req.path.rstrip("/").rsplit("/", 1)[-1])
-        return Response.json(by_id[cid]) if cid in by_id else Response.json({"detail": "Not found."}, 404)
+        return (
+            Response.json(by_id[cid])
+            if cid in by_id
+            else Response.json({"detail": "Not found."}, 404)
+        )
 
     for cid in {74, 79, 62, *by_id}:
         server.route(f"/api/v2/courses/{cid}/", one_course)
@@ -89,7 +112,14 @@ def fixture_server() -> Iterator[FixtureServer]:
 
 
 @pytest.fixture(scope="session")
-async def app(postgres_dsn, temporal_server, fixture_server, tmp_path_factory) -> AsyncIterator:
+def s3_server() -> Iterator[MotoS3]:
+    """moto's S3 server on 127.0.0.1 (the local stand-in for the data lake buckets)."""
+    with MotoS3() as s3:
+        yield s3
+
+
+@pytest.fixture(scope="session")
+async def app(postgres_dsn, temporal_server, fixture_server, s3_server, tmp_path_factory) -> AsyncIterator:
     """learnflow itself (workers of every queue + the gRPC service) against the real services."""
     from learnflow.stores import reset_stores
     from learnflow.system import start_app
@@ -103,6 +133,7 @@ async def app(postgres_dsn, temporal_server, fixture_server, tmp_path_factory) -
         "HTTP_ALLOW_PRIVATE_HOSTS": "true",
         "QDRANT_PATH": "",
         "QDRANT_URL": "",
+        "S3_ENDPOINT_URL": s3_server.endpoint_url,
     }
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)

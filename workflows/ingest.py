@@ -10,6 +10,7 @@ from temporalio.common import RetryPolicy
 with workflow.unsafe.imports_passed_through():
     from learnflow import search_attributes as sa
     from learnflow.contracts import (
+        DEFAULT_QUEUE,
         EMBEDDINGS_QUEUE,
         EmbedInput,
         EmbedResult,
@@ -53,7 +54,8 @@ class IngestSourceWorkflow:
     def _stage(self, stage: str, **counts: object) -> None:
         self._progress.update(stage=stage, **counts)
         workflow.set_current_details(
-            f"**{stage}** — " + ", ".join(f"{k}: {v}" for k, v in self._progress.items() if k != "stage")
+            f"**{stage}** — "
+            + ", ".join(f"{k}: {v}" for k, v in self._progress.items() if k != "stage")
         )
 
     @workflow.run
@@ -113,7 +115,12 @@ class IngestSourceWorkflow:
         self._stage("pruning")
         prune: PruneResult = await workflow.execute_activity(
             "prune_source",
-            PruneInput(source=req.source, run_id=run_id, fetch_complete=fetch.complete, force=req.force_prune),
+            PruneInput(
+                source=req.source,
+                run_id=run_id,
+                fetch_complete=fetch.complete,
+                force=req.force_prune,
+            ),
             result_type=PruneResult,
             summary="unpublish what vanished upstream (guarded)",
             **opts,
@@ -159,3 +166,5 @@ class IngestSourceWorkflow:
         self._stage("done", outcome=result.outcome)
         return result
 
+
+WORKFLOWS_BY_QUEUE = {DEFAULT_QUEUE: [IngestSourceWorkflow]}

@@ -8,7 +8,14 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from learnflow.contracts import EmbedInput, EmbedResult, IndexInput, IndexResult
+    from learnflow.contracts import (
+        DEFAULT_QUEUE,
+        EMBEDDINGS_QUEUE,
+        EmbedInput,
+        EmbedResult,
+        IndexInput,
+        IndexResult,
+    )
 
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 
@@ -46,3 +53,9 @@ class EmbedResourcesWorkflow:
             retry_policy=RETRY,
             summary=f"embed {req.source or 'all sources'}",
         )
+
+
+WORKFLOWS_BY_QUEUE = {
+    DEFAULT_QUEUE: [IndexResourcesWorkflow],
+    EMBEDDINGS_QUEUE: [EmbedResourcesWorkflow],
+}

@@ -22,7 +22,9 @@ from learnflow.reference import ReferenceData
 
 async def create_pool(dsn: str, **kwargs: Any) -> asyncpg.Pool:
     async def _init(conn: asyncpg.Connection) -> None:
-        await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+        await conn.set_type_codec(
+            "jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+        )
 
     kwargs.setdefault("min_size", 1)
     kwargs.setdefault("max_size", 10)
@@ -60,7 +62,13 @@ class CatalogStore:
                 "INSERT INTO platform (code, name, url, is_edx, has_content_files) VALUES ($1,$2,$3,$4,$5)"
                 " ON CONFLICT (code) DO UPDATE SET name=EXCLUDED.name, url=EXCLUDED.url",
                 [
-                    (c, p.get("name") or c, p.get("url"), bool(p.get("is_edx")), bool(p.get("has_content_files")))
+                    (
+                        c,
+                        p.get("name") or c,
+                        p.get("url"),
+                        bool(p.get("is_edx")),
+                        bool(p.get("has_content_files")),
+                    )
                     for c, p in ref.platforms.items()
                 ],
             )
@@ -143,18 +151,29 @@ class CatalogStore:
             result.inserted = sum(1 for r in changed if r["inserted"])
             result.updated = len(changed) - result.inserted
             result.unchanged = len(unique) - len(changed)
-            id_by_key = {(r["platform"], r["readable_id"], r["resource_type"]): r["id"] for r in ids}
+            id_by_key = {
+                (r["platform"], r["readable_id"], r["resource_type"]): r["id"] for r in ids
+            }
             changed_keys = [(r["platform"], r["readable_id"], r["resource_type"]) for r in changed]
             await self._write_runs(conn, [(id_by_key[k], unique[k]) for k in changed_keys])
             await self._write_relationships(conn, [(id_by_key[k], unique[k]) for k in changed_keys])
         return result
 
-    async def _write_runs(self, conn: asyncpg.Connection, items: list[tuple[int, Resource]]) -> None:
+    async def _write_runs(
+        self, conn: asyncpg.Connection, items: list[tuple[int, Resource]]
+    ) -> None:
         """Runs of changed resources: upsert those in the payload, unpublish the missing ones."""
         if not items:
             return
         rows = [
-            (rid, run.run_id, run.published, run.start_date, run.end_date, json.dumps(run.model_dump(mode="json")))
+            (
+                rid,
+                run.run_id,
+                run.published,
+                run.start_date,
+                run.end_date,
+                json.dumps(run.model_dump(mode="json")),
+            )
             for rid, res in items
             for run in res.runs
         ]
@@ -177,7 +196,9 @@ class CatalogStore:
             [(rid, [run.run_id for run in res.runs]) for rid, res in items],
         )
 
-    async def _write_relationships(self, conn: asyncpg.Connection, items: list[tuple[int, Resource]]) -> None:
+    async def _write_relationships(
+        self, conn: asyncpg.Connection, items: list[tuple[int, Resource]]
+    ) -> None:
         parents = [(rid, res) for rid, res in items if res.relationships]
         if not items:
             return
@@ -189,7 +210,14 @@ class CatalogStore:
         for rid, res in parents:
             for rel in res.relationships:
                 rows.append(
-                    (rid, rel.child.platform, rel.child.readable_id, str(rel.child.resource_type), str(rel.relation_type), rel.position)
+                    (
+                        rid,
+                        rel.child.platform,
+                        rel.child.readable_id,
+                        str(rel.child.resource_type),
+                        str(rel.relation_type),
+                        rel.position,
+                    )
                 )
         if rows:
             # fetch-only children: a child the catalog does not have is not linked (MIT Learn).
@@ -219,7 +247,10 @@ class CatalogStore:
                         "INSERT INTO feed_source (feed_type, url, title, data) VALUES ($1,$2,$3,$4::jsonb)"
                         " ON CONFLICT (feed_type, url) DO UPDATE SET title = EXCLUDED.title, data = EXCLUDED.data"
                         " RETURNING id",
-                        key[0], key[1], item.source.title, json.dumps(item.source.model_dump(mode="json")),
+                        key[0],
+                        key[1],
+                        item.source.title,
+                        json.dumps(item.source.model_dump(mode="json")),
                     )
             changed = await conn.fetch(
                 """
@@ -285,7 +316,9 @@ class CatalogStore:
             )
         return len(items)
 
-    async def list_quarantine(self, source: str | None = None, limit: int = 50) -> list[asyncpg.Record]:
+    async def list_quarantine(
+        self, source: str | None = None, limit: int = 50
+    ) -> list[asyncpg.Record]:
         async with self.pool.acquire() as conn:
             return await conn.fetch(
                 "SELECT id, source, run_id, item_key, reason, created_on, length(raw) AS raw_bytes"
@@ -343,7 +376,13 @@ class CatalogStore:
                 list(feed_types),
             )
             reason = _guard_reason(
-                fetch_complete, seen_resources + seen_feed, vanished, published, feed_vanished, feed_total, max_share
+                fetch_complete,
+                seen_resources + seen_feed,
+                vanished,
+                published,
+                feed_vanished,
+                feed_total,
+                max_share,
             )
             if reason and not force:
                 await conn.execute("DELETE FROM etl_seen WHERE run_id = $1", run_id)
@@ -405,7 +444,9 @@ class CatalogStore:
                 [h for _, h in items],
             )
 
-    async def pending_embedding(self, etl_source: str | None, after_id: int, limit: int) -> list[asyncpg.Record]:
+    async def pending_embedding(
+        self, etl_source: str | None, after_id: int, limit: int
+    ) -> list[asyncpg.Record]:
         async with self.pool.acquire() as conn:
             return await conn.fetch(
                 """
@@ -421,7 +462,9 @@ class CatalogStore:
                 limit,
             )
 
-    async def mark_embedded(self, items: Sequence[tuple[int, str]], removed: Sequence[int] = ()) -> None:
+    async def mark_embedded(
+        self, items: Sequence[tuple[int, str]], removed: Sequence[int] = ()
+    ) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             if items:
                 await conn.execute(
@@ -434,7 +477,8 @@ class CatalogStore:
                 )
             if removed:
                 await conn.execute(
-                    "DELETE FROM embedding_state WHERE resource_id = ANY($1::bigint[])", list(removed)
+                    "DELETE FROM embedding_state WHERE resource_id = ANY($1::bigint[])",
+                    list(removed),
                 )
 
     # -- reads ----------------------------------------------------------------------------

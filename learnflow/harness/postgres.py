@@ -28,7 +28,10 @@ def free_port() -> int:
 def _pg_bin() -> Path:
     root = Path("/usr/lib/postgresql")
     if root.exists():
-        versions = sorted((p for p in root.iterdir() if (p / "bin" / "initdb").exists()), key=lambda p: int(p.name))
+        versions = sorted(
+            (p for p in root.iterdir() if (p / "bin" / "initdb").exists()),
+            key=lambda p: int(p.name),
+        )
         if versions:
             return versions[-1] / "bin"
     found = shutil.which("initdb")
@@ -62,7 +65,19 @@ class DebianPostgres:
             run_as = ["runuser", "-u", user, "--"]
             self._proc_user = user
         subprocess.run(
-            [*run_as, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"],
+            [
+                *run_as,
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
             check=True,
             capture_output=True,
         )
@@ -75,7 +90,18 @@ class DebianPostgres:
                 "shared_buffers = 256MB\n"
             )
         subprocess.run(
-            [*run_as, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(self.base_dir / "pg.log"), "-w", "-t", "60", "start"],
+            [
+                *run_as,
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(self.base_dir / "pg.log"),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
             check=True,
             capture_output=True,
         )
@@ -87,7 +113,16 @@ class DebianPostgres:
             return
         run_as = ["runuser", "-u", self._proc_user, "--"] if self._proc_user else []
         subprocess.run(
-            [*run_as, str(_pg_bin() / "pg_ctl"), "-D", str(self.base_dir / "data"), "-m", "immediate", "-w", "stop"],
+            [
+                *run_as,
+                str(_pg_bin() / "pg_ctl"),
+                "-D",
+                str(self.base_dir / "data"),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
             capture_output=True,
         )
         shutil.rmtree(self.base_dir, ignore_errors=True)
@@ -98,11 +133,24 @@ class DebianPostgres:
         assert self.base_dir
         run_as = ["runuser", "-u", self._proc_user, "--"] if self._proc_user else []
         data = str(self.base_dir / "data")
-        subprocess.run([*run_as, str(_pg_bin() / "pg_ctl"), "-D", data, "-m", "fast", "-w", "stop"], check=True, capture_output=True)
+        subprocess.run(
+            [*run_as, str(_pg_bin() / "pg_ctl"), "-D", data, "-m", "fast", "-w", "stop"],
+            check=True,
+            capture_output=True,
+        )
         if down_seconds:
             time.sleep(down_seconds)
         subprocess.run(
-            [*run_as, str(_pg_bin() / "pg_ctl"), "-D", data, "-l", str(self.base_dir / "pg.log"), "-w", "start"],
+            [
+                *run_as,
+                str(_pg_bin() / "pg_ctl"),
+                "-D",
+                data,
+                "-l",
+                str(self.base_dir / "pg.log"),
+                "-w",
+                "start",
+            ],
             check=True,
             capture_output=True,
         )

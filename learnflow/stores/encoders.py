@@ -38,7 +38,9 @@ class HashingProjectionEncoder:
             alternate_sign=False,
             norm=None,
         )
-        self._projection = SparseRandomProjection(n_components=dim, random_state=seed, dense_output=True)
+        self._projection = SparseRandomProjection(
+            n_components=dim, random_state=seed, dense_output=True
+        )
         # Fitting a random projection only draws the seeded matrix from the input's shape.
         from scipy.sparse import csr_matrix
 
@@ -58,8 +60,16 @@ class HashingProjectionEncoder:
 class LiteLLMEncoder:
     """Embeddings through LiteLLM (an OpenAI-compatible endpoint or any provider it knows)."""
 
-    def __init__(self, model: str, api_base: str | None = None, api_key: str | None = None, dim: int | None = None):
-        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # else import calls the network
+    def __init__(
+        self,
+        model: str,
+        api_base: str | None = None,
+        api_key: str | None = None,
+        dim: int | None = None,
+    ):
+        os.environ.setdefault(
+            "LITELLM_LOCAL_MODEL_COST_MAP", "True"
+        )  # else import calls the network
         self.model = model
         self.api_base = api_base
         self.api_key = api_key
@@ -69,7 +79,9 @@ class LiteLLMEncoder:
     def encode(self, texts: list[str]) -> np.ndarray:
         import litellm
 
-        response = litellm.embedding(model=self.model, input=texts, api_base=self.api_base, api_key=self.api_key or "none")
+        response = litellm.embedding(
+            model=self.model, input=texts, api_base=self.api_base, api_key=self.api_key or "none"
+        )
         vectors = np.array([d["embedding"] for d in response["data"]], dtype=np.float32)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         norms[norms == 0] = 1.0
@@ -77,7 +89,9 @@ class LiteLLMEncoder:
 
 
 @lru_cache(maxsize=4)
-def get_encoder(kind: str = "local", model: str = "", api_base: str | None = None, api_key: str | None = None) -> Encoder:
+def get_encoder(
+    kind: str = "local", model: str = "", api_base: str | None = None, api_key: str | None = None
+) -> Encoder:
     if kind == "litellm":
         return LiteLLMEncoder(model, api_base, api_key)
     if kind == "local":

@@ -30,9 +30,13 @@ class KeywordQuery:
     sort: str | None = None  # a SORT_FIELDS key, "-" prefix for descending
     offset: int = 0
     limit: int = 10
+    # MIT Learn's keyword options (reference/mit-learn.md §4.3); engines apply what they support.
     search_mode: str = "phrase"
     slop: int = 6
     min_score: float = 0.0
+    yearly_decay_percent: float = 2.5
+    max_incompleteness_penalty: float = 90.0
+    content_file_score_weight: float = 1.0
 
 
 @dataclass

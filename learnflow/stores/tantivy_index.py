@@ -118,7 +118,9 @@ class TantivyKeywordIndex:
                 # phrase mode with slop, as MIT Learn's multi_match type=phrase
                 inner = text.strip('"')
                 parsed = self.index.parse_query(
-                    f'"{_escape(inner)}"~{0 if quoted else q.slop}', list(_TEXT_FIELDS), field_boosts=_TEXT_FIELDS
+                    f'"{_escape(inner)}"~{0 if quoted else q.slop}',
+                    list(_TEXT_FIELDS),
+                    field_boosts=_TEXT_FIELDS,
                 )
             else:
                 # best_fields / most_fields: any term may match, BM25 ranks (tantivy sums fields)
@@ -126,17 +128,22 @@ class TantivyKeywordIndex:
                     _escape(text), list(_TEXT_FIELDS), field_boosts=_TEXT_FIELDS
                 )
         except ValueError:
-            parsed = self.index.parse_query(_escape(text), list(_TEXT_FIELDS), field_boosts=_TEXT_FIELDS)
+            parsed = self.index.parse_query(
+                _escape(text), list(_TEXT_FIELDS), field_boosts=_TEXT_FIELDS
+            )
         return parsed
 
-    def _filter_query(self, filters: dict[str, list[str]], skip: str | None = None) -> list[tantivy.Query]:
+    def _filter_query(
+        self, filters: dict[str, list[str]], skip: str | None = None
+    ) -> list[tantivy.Query]:
         clauses = []
         for name, values in filters.items():
             if name == skip or not values:
                 continue
             norm = values if name in CASE_SENSITIVE_FILTERS else [v.lower() for v in values]
             terms = [
-                (tantivy.Occur.Should, tantivy.Query.term_query(self.schema, f"f_{name}", v)) for v in norm
+                (tantivy.Occur.Should, tantivy.Query.term_query(self.schema, f"f_{name}", v))
+                for v in norm
             ]
             clauses.append(tantivy.Query.boolean_query(terms))
         return clauses

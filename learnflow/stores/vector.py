@@ -56,7 +56,9 @@ class VectorStore(Protocol):
 
 
 class QdrantVectorStore:
-    def __init__(self, *, url: str = "", path: str = "", collection: str = "resource_embeddings.resources"):
+    def __init__(
+        self, *, url: str = "", path: str = "", collection: str = "resource_embeddings.resources"
+    ):
         from qdrant_client import QdrantClient
 
         if url:
@@ -87,7 +89,9 @@ class QdrantVectorStore:
                 vectors_config=qm.VectorParams(size=dim, distance=qm.Distance.COSINE),
             )
             for name in FILTER_FIELDS:
-                self.client.create_payload_index(self.collection, f"f_{name}", qm.PayloadSchemaType.KEYWORD)
+                self.client.create_payload_index(
+                    self.collection, f"f_{name}", qm.PayloadSchemaType.KEYWORD
+                )
 
     @staticmethod
     def payload_for(document: dict[str, Any], filters: dict[str, list[str]]) -> dict[str, Any]:
@@ -102,7 +106,8 @@ class QdrantVectorStore:
         from qdrant_client import models as qm
 
         structs = [
-            qm.PointStruct(id=point_id(p.key), vector=p.vector.tolist(), payload=p.payload) for p in points
+            qm.PointStruct(id=point_id(p.key), vector=p.vector.tolist(), payload=p.payload)
+            for p in points
         ]
         await asyncio.to_thread(self.client.upsert, self.collection, structs, wait=True)
 
@@ -128,14 +133,23 @@ class QdrantVectorStore:
             must.append(qm.FieldCondition(key=f"f_{name}", match=qm.MatchAny(any=norm)))
         return qm.Filter(must=must) if must else None
 
-    def _search_sync(self, vector: np.ndarray, filters: dict[str, list[str]], limit: int, offset: int) -> VectorResults:
+    def _search_sync(
+        self, vector: np.ndarray, filters: dict[str, list[str]], limit: int, offset: int
+    ) -> VectorResults:
         flt = self._filter(filters)
         res = self.client.query_points(
-            self.collection, query=vector.tolist(), query_filter=flt, limit=limit, offset=offset, with_payload=True
+            self.collection,
+            query=vector.tolist(),
+            query_filter=flt,
+            limit=limit,
+            offset=offset,
+            with_payload=True,
         )
         total = self.client.count(self.collection, count_filter=flt, exact=True).count
         hits = [
-            VectorHit(id=int(p.payload["resource_id"]), score=float(p.score), document=p.payload["doc"])
+            VectorHit(
+                id=int(p.payload["resource_id"]), score=float(p.score), document=p.payload["doc"]
+            )
             for p in res.points
         ]
         return VectorResults(total=total, hits=hits)
@@ -154,7 +168,7 @@ class QdrantVectorStore:
         try:
             await asyncio.to_thread(self.client.get_collections)
             return True
-        except Exception:  # noqa: BLE001 - any failure means not serving
+        except Exception:
             return False
 
     async def close(self) -> None:

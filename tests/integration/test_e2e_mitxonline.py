@@ -19,10 +19,10 @@ from tests.conftest import TEST_JSON, unique_id
 pytestmark = [pytest.mark.temporal, pytest.mark.postgres, pytest.mark.e2e, pytest.mark.grpc]
 
 
-async def _wait_for_run(client, schedule_id: str, timeout: float = 60.0) -> IngestResult:
+async def _wait_for_run(client, schedule_id: str, wait_seconds: float = 60.0) -> IngestResult:
     """Poll the schedule's recent actions until its workflow finishes (a bounded wait on state)."""
     handle = client.get_schedule_handle(schedule_id)
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + wait_seconds
     while asyncio.get_running_loop().time() < deadline:
         desc = await handle.describe()
         if desc.info.recent_actions:
@@ -32,7 +32,7 @@ async def _wait_for_run(client, schedule_id: str, timeout: float = 60.0) -> Inge
             )
             return await wf.result()
         await asyncio.sleep(0.1)
-    raise TimeoutError(f"schedule {schedule_id} started nothing in {timeout}s")
+    raise TimeoutError(f"schedule {schedule_id} started nothing in {wait_seconds}s")
 
 
 async def _search(address: str, **kwargs) -> search_pb2.SearchResourcesResponse:
@@ -68,25 +68,39 @@ async def test_schedule_to_search(app):
     assert runs == 2
     assert rels >= 3
 
-    keyword = await _search(app.grpc_address, query="differential equations", facets=["platform", "resource_type"])
+    keyword = await _search(
+        app.grpc_address, query="differential equations", facets=["platform", "resource_type"]
+    )
     titles = [r.resource.title for r in keyword.results]
     assert "Introduction to Differential Equations" in titles
     assert all(r.resource.platform == "mitxonline" for r in keyword.results)
     facets = {f.name: {b.value: b.count for b in f.buckets} for f in keyword.facets}
     assert facets["platform"]["mitxonline"] == keyword.total
 
-    vector = await _search(app.grpc_address, query="differential equations", mode=search_pb2.SEARCH_MODE_VECTOR)
-    assert vector.results[0].resource.title in {"Introduction to Differential Equations", "18.03x Differential Equations"}
+    vector = await _search(
+        app.grpc_address, query="differential equations", mode=search_pb2.SEARCH_MODE_VECTOR
+    )
+    assert vector.results[0].resource.title in {
+        "Introduction to Differential Equations",
+        "18.03x Differential Equations",
+    }
 
     # The workflow is legible in the UI: Source search attribute and child workflows.
-    wf_id = (await app.client.get_schedule_handle(f"{prefix}ingest/mitxonline").describe()).info.recent_actions[-1].action.workflow_id
+    wf_id = (
+        (await app.client.get_schedule_handle(f"{prefix}ingest/mitxonline").describe())
+        .info.recent_actions[-1]
+        .action.workflow_id
+    )
     desc = await app.client.get_workflow_handle(wf_id).describe()
     from learnflow import search_attributes as sa
 
     assert desc.typed_search_attributes.get(sa.SOURCE) == "mitxonline"
     assert desc.typed_search_attributes.get(sa.OUTCOME) == "ok"
     children = [w async for w in app.client.list_workflows(f'ParentWorkflowId = "{wf_id}"')]
-    assert {c.workflow_type for c in children} == {"IndexResourcesWorkflow", "EmbedResourcesWorkflow"}
+    assert {c.workflow_type for c in children} == {
+        "IndexResourcesWorkflow",
+        "EmbedResourcesWorkflow",
+    }
     assert all(c.status == WorkflowExecutionStatus.COMPLETED for c in children)
 
 
@@ -103,12 +117,20 @@ async def _ingest(app, source: str = "mitxonline", **kw) -> IngestResult:
 async def test_second_run_rewrites_nothing(app):
     await _ingest(app)
     async with app.stores.pool.acquire() as conn:
-        before = await conn.fetch("SELECT id, xmin::text AS x, updated_on FROM learning_resource ORDER BY id")
-        runs_before = await conn.fetch("SELECT id, xmin::text AS x FROM learning_resource_run ORDER BY id")
+        before = await conn.fetch(
+            "SELECT id, xmin::text AS x, updated_on FROM learning_resource ORDER BY id"
+        )
+        runs_before = await conn.fetch(
+            "SELECT id, xmin::text AS x FROM learning_resource_run ORDER BY id"
+        )
     second = await _ingest(app)
     async with app.stores.pool.acquire() as conn:
-        after = await conn.fetch("SELECT id, xmin::text AS x, updated_on FROM learning_resource ORDER BY id")
-        runs_after = await conn.fetch("SELECT id, xmin::text AS x FROM learning_resource_run ORDER BY id")
+        after = await conn.fetch(
+            "SELECT id, xmin::text AS x, updated_on FROM learning_resource ORDER BY id"
+        )
+        runs_after = await conn.fetch(
+            "SELECT id, xmin::text AS x FROM learning_resource_run ORDER BY id"
+        )
     assert second.inserted == 0 and second.updated == 0
     assert second.unchanged == 5
     assert [tuple(r) for r in after] == [tuple(r) for r in before]  # same tuples: no row rewritten

@@ -15,18 +15,31 @@ SOURCE = get_source("mitxonline")
 
 @pytest.fixture(scope="module")
 def courses():
-    out = SOURCE.transform_payload("courses", json.loads((TEST_JSON / "mitxonline_courses.json").read_bytes()))
+    out = SOURCE.transform_payload(
+        "courses", json.loads((TEST_JSON / "mitxonline_courses.json").read_bytes())
+    )
     assert not out.quarantined
     return {r.readable_id: r for r in out.resources}
 
 
 def test_course_identity_and_urls(courses):
-    assert set(courses) == {"course-v1:MITxT+18.03.1x", "course-v1:MITxT+18.03.2x", "course-v1:MITxT+18.03.3x"}
+    assert set(courses) == {
+        "course-v1:MITxT+18.03.1x",
+        "course-v1:MITxT+18.03.2x",
+        "course-v1:MITxT+18.03.3x",
+    }
     c = courses["course-v1:MITxT+18.03.1x"]
-    assert (c.platform, c.resource_type, c.etl_source, c.offered_by) == ("mitxonline", "course", "mitxonline", "mitx")
+    assert (c.platform, c.resource_type, c.etl_source, c.offered_by) == (
+        "mitxonline",
+        "course",
+        "mitxonline",
+        "mitx",
+    )
     assert c.title == "Introduction to Differential Equations"
     assert c.url == "https://learn.mit.edu/courses/course-v1:MITxT+18.03.1x"
-    assert c.image is not None and c.image.url.startswith("https://mitxonline.mit.edu/media/original_images/18031")
+    assert c.image is not None and c.image.url.startswith(
+        "https://mitxonline.mit.edu/media/original_images/18031"
+    )
     assert c.published is True
 
 
@@ -39,7 +52,11 @@ def test_course_runs(courses):
     assert runs["course-v1:MITxT+18.03.1x+2T2023"].published is False  # not enrollable
     assert current.start_date.isoformat() == "2024-09-04T15:00:00+00:00"
     assert current.enrollment_end.isoformat() == "2024-12-14T00:00:00+00:00"
-    assert [i.full_name for i in current.instructors] == ["David Jerison", "Gigliola Staffilani", "Jennifer French"]
+    assert [i.full_name for i in current.instructors] == [
+        "David Jerison",
+        "Gigliola Staffilani",
+        "Jennifer French",
+    ]
     assert current.pace == ["instructor_paced"]
 
 
@@ -76,7 +93,9 @@ def test_program_children_loader_child_programs():
     out = SOURCE.transform_payload("programs", payload)
     by_id = {r.readable_id: r for r in out.resources}
     parent = by_id["mitx-parent-program"]
-    rels = [(r.relation_type, r.child.readable_id, r.child.resource_type) for r in parent.relationships]
+    rels = [
+        (r.relation_type, r.child.readable_id, r.child.resource_type) for r in parent.relationships
+    ]
     assert ("PROGRAM_COURSES", "course-10", "course") in rels
     assert ("PROGRAM_PROGRAMS", "mitx-child-program", "program") in rels
     # a child program displayed as a course is a course of its parent
@@ -111,6 +130,10 @@ def test_wrong_shape_is_a_clear_error():
 
 def test_content_hash_is_stable_and_sensitive(courses):
     c = courses["course-v1:MITxT+18.03.1x"]
-    again = SOURCE.transform_payload("courses", json.loads((TEST_JSON / "mitxonline_courses.json").read_bytes()))
-    assert {r.readable_id: r.content_hash() for r in again.resources}[c.readable_id] == c.content_hash()
+    again = SOURCE.transform_payload(
+        "courses", json.loads((TEST_JSON / "mitxonline_courses.json").read_bytes())
+    )
+    assert {r.readable_id: r.content_hash() for r in again.resources}[
+        c.readable_id
+    ] == c.content_hash()
     assert c.model_copy(update={"title": "changed"}).content_hash() != c.content_hash()

@@ -1,0 +1,160 @@
+"""IngestSourceWorkflow on the time-skipping test server, activities replaced by name."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from temporalio import activity
+from temporalio.worker import Worker
+
+from learnflow.contracts import (
+    EmbedInput,
+    EmbedResult,
+    FetchInput,
+    FetchResult,
+    IndexInput,
+    IndexResult,
+    IngestResult,
+    IngestSourceInput,
+    PageRef,
+    PruneInput,
+    PruneResult,
+    TransformInput,
+    TransformResult,
+    UpsertInput,
+    UpsertResult,
+)
+from workflows.ingest import IngestSourceWorkflow
+from workflows.search import EmbedResourcesWorkflow, IndexResourcesWorkflow
+
+pytestmark = pytest.mark.temporal
+
+
+class FakeActivities:
+    """Stand-ins registered under the real activity names; they record what the workflow asked."""
+
+    def __init__(self, pages: list[PageRef], complete: bool = True, refuse_prune: bool = False):
+        self.pages = pages
+        self.complete = complete
+        self.refuse_prune = refuse_prune
+        self.calls: list[tuple[str, object]] = []
+
+    def all(self):
+        @activity.defn(name="start_run")
+        async def start_run(req: FetchInput) -> None:
+            self.calls.append(("start_run", req))
+
+        @activity.defn(name="fetch_source_pages")
+        async def fetch(req: FetchInput) -> FetchResult:
+            self.calls.append(("fetch", req))
+            return FetchResult(pages=self.pages, complete=self.complete)
+
+        @activity.defn(name="transform_page")
+        async def transform(req: TransformInput) -> TransformResult:
+            self.calls.append(("transform", req))
+            return TransformResult(
+                batch_key=req.page.key + ".json", resources=req.page.item_count, quarantined=1
+            )
+
+        @activity.defn(name="upsert_batch")
+        async def upsert(req: UpsertInput) -> UpsertResult:
+            self.calls.append(("upsert", req))
+            return UpsertResult(inserted=2, unchanged=1, quarantined=1)
+
+        @activity.defn(name="prune_source")
+        async def prune(req: PruneInput) -> PruneResult:
+            self.calls.append(("prune", req))
+            if self.refuse_prune or not req.fetch_complete:
+                return PruneResult(refused=True, reason="fetch did not complete")
+            return PruneResult(unpublished=1)
+
+        @activity.defn(name="index_pending")
+        async def index(req: IndexInput) -> IndexResult:
+            self.calls.append(("index", req))
+            return IndexResult(indexed=4)
+
+        @activity.defn(name="embed_pending")
+        async def embed(req: EmbedInput) -> EmbedResult:
+            self.calls.append(("embed", req))
+            return EmbedResult(embedded=3)
+
+        @activity.defn(name="finish_run")
+        async def finish(req: IngestResult) -> None:
+            self.calls.append(("finish", req))
+
+        return [start_run, fetch, transform, upsert, prune, index, embed, finish]
+
+
+async def _run(env, fakes: FakeActivities, **kw) -> IngestResult:
+    queue = f"q-{uuid.uuid4().hex[:6]}"
+    acts = fakes.all()
+    async with (
+        Worker(
+            env.client,
+            task_queue=queue,
+            workflows=[IngestSourceWorkflow, IndexResourcesWorkflow],
+            activities=acts,
+        ),
+        Worker(
+            env.client, task_queue="embeddings", workflows=[EmbedResourcesWorkflow], activities=acts
+        ),
+    ):
+        return await env.client.execute_workflow(
+            IngestSourceWorkflow.run,
+            IngestSourceInput(source="mitxonline", **kw),
+            id=f"ingest/mitxonline-{uuid.uuid4().hex[:6]}",
+            task_queue=queue,
+        )
+
+
+async def test_loads_kinds_in_fetch_order_and_passes_only_keys(time_skipping_env):
+    pages = [
+        PageRef(kind="courses", key="raw/m/r/00000-courses", item_count=3),
+        PageRef(kind="programs", key="raw/m/r/00001-programs", item_count=2),
+        PageRef(kind="courses", key="raw/m/r/00002-courses", item_count=1),
+    ]
+    fakes = FakeActivities(pages)
+    result = await _run(time_skipping_env, fakes)
+    transformed = [c[1].page.key for c in fakes.calls if c[0] == "transform"]
+    # every courses page before any programs page, so programs can link their courses
+    assert transformed == [
+        "raw/m/r/00000-courses",
+        "raw/m/r/00002-courses",
+        "raw/m/r/00001-programs",
+    ]
+    programs_call = next(
+        c[1] for c in fakes.calls if c[0] == "transform" and c[1].page.kind == "programs"
+    )
+    assert {p.kind for p in programs_call.context} == {"courses"}
+    upserts = [c[1].batch_key for c in fakes.calls if c[0] == "upsert"]
+    assert upserts == [k + ".json" for k in transformed]
+    order = [c[0] for c in fakes.calls]
+    assert order.index("prune") > max(i for i, n in enumerate(order) if n == "upsert")
+    assert order.index("index") > order.index("prune") and order.index("embed") > order.index(
+        "index"
+    )
+    assert result.outcome == "ok"
+    assert (result.inserted, result.unchanged, result.quarantined, result.unpublished) == (
+        6,
+        3,
+        3,
+        1,
+    )
+    assert (result.indexed, result.embedded, result.items) == (4, 3, 6)
+    assert fakes.calls[-1][0] == "finish"
+
+
+async def test_incomplete_fetch_never_prunes(time_skipping_env):
+    fakes = FakeActivities([PageRef(kind="courses", key="raw/k", item_count=1)], complete=False)
+    result = await _run(time_skipping_env, fakes)
+    prune = next(c[1] for c in fakes.calls if c[0] == "prune")
+    assert prune.fetch_complete is False
+    assert result.outcome == "prune_refused" and result.unpublished == 0
+
+
+async def test_force_prune_is_passed_through(time_skipping_env):
+    fakes = FakeActivities([PageRef(kind="courses", key="raw/k", item_count=1)])
+    await _run(time_skipping_env, fakes, force_prune=True)
+    prune = next(c[1] for c in fakes.calls if c[0] == "prune")
+    assert prune.force is True
