@@ -184,6 +184,10 @@ def install_mitxonline(
     return {"MITX_ONLINE_BASE_URL": server.base_url}
 
 
+# Sources the demo serves; `learn up --demo` triggers only these (others would call the internet).
+DEMO_SOURCES = ("mitxonline",)
+
+
 def install_demo(server: FixtureServer) -> dict[str, str]:
     """Every demo source on one server; returns the environment that points learnflow at it."""
     env = {"HTTP_ALLOW_PRIVATE_HOSTS": "true"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -16,7 +17,10 @@ def _default_reference_dir() -> Path:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+    # `learn up` writes the addresses of what it started to .learnflow/learnflow.env, so other
+    # `learn` commands in the same directory find them; real environment variables win.
+    # LEARNFLOW_ENV_FILE overrides the file (empty: none; the tests use that).
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
 
     # where learn up keeps its state (Temporal SQLite file, embedded Postgres, indexes)
     data_dir: Path = Field(default=Path(".learnflow"))
@@ -81,9 +85,13 @@ class Settings(BaseSettings):
         return self.mitx_online_programs_api_url or f"{self.mitx_online_base_url}/api/v2/programs/"
 
 
+DEFAULT_ENV_FILE = ".learnflow/learnflow.env"
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    env_file = os.environ.get("LEARNFLOW_ENV_FILE", DEFAULT_ENV_FILE)
+    return Settings(_env_file=env_file or None)
 
 
 def reset_settings() -> None:

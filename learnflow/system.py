@@ -63,7 +63,10 @@ class ServiceStack:
 
             self.fixture_server = FixtureServer().start()
             self.env.update(install_demo(self.fixture_server))
+        self.env.setdefault("GRPC_ADDRESS", settings.grpc_address)
         os.environ.update(self.env)
+        env_file = self.data_dir / "learnflow.env"
+        env_file.write_text("".join(f"{k}={v}\n" for k, v in sorted(self.env.items())))
         reset_settings()
         return self
 
@@ -130,10 +133,18 @@ async def run_up(stack: ServiceStack, grpc_address: str, trigger: bool = True) -
     registered = {wf.__name__ for wfs, _ in queue_registry().values() for wf in wfs}
     entries = wanted_schedules(registered, set(all_sources()))
     report = await reconcile(app.client, entries)
-    if trigger:
-        for entry in entries:
-            if not entry.paused:
-                await app.client.get_schedule_handle(entry.schedule_id).trigger()
+    demo_sources = None
+    if stack.demo:
+        from learnflow.demo import DEMO_SOURCES
+
+        demo_sources = set(DEMO_SOURCES)
+    for entry in entries:
+        handle = app.client.get_schedule_handle(entry.schedule_id)
+        if demo_sources is not None and entry.source and entry.source not in demo_sources:
+            # Offline demo: sources it does not serve stay paused instead of calling the internet.
+            await handle.pause(note="paused by learn up --demo: no demo payloads for this source")
+        elif trigger and not entry.paused:
+            await handle.trigger()
     assert stack.temporal is not None
     print(f"Temporal UI:   {stack.temporal.ui_url}")
     print(f"Temporal gRPC: {stack.temporal.address}")

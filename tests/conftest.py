@@ -13,6 +13,10 @@ from pathlib import Path
 
 import pytest
 
+# Tests configure services explicitly: never pick up a developer's `learn up` state file.
+os.environ["LEARNFLOW_ENV_FILE"] = ""
+
+
 from learnflow.harness.fixture_server import FixtureServer, Request, Response
 from learnflow.harness.postgres import DebianPostgres
 from learnflow.harness.s3 import MotoS3

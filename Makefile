@@ -1,0 +1,32 @@
+# The two commands a newcomer needs:  `make up`  (the whole system, offline demo)  and  `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+
+.PHONY: up test install lint bench protos
+
+$(VENV)/.installed: pyproject.toml
+	bash .ci/system-packages.sh
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -U pip
+	$(PY) -m pip install -q -e '.[dev]'
+	$(VENV)/bin/learn protos >/dev/null
+	touch $@
+
+install: $(VENV)/.installed
+
+up: install
+	$(VENV)/bin/learn up --demo
+
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+protos: install
+	$(VENV)/bin/learn protos
+
+bench: install
+	$(PY) -m bench.all --json
