@@ -75,6 +75,10 @@ async def fetch_source_pages(req: FetchInput) -> FetchResult:
         result.error = f"{type(exc).__name__}: {exc}"
     finally:
         await http.aclose()
+    manifest = [p.model_dump() for p in result.pages]
+    result.manifest_key = await stores.blobs.put(
+        f"raw/{req.source}/{req.run_id}/manifest.json", json.dumps(manifest).encode()
+    )
     log.info("fetch.done", source=req.source, pages=len(result.pages), items=result.item_count)
     return result
 
@@ -92,7 +96,12 @@ async def transform_page(req: TransformInput) -> TransformResult:
     stores = await get_stores()
     source = get_source(req.source)
     raw = await stores.blobs.get(req.page.key)
-    context = [_decode(await stores.blobs.get(c.key)) for c in req.context]
+    context_refs = list(req.context)
+    wanted = source.context_kinds.get(req.page.kind, ())
+    if req.manifest_key and wanted:
+        manifest = json.loads(await stores.blobs.get(req.manifest_key))
+        context_refs += [PageRef(**p) for p in manifest if p["kind"] in wanted]
+    context = [_decode(await stores.blobs.get(c.key)) for c in context_refs]
     try:
         payload = _decode(raw)
         out = source.transform_payload(req.page.kind, payload, context)

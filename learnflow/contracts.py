@@ -47,6 +47,8 @@ class FetchInput(BaseModel):
 
 class FetchResult(BaseModel):
     pages: list[PageRef] = Field(default_factory=list)
+    # The page list as a blob: transforms read their context pages from it (keeps inputs small).
+    manifest_key: str | None = None
     complete: bool = True
     skipped_reason: str | None = None
     error: str | None = None
@@ -61,6 +63,7 @@ class TransformInput(BaseModel):
     run_id: str
     page: PageRef
     context: list[PageRef] = Field(default_factory=list)
+    manifest_key: str | None = None
 
 
 class TransformResult(BaseModel):

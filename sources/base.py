@@ -20,7 +20,14 @@ from zoneinfo import ZoneInfo
 import nh3
 from dateutil import parser as dateparser
 
-from learnflow.models import FeedItem, Quarantined, Resource, TransformOutput
+from learnflow.models import (
+    ContentFile,
+    FeedItem,
+    Quarantined,
+    Resource,
+    TransformOutput,
+    ViewEvent,
+)
 
 if TYPE_CHECKING:
     from learnflow.http import SourceHttp
@@ -142,6 +149,10 @@ def transform_each(
                 out.resources.append(obj)
             elif isinstance(obj, FeedItem):
                 out.feed_items.append(obj)
+            elif isinstance(obj, ContentFile):
+                out.content_files.append(obj)
+            elif isinstance(obj, ViewEvent):
+                out.view_events.append(obj)
     return out
 
 
@@ -150,6 +161,8 @@ def merge_outputs(outputs: Iterable[TransformOutput]) -> TransformOutput:
     for o in outputs:
         out.resources.extend(o.resources)
         out.feed_items.extend(o.feed_items)
+        out.content_files.extend(o.content_files)
+        out.view_events.extend(o.view_events)
         out.quarantined.extend(o.quarantined)
     return out
 
@@ -161,11 +174,12 @@ _ALLOWED_TAGS = {
 }  # fmt: skip
 
 
-def clean_html(text: str | None) -> str | None:
-    """MIT Learn's `clean_data`: sanitise HTML with an allow-list (nh3)."""
+def clean_html(text: str | None, *, links: bool = True) -> str | None:
+    """MIT Learn's `clean_data`: sanitise HTML with an allow-list (nh3); `links=False` drops <a>."""
     if text is None:
         return None
-    return nh3.clean(text, tags=_ALLOWED_TAGS).strip()
+    tags = _ALLOWED_TAGS if links else _ALLOWED_TAGS - {"a"}
+    return nh3.clean(text, tags=tags).strip()
 
 
 def strip_tags(text: str | None) -> str | None:

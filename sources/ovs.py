@@ -1,0 +1,361 @@
+"""ODL Video Service (OVS): public videos and their collections (as playlists).
+
+Transport: the public DRF API `OVS_API_BASE_URL/api/v0/public/videos/?include_in_learn=true`,
+no auth, `next` pages (each `next` keeps `include_in_learn=true`). Field rules follow MIT Learn's
+`learning_resources/etl/ovs.py` (reference/mit-learn.md §1.2): video readable_id = `key`, url =
+an allow-listed `cta_link` else `{OVS_API_BASE_URL}/videos/<key>`, image = first thumbnail,
+duration seconds → ISO-8601, streaming URL = first `.m3u8` source, caption URLs on the CloudFront
+host of the video's media; a collection becomes a `video_playlist` (`/collections/<key>`), and a
+collection `for_shorts` makes its videos "Video Short". Only `is_public` videos with status
+"Complete" that belong to a collection are loaded (MIT Learn's extract filter, applied here in
+the transform so the raw page stays as OVS sent it).
+
+Kinds: `videos` (a DRF page → video resources) and `playlists` (the collections, with every
+video of the run as context → playlist resources with their full PLAYLIST_VIDEOS list; a playlist
+must see all pages at once because the loader replaces a parent's relationships).
+
+Differences on purpose (reference/mit-learn.md §9): every request has a timeout; every media URL
+(sources, thumbnails, captions, cta_link) must be https on `OVS_ALLOWED_MEDIA_HOSTS` or the API
+host, with no userinfo or backslash (the webhook's rule, `learnflow.webhooks.models`); a `next`
+link to another host is refused; a run that finds no playlist fails instead of unpublishing
+everything.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from typing import Annotated, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from learnflow.http import PermanentHttpError
+from learnflow.models import (
+    Availability,
+    Image,
+    Relationship,
+    RelationType,
+    Resource,
+    ResourceRef,
+    ResourceType,
+    TransformOutput,
+)
+from learnflow.webhooks.config import DEFAULT_MEDIA_HOSTS
+from learnflow.webhooks.models import media_url_problem
+from sources._catalog import source_settings
+from sources.base import (
+    ExtractContext,
+    RawPage,
+    Source,
+    clean_html,
+    items_of,
+    parse_datetime,
+    transform_each,
+)
+
+ETL_SOURCE = "ovs"
+PLATFORM = "ovs"
+API_PATH = "/api/v0/public/videos/"
+
+
+class OvsSettings(BaseSettings):
+    """OVS_* settings (MIT Learn's names); OVS_ALLOWED_MEDIA_HOSTS is a comma list."""
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+
+    ovs_api_base_url: str = "https://video.odl.mit.edu"
+    ovs_allowed_media_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_MEDIA_HOSTS)
+    )
+
+    @field_validator("ovs_allowed_media_hosts", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> list[str]:
+        if isinstance(value, str):
+            return [h.strip().lower() for h in value.split(",") if h.strip()]
+        return [str(h).strip().lower() for h in value or [] if str(h).strip()]
+
+    @property
+    def base(self) -> str:
+        return self.ovs_api_base_url.rstrip("/")
+
+    @property
+    def videos_url(self) -> str:
+        return f"{self.base}{API_PATH}"
+
+    def media_hosts(self) -> frozenset[str]:
+        hosts = {h.strip().lower() for h in self.ovs_allowed_media_hosts if h.strip()}
+        hosts.add((urlsplit(self.base).hostname or "").lower())
+        return frozenset(hosts)
+
+
+def settings_for(settings: Any = None, options: dict[str, Any] | None = None) -> OvsSettings:
+    if settings is None:
+        from learnflow.settings import get_settings
+
+        settings = get_settings()
+    return source_settings(OvsSettings, settings, options)
+
+
+def allowed(url: Any, hosts: frozenset[str]) -> str | None:
+    """The URL when it is a string on an allowed media host over https, else None."""
+    if not isinstance(url, str) or not url:
+        return None
+    return None if media_url_problem(url, hosts) else url
+
+
+def iso_duration(seconds: Any) -> str:
+    """3661.0 → "PT1H1M1S"; 0 or missing → "PT0S" (MIT Learn's rule)."""
+    total = int(float(seconds or 0))
+    if total < 0:
+        raise ValueError(f"negative duration {seconds!r}")
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    out = "PT"
+    if hours:
+        out += f"{hours}H"
+    if minutes:
+        out += f"{minutes}M"
+    if secs or not (hours or minutes):
+        out += f"{secs}S"
+    return out
+
+
+def is_loadable(video: Any) -> bool:
+    """MIT Learn's filter: public, transcoded ("Complete") and in a collection."""
+    if not isinstance(video, dict):
+        return True  # let the transform quarantine it with a reason
+    collection = video.get("collection")
+    return (
+        video.get("is_public") is True
+        and video.get("status") == "Complete"
+        and isinstance(collection, dict)
+        and bool(collection.get("key"))
+    )
+
+
+def _media_host(video: dict, hosts: frozenset[str]) -> str | None:
+    """The CloudFront host of the video's thumbnails (else sources): captions live there."""
+    candidates = [t.get("cloudfront_url") for t in video.get("videothumbnail_set") or []]
+    candidates += [s.get("src") for s in video.get("sources") or []]
+    for url in candidates:
+        if allowed(url, hosts):
+            return urlsplit(url).hostname
+    return None
+
+
+def _caption_urls(video: dict, hosts: frozenset[str]) -> list[dict[str, str]]:
+    host = _media_host(video, hosts)
+    if not host:
+        return []
+    out = []
+    for sub in video.get("videosubtitle_set") or []:
+        key = sub.get("s3_object_key")
+        if not isinstance(key, str) or not key or key.startswith("/") or ".." in key.split("/"):
+            continue
+        url = allowed(f"https://{host}/{key}", hosts)
+        if url:
+            out.append(
+                {
+                    "language": str(sub.get("language") or "en"),
+                    "language_name": str(sub.get("language_name") or ""),
+                    "url": url,
+                }
+            )
+    return out
+
+
+def transform_video(video: dict, cfg: OvsSettings | None = None) -> Resource:
+    """One OVS video dict (the public API's shape, also the webhook's) → a video resource."""
+    cfg = cfg or settings_for()
+    hosts = cfg.media_hosts()
+    key = video["key"]
+    if not isinstance(key, str) or not key:
+        raise ValueError("video has no key")
+    title = video["title"]
+    if not isinstance(title, str) or not title.strip():
+        raise ValueError("video has no title")
+    thumbs = [t.get("cloudfront_url") for t in video.get("videothumbnail_set") or []]
+    cover = allowed(thumbs[0], hosts) if thumbs else None
+    streaming = next(
+        (
+            s["src"]
+            for s in video.get("sources") or []
+            if isinstance(s.get("src"), str)
+            and urlsplit(s["src"]).path.endswith(".m3u8")
+            and allowed(s["src"], hosts)
+        ),
+        None,
+    )
+    collection = video.get("collection") or {}
+    shorts = bool(collection.get("for_shorts"))
+    description = video.get("description")
+    youtube_id = video.get("youtube_id")
+    return Resource(
+        readable_id=key,
+        platform=PLATFORM,
+        resource_type=ResourceType.video,
+        etl_source=ETL_SOURCE,
+        title=title.strip(),
+        description=(clean_html(description) or None) if isinstance(description, str) else None,
+        url=allowed(video.get("cta_link"), hosts) or f"{cfg.base}/videos/{key}",
+        image=Image(url=cover, alt=title.strip()) if cover else None,
+        last_modified=parse_datetime(video.get("created_at")),
+        availability=Availability.anytime,
+        resource_category="Video Short" if shorts else "Video",
+        published=True,
+        details={
+            "duration": iso_duration(video.get("duration")),
+            "streaming_url": streaming,
+            "caption_urls": _caption_urls(video, hosts),
+            "cover_image_url": cover or "",
+            "youtube_id": youtube_id if isinstance(youtube_id, str) else None,
+            "collection": collection.get("key"),
+        },
+    )
+
+
+def transform_playlist(collection: dict, video_keys: list[str], cfg: OvsSettings) -> Resource:
+    """One OVS collection → a video_playlist with its videos in API order."""
+    key = collection["key"]
+    if not isinstance(key, str) or not key:
+        raise ValueError("collection has no key")
+    title = collection.get("title")
+    description = collection.get("description")
+    return Resource(
+        readable_id=key,
+        platform=PLATFORM,
+        resource_type=ResourceType.video_playlist,
+        etl_source=ETL_SOURCE,
+        title=title.strip() if isinstance(title, str) and title.strip() else key,
+        description=(clean_html(description) or None) if isinstance(description, str) else None,
+        url=f"{cfg.base}/collections/{key}",
+        availability=Availability.anytime,
+        resource_category="Video Playlist",
+        published=True,
+        relationships=[
+            Relationship(
+                relation_type=RelationType.playlist_videos,
+                child=ResourceRef(
+                    platform=PLATFORM, readable_id=vk, resource_type=ResourceType.video
+                ),
+                position=pos,
+            )
+            for pos, vk in enumerate(video_keys)
+        ],
+        details={"channel_id": "ovs", "for_shorts": bool(collection.get("for_shorts"))},
+    )
+
+
+def _split_pages(pages: Sequence[Any]) -> tuple[list[Any], list[dict]]:
+    """Videos and collections from videos pages, video lists and collection lists."""
+    videos: list[Any] = []
+    collections: list[dict] = []
+    for page in pages:
+        if not ((isinstance(page, dict) and "results" in page) or isinstance(page, list)):
+            continue
+        for item in items_of(page):
+            if isinstance(item, dict) and "collection" not in item and "status" not in item:
+                collections.append(item)
+            else:
+                videos.append(item)
+    return videos, collections
+
+
+def transform(kind: str, payload: Any, context: Sequence[Any] = ()) -> TransformOutput:
+    """Pure: a videos page → videos; `playlists` → one playlist per collection seen in the
+    payload and context pages (the payload may be the collections list or a videos page)."""
+    cfg = settings_for()
+    if kind == "videos":
+        videos = [v for v in items_of(payload) if is_loadable(v)]
+        return transform_each(
+            ETL_SOURCE,
+            videos,
+            lambda v: transform_video(v, cfg),
+            lambda v: v.get("key") if isinstance(v, dict) else None,
+        )
+    if kind == "playlists":
+        items_of(payload)  # a wrong-shaped payload raises ValueError
+        videos, listed = _split_pages([payload, *context])
+        collections: dict[str, dict] = {}
+        members: dict[str, list[str]] = {}
+        for c in listed:
+            if isinstance(c.get("key"), str) and c["key"]:
+                collections.setdefault(c["key"], c)
+        for v in videos:
+            if not is_loadable(v) or not isinstance(v, dict):
+                continue
+            ckey, vkey = v["collection"]["key"], v.get("key")
+            if not isinstance(ckey, str):
+                continue
+            collections.setdefault(ckey, v["collection"])
+            if isinstance(vkey, str) and vkey and vkey not in members.setdefault(ckey, []):
+                members[ckey].append(vkey)
+        return transform_each(
+            ETL_SOURCE,
+            list(collections.values()),
+            lambda c: transform_playlist(c, members.get(c.get("key"), []), cfg),
+            lambda c: c.get("key") if isinstance(c, dict) else None,
+        )
+    raise ValueError(f"unknown OVS kind {kind!r}")
+
+
+def _with_include(url: str) -> str:
+    """Every page URL carries include_in_learn=true (a `next` link may drop it)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if not any(k == "include_in_learn" for k, _ in query):
+        query.append(("include_in_learn", "true"))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+async def extract(ctx: ExtractContext) -> AsyncIterator[RawPage]:
+    """Every videos page, then the collections seen (kind `playlists`)."""
+    cfg = settings_for(ctx.settings, ctx.options)
+    first = cfg.videos_url
+    host = urlsplit(first).netloc
+    url: str | None = first
+    collections: dict[str, dict] = {}
+    for _ in range(int(ctx.options.get("max_pages", 10_000))):
+        if not url:
+            break
+        url = _with_include(url)
+        body = await ctx.http.get_bytes(url)
+        if body is None:
+            raise PermanentHttpError(f"HTTP 404 from {url}")
+        page = json.loads(body)
+        if not isinstance(page, dict) or not isinstance(page.get("results"), list):
+            raise ValueError(f"OVS page at {url} has no results list")
+        for v in page["results"]:
+            if is_loadable(v):
+                coll = v["collection"]
+                collections.setdefault(coll["key"], coll)
+        yield RawPage(kind="videos", body=body, item_count=len(page["results"]), url=url)
+        nxt = page.get("next")
+        if nxt and urlsplit(nxt).netloc != host:
+            raise PermanentHttpError(f"`next` link leaves {host}: {nxt}")
+        url = nxt
+    else:
+        raise PermanentHttpError(f"too many pages from {first}")
+    if not collections:
+        # MIT Learn aborts here too: zero playlists would unpublish every OVS resource.
+        raise ValueError("OVS returned no playlist (no public, complete video in a collection)")
+    body = json.dumps(list(collections.values())).encode()
+    yield RawPage(kind="playlists", body=body, item_count=len(collections), url=first)
+
+
+SOURCE = Source(
+    name="ovs",
+    etl_source=ETL_SOURCE,
+    kinds=("videos", "playlists"),
+    transform=transform,
+    extract=extract,
+    context_kinds={"playlists": ("videos",)},
+    resource_types=("video", "video_playlist"),
+    platform=PLATFORM,
+    hosts=("video.odl.mit.edu",),
+    urls=lambda s: [settings_for(s).videos_url],
+    description="ODL Video Service public videos and collections",
+)
