@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -13,7 +12,6 @@ from urllib.parse import parse_qs
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from learnflow.harness.fixture_server import FixtureServer, Request, Response
@@ -23,6 +21,7 @@ from learnflow.settings import get_settings
 from sources import edx
 from sources._oauth import TOKENS, TokenCache
 from sources.base import ExtractContext
+from tests.corruption import JUNK, corrupted
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 FIXTURES = SHARED / "fixtures" / "mitlearn" / "test_json"
@@ -168,50 +167,6 @@ def test_wrong_shaped_page_and_unknown_kind_raise_value_error():
         edx.transform("courses", {"detail": "nope"})
     with pytest.raises(ValueError):
         edx.SOURCE.transform_payload("videos", [])
-
-
-JUNK = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(),
-    st.floats(allow_nan=True),
-    st.text(max_size=6),
-    st.lists(st.integers(), max_size=2),
-    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
-)
-
-
-def _paths(node: Any, prefix: tuple = (), depth: int = 0) -> list[tuple]:
-    out: list[tuple] = []
-    if depth > 3:
-        return out
-    if isinstance(node, dict):
-        for k, v in node.items():
-            out.append((*prefix, k))
-            out.extend(_paths(v, (*prefix, k), depth + 1))
-    elif isinstance(node, list):
-        for i, v in enumerate(node[:3]):
-            out.append((*prefix, i))
-            out.extend(_paths(v, (*prefix, i), depth + 1))
-    return out
-
-
-@st.composite
-def corrupted(draw, item: Any) -> Any:
-    """`item` with a few fields (at any depth) removed or replaced by a value of the wrong type."""
-    item = copy.deepcopy(item)
-    for path in draw(st.lists(st.sampled_from(_paths(item)), min_size=1, max_size=4)):
-        parent = item
-        try:
-            for step in path[:-1]:
-                parent = parent[step]
-            if draw(st.booleans()) and isinstance(parent, dict):
-                parent.pop(path[-1], None)
-            else:
-                parent[path[-1]] = draw(JUNK)
-        except (KeyError, IndexError, TypeError):
-            continue
-    return item
 
 
 COURSE = load("test_mitx_course.json")["results"][0]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -11,7 +10,6 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from learnflow.harness.fixture_server import FixtureServer, Response
 from learnflow.http import SourceHttp
@@ -19,6 +17,7 @@ from learnflow.models import TransformOutput
 from learnflow.settings import get_settings
 from sources import xpro
 from sources.base import ExtractContext
+from tests.corruption import JUNK, corrupted
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 FIXTURES = SHARED / "fixtures" / "mitlearn" / "test_json"
@@ -129,46 +128,6 @@ def test_wrong_shape_raises_value_error():
         xpro.transform("courses", {"detail": "not found"})
     with pytest.raises(ValueError):
         xpro.transform("videos", [])
-
-
-JUNK = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(),
-    st.floats(allow_nan=True),
-    st.text(max_size=6),
-    st.lists(st.integers(), max_size=2),
-    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
-)
-
-
-def _paths(node: Any, prefix: tuple = (), depth: int = 0) -> list[tuple]:
-    out: list[tuple] = []
-    if depth <= 3 and isinstance(node, dict):
-        for k, v in node.items():
-            out += [(*prefix, k), *_paths(v, (*prefix, k), depth + 1)]
-    elif depth <= 3 and isinstance(node, list):
-        for i, v in enumerate(node[:3]):
-            out += [(*prefix, i), *_paths(v, (*prefix, i), depth + 1)]
-    return out
-
-
-@st.composite
-def corrupted(draw, item: Any) -> Any:
-    """`item` with a few fields (at any depth) removed or replaced by a value of the wrong type."""
-    item = copy.deepcopy(item)
-    for path in draw(st.lists(st.sampled_from(_paths(item)), min_size=1, max_size=4)):
-        parent = item
-        try:
-            for step in path[:-1]:
-                parent = parent[step]
-            if draw(st.booleans()) and isinstance(parent, dict):
-                parent.pop(path[-1], None)
-            else:
-                parent[path[-1]] = draw(JUNK)
-        except (KeyError, IndexError, TypeError):
-            continue
-    return item
 
 
 COURSE = load("xpro_courses.json")[0]

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from learnflow.harness.fixture_server import FixtureServer, Request, Response
 from learnflow.http import SourceHttp
@@ -21,6 +20,7 @@ from learnflow.models import TransformOutput
 from learnflow.settings import get_settings
 from sources import youtube
 from sources.base import ExtractContext
+from tests.corruption import corrupted
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
 YT = SHARED / "mitlearn/test_json/youtube"
@@ -182,43 +182,6 @@ def test_wrong_shape_raises_value_error():
             youtube.transform(kind, payload)
     assert youtube.transform("config", CHANNELS_YAML) == TransformOutput()
     assert youtube.transform("playlist_items", ITEMS[0]) == TransformOutput()
-
-
-JUNK = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(),
-    st.text(max_size=5),
-    st.lists(st.integers(), max_size=2),
-)
-
-
-def _paths(node: Any, prefix: tuple = (), depth: int = 0) -> list[tuple]:
-    out: list[tuple] = []
-    if depth <= 3 and isinstance(node, dict):
-        for k, v in node.items():
-            out += [(*prefix, k), *_paths(v, (*prefix, k), depth + 1)]
-    elif depth <= 3 and isinstance(node, list):
-        for i, v in enumerate(node[:2]):
-            out += [(*prefix, i), *_paths(v, (*prefix, i), depth + 1)]
-    return out
-
-
-@st.composite
-def corrupted(draw, item: Any) -> Any:
-    item = copy.deepcopy(item)
-    for path in draw(st.lists(st.sampled_from(_paths(item)), min_size=1, max_size=4)):
-        parent = item
-        try:
-            for step in path[:-1]:
-                parent = parent[step]
-            if draw(st.booleans()) and isinstance(parent, dict):
-                parent.pop(path[-1], None)
-            else:
-                parent[path[-1]] = draw(JUNK)
-        except (KeyError, IndexError, TypeError):
-            continue
-    return item
 
 
 CONFIG = yaml.safe_dump(built_config())
