@@ -17,10 +17,14 @@ import pytest
 os.environ["LEARNFLOW_ENV_FILE"] = ""
 
 
+from opensearchpy import OpenSearch
+
 from learnflow.harness.fixture_server import FixtureServer, Request, Response
+from learnflow.harness.opensearch import OpenSearchNode
 from learnflow.harness.postgres import DebianPostgres
 from learnflow.harness.s3 import MotoS3
 from learnflow.harness.temporal import DevServer, test_server_path
+from learnflow.harness.tika import TikaServer, configure_tika_client
 from learnflow.settings import get_settings, reset_settings
 
 SHARED = get_settings().reference_data_dir.parent.parent  # ../shared
@@ -78,6 +82,66 @@ async def time_skipping_env():
         await env.shutdown()
 
 
+def _start_or_fail(what: str, start) -> None:
+    try:
+        start()
+    except Exception as exc:
+        ci = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+        pytest.fail(f"could not start {what} (CI={ci}): {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def opensearch_node() -> Iterator[OpenSearchNode]:
+    """One real OpenSearch 2.19.6 node for the whole session (Maven Central jars, 127.0.0.1)."""
+    node = OpenSearchNode()
+    _start_or_fail("OpenSearch", node.start)
+    yield node
+    node.stop()
+
+
+@pytest.fixture(scope="session")
+def opensearch_url(request) -> Iterator[str]:
+    """TEST_OPENSEARCH_URL if set, else the session's node."""
+    if os.environ.get("TEST_OPENSEARCH_URL"):
+        yield os.environ["TEST_OPENSEARCH_URL"]
+        return
+    node = request.getfixturevalue("opensearch_node")
+    assert node.url
+    yield node.url
+
+
+@pytest.fixture(scope="session")
+def opensearch_client(opensearch_url: str) -> Iterator[OpenSearch]:
+    client = OpenSearch(hosts=[opensearch_url], timeout=60)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def tika_server() -> Iterator[TikaServer]:
+    srv = TikaServer()
+    _start_or_fail("Tika", srv.start)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def tika_url(tika_server: TikaServer) -> Iterator[str]:
+    """Base URL of the Tika server; also points the Python `tika` client at it (client-only).
+
+    The env vars it sets are restored at the end of the session.
+    """
+    assert tika_server.url
+    saved = {k: os.environ.get(k) for k in tika_server.client_env()}
+    configure_tika_client(tika_server.url)
+    yield tika_server.url
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 def mitxonline_routes(
     server: FixtureServer, courses_file: Path | None = None, programs_file: Path | None = None
 ) -> None:
@@ -123,7 +187,9 @@ def s3_server() -> Iterator[MotoS3]:
 
 
 @pytest.fixture(scope="session")
-async def app(postgres_dsn, temporal_server, fixture_server, s3_server, tmp_path_factory) -> AsyncIterator:
+async def app(
+    postgres_dsn, temporal_server, fixture_server, s3_server, tmp_path_factory
+) -> AsyncIterator:
     """learnflow itself (workers of every queue + the gRPC service) against the real services."""
     from learnflow.stores import reset_stores
     from learnflow.system import start_app

@@ -6,44 +6,11 @@ $LEARNFLOW_CACHE_DIR). A failure to start is a test failure (never a skip), in C
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 
 import pytest
 from opensearchpy import OpenSearch
-
-from learnflow.harness.opensearch import OpenSearchNode
-from learnflow.harness.tika import TikaServer, configure_tika_client
-
-
-def _start_or_fail(what: str, start) -> None:
-    try:
-        start()
-    except Exception as exc:
-        ci = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-        pytest.fail(f"could not start {what} (CI={ci}): {exc}", pytrace=False)
-
-
-@pytest.fixture(scope="session")
-def opensearch_node() -> Iterator[OpenSearchNode]:
-    node = OpenSearchNode()
-    _start_or_fail("OpenSearch", node.start)
-    yield node
-    node.stop()
-
-
-@pytest.fixture(scope="session")
-def opensearch_url(opensearch_node: OpenSearchNode) -> str:
-    assert opensearch_node.url
-    return opensearch_node.url
-
-
-@pytest.fixture(scope="session")
-def opensearch_client(opensearch_url: str) -> Iterator[OpenSearch]:
-    client = OpenSearch(hosts=[opensearch_url], timeout=60)
-    yield client
-    client.close()
 
 
 @pytest.fixture
@@ -54,26 +21,36 @@ def index_name(opensearch_client: OpenSearch) -> Iterator[str]:
     opensearch_client.indices.delete(index=name, ignore_unavailable=True)
 
 
-@pytest.fixture(scope="session")
-def tika_server() -> Iterator[TikaServer]:
-    srv = TikaServer()
-    _start_or_fail("Tika", srv.start)
-    yield srv
-    srv.stop()
+# -- the OpenSearch keyword backend (search_service.backends.opensearch) ----------------------
 
 
-@pytest.fixture(scope="session")
-def tika_url(tika_server: TikaServer) -> Iterator[str]:
-    """Base URL of the Tika server; also points the Python `tika` client at it (client-only).
+@pytest.fixture
+async def keyword_index(opensearch_url: str):
+    """An OpenSearchKeywordIndex under a fresh prefix, refreshing after writes; dropped after."""
+    from search_service.backends.opensearch import OpenSearchKeywordIndex
 
-    The env vars it sets are restored at the end of the session.
-    """
-    assert tika_server.url
-    saved = {k: os.environ.get(k) for k in tika_server.client_env()}
-    configure_tika_client(tika_server.url)
-    yield tika_server.url
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    index = OpenSearchKeywordIndex(opensearch_url, f"kw_{uuid.uuid4().hex[:10]}", refresh=True)
+    await index.ensure_indexes()
+    yield index
+    await index.drop_all()
+    await index.close()
+
+
+@pytest.fixture
+async def catalog_dsn(postgres_dsn: str):
+    """A fresh, migrated catalog database in the session's Postgres (dropped afterwards), so
+    resources written for a reindex never show up in other tests' catalog."""
+    import asyncpg
+
+    from learnflow.db.migrate import migrate
+
+    name = f"reindex_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(postgres_dsn)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    dsn = postgres_dsn.rsplit("/", 1)[0] + f"/{name}"
+    conn = await asyncpg.connect(dsn)
+    await migrate(conn)
+    await conn.close()
+    yield dsn
+    await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    await admin.close()
