@@ -18,9 +18,18 @@ from learnflow.contracts import (
     IndexResult,
 )
 from learnflow.models import Resource
-from learnflow.search_doc import embedding_text, filter_values, to_search_document
+from learnflow.search_doc import (
+    chunk_words,
+    content_chunk_key,
+    content_filter_values,
+    embedding_text,
+    filter_values,
+    to_content_file_document,
+    to_search_document,
+)
 from learnflow.stores import get_stores
-from learnflow.stores.vector import QdrantVectorStore, VectorPoint
+from learnflow.stores.content_search import content_stores, read_watermarks, write_watermark
+from learnflow.stores.vector import VectorPoint, payload_for
 
 log = structlog.get_logger(__name__)
 
@@ -92,7 +101,7 @@ async def embed_pending(req: EmbedInput) -> EmbedResult:
                 VectorPoint(
                     key=key,
                     vector=np.asarray(vec),
-                    payload=QdrantVectorStore.payload_for(doc, filter_values(doc)),
+                    payload=payload_for(doc, filter_values(doc)),
                 )
                 for (_, key, doc, _), vec in zip(to_embed, vectors, strict=True)
             ]
@@ -107,8 +116,129 @@ async def embed_pending(req: EmbedInput) -> EmbedResult:
         result.unchanged += len(unchanged)
         after_id = rows[-1]["id"]
         activity.heartbeat(after_id)
+    if result.embedded or result.removed:
+        await stores.vector.optimize()
     log.info("embed.done", source=req.source, embedded=result.embedded, removed=result.removed)
     return result
 
 
-ACTIVITIES_BY_QUEUE = {DEFAULT_QUEUE: [index_pending], EMBEDDINGS_QUEUE: [embed_pending]}
+# -- content files ------------------------------------------------------------------------------
+#
+# Content-file rows are written by the archive pipeline. A pass reads the rows changed since the
+# last pass (content_file.updated_on, or its resource's — an unpublished resource hides its
+# files), indexes/embeds published ones and removes the rest. The high-water mark lives in the
+# blob store; a pass re-reads a minute of overlap, so a row committed late is not missed, and
+# re-processing a row is an idempotent overwrite (ids and point keys derive from natural keys).
+
+_CONTENT_ROWS = """
+SELECT cf.id, cf.key, cf.resource_id, run.run_id AS run_id, cf.title, cf.url, cf.file_type,
+       cf.content_type, cf.file_extension, cf.content, cf.checksum, cf.data,
+       (cf.published AND lr.published AND coalesce(run.published, true)) AS visible,
+       lr.platform, lr.offered_by, lr.readable_id AS resource_readable_id,
+       lr.title AS resource_title
+FROM content_file cf
+JOIN learning_resource lr ON lr.id = cf.resource_id
+LEFT JOIN learning_resource_run run ON run.id = cf.run_id
+WHERE ($1::timestamptz IS NULL
+       OR cf.updated_on > $1::timestamptz - interval '1 minute'
+       OR lr.updated_on > $1::timestamptz - interval '1 minute'
+       OR run.updated_on > $1::timestamptz - interval '1 minute')
+  AND ($2::text IS NULL OR lr.etl_source = $2)
+  AND cf.id > $3
+ORDER BY cf.id LIMIT $4
+"""
+
+
+async def _content_pass(name: str, source: str | None, batch_size: int, handle) -> None:
+    """Page through content files changed since the `name` watermark, calling `handle(rows)`."""
+    from datetime import datetime
+
+    stores = await get_stores()
+    marks = await read_watermarks(stores.blobs)
+    since = datetime.fromisoformat(marks[name]) if marks.get(name) else None
+    async with stores.pool.acquire() as conn:
+        started = await conn.fetchval("SELECT now()")
+    details = activity.info().heartbeat_details
+    after_id = int(details[0]) if details else 0
+    while True:
+        async with stores.pool.acquire() as conn:
+            rows = await conn.fetch(_CONTENT_ROWS, since, source, after_id, batch_size)
+        if not rows:
+            break
+        await handle([dict(r) for r in rows])
+        after_id = rows[-1]["id"]
+        activity.heartbeat(after_id)
+    # A per-source pass must not advance the all-sources mark past files of other sources.
+    if source is None:
+        await write_watermark(stores.blobs, name, started.isoformat())
+
+
+@activity.defn
+async def index_content_files(req: IndexInput) -> IndexResult:
+    """Index published content files into the content-file keyword index, remove the rest."""
+    stores = await get_stores()
+    index = content_stores(stores.settings).keyword
+    result = IndexResult()
+
+    async def handle(rows: list[dict]) -> None:
+        docs, gone = [], []
+        for row in rows:
+            if row["visible"]:
+                docs.append({**to_content_file_document(row), "_content": row["content"] or ""})
+            else:
+                gone.append(row["id"])
+        await index.upsert(docs)
+        await index.delete(gone)
+        result.indexed += len(docs)
+        result.deindexed += len(gone)
+
+    await _content_pass("indexed", req.source, min(req.batch_size, 200), handle)
+    log.info("index_content.done", indexed=result.indexed, deindexed=result.deindexed)
+    return result
+
+
+@activity.defn
+async def embed_content_files(req: EmbedInput) -> EmbedResult:
+    """Embed content files as 512-word chunks (MIT Learn's chunk keys); a changed file's old
+    chunks are removed first, so a file that got shorter leaves no stale chunks behind."""
+    stores = await get_stores()
+    encoder = stores.encoder
+    vector = content_stores(stores.settings).vector
+    await vector.ensure_collection(encoder.dim)
+    result = EmbedResult()
+
+    async def handle(rows: list[dict]) -> None:
+        ids = [row["id"] for row in rows]
+        await vector.delete_where("content_file_id", ids)
+        points: list[VectorPoint] = []
+        texts: list[str] = []
+        for row in rows:
+            if not row["visible"]:
+                result.removed += 1
+                continue
+            doc = to_content_file_document(row)
+            filters = content_filter_values(doc)
+            for n, chunk in enumerate(chunk_words(row["content"] or "")):
+                chunk_doc = {**doc, "chunk_number": n, "chunk_content": chunk}
+                payload = payload_for(chunk_doc, filters, id_field="content_file_id")
+                payload["resource_id"] = doc["resource_id"]
+                payload["chunk_number"] = n
+                points.append(VectorPoint(content_chunk_key(doc, n), None, payload))  # type: ignore[arg-type]
+                texts.append(chunk)
+            result.embedded += 1
+        if points:
+            for point, vec in zip(points, encoder.encode(texts), strict=True):
+                point.vector = vec
+            await vector.upsert(points)
+
+    await _content_pass("embedded", req.source, min(req.batch_size, 64), handle)
+    if result.embedded or result.removed:
+        await vector.optimize()
+    log.info("embed_content.done", embedded=result.embedded, removed=result.removed)
+    return result
+
+
+ACTIVITIES_BY_QUEUE = {
+    DEFAULT_QUEUE: [index_pending, index_content_files],
+    EMBEDDINGS_QUEUE: [embed_pending, embed_content_files],
+}

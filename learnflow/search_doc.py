@@ -6,6 +6,7 @@ Both engines index the same document, and filters are defined once here: MIT Lea
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -98,8 +99,18 @@ def to_search_document(
         "created_on": _iso(created_on),
         "completeness": res.completeness,
         "views": int(res.details.get("view_count") or 0),
+        # MIT Learn's sort helpers (excluded from its _source; kept small here).
+        "featured_rank": None,
+        "sort_coursenum": _sort_coursenum(res),
     }
     return doc
+
+
+def _sort_coursenum(res: Resource) -> str | None:
+    primary = [c for c in res.course_numbers if c.primary] or list(res.course_numbers)
+    if not primary:
+        return None
+    return primary[0].sort_coursenum or primary[0].value
 
 
 def _iso(dt: datetime | None) -> str | None:
@@ -194,3 +205,83 @@ def embedding_text(doc: dict) -> str:
         ]
         if p
     )
+
+
+# -- content files ------------------------------------------------------------------------------
+
+# The content-file filters (MIT Learn's content_file_search + vector_content_files_search).
+CONTENT_FILTER_FIELDS: dict[str, Callable[[dict], list[str]]] = {
+    "run_id": _plain("run_id"),
+    "resource_id": lambda d: [str(d["resource_id"])],
+    "platform": _codes("platform"),
+    "offered_by": _codes("offered_by"),
+    "file_extension": _plain("file_extension"),
+    "content_type": _plain("content_type"),
+    "id": lambda d: [str(d["id"])],
+}
+CONTENT_CASE_SENSITIVE_FILTERS = {"id", "resource_id", "run_id"}
+
+# Stored with the document (a preview); the whole text is indexed but not stored.
+CONTENT_EXCERPT_CHARS = 500
+
+
+def content_filter_values(doc: dict) -> dict[str, list[str]]:
+    out = {}
+    for name, get in CONTENT_FILTER_FIELDS.items():
+        values = get(doc)
+        out[name] = (
+            values if name in CONTENT_CASE_SENSITIVE_FILTERS else [v.lower() for v in values]
+        )
+    return out
+
+
+def to_content_file_document(row: dict[str, Any]) -> dict[str, Any]:
+    """A `content_file` row joined with its run and resource, as both engines index it.
+
+    `row` keys: id, key, resource_id, run_id (the run's text id), title, url, file_type,
+    content_type, file_extension, content, checksum, data, platform, offered_by,
+    resource_readable_id, resource_title.
+    """
+    ref = reference_data()
+    data = row.get("data") or {}
+    content = row.get("content") or ""
+    extension = (row.get("file_extension") or "").strip().lower()
+    if extension and not extension.startswith("."):
+        extension = f".{extension}"  # MIT Learn stores extensions with the dot
+    return {
+        "id": int(row["id"]),
+        "key": row["key"],
+        "resource_id": int(row["resource_id"]),
+        "resource_readable_id": row.get("resource_readable_id") or "",
+        "resource_title": row.get("resource_title") or "",
+        "run_id": row.get("run_id") or "",
+        "title": row.get("title") or data.get("content_title") or "",
+        "content_title": data.get("content_title") or "",
+        "description": data.get("description") or "",
+        "url": row.get("url") or "",
+        "file_type": row.get("file_type") or "",
+        "content_type": row.get("content_type") or "",
+        "file_extension": extension,
+        "platform": _names(row.get("platform"), ref.platforms),
+        "offered_by": _names(row.get("offered_by"), ref.offerors),
+        "checksum": row.get("checksum") or "",
+        "content_excerpt": content[:CONTENT_EXCERPT_CHARS],
+        "content_length": len(content),
+    }
+
+
+_WORD = re.compile(r"\S+")
+
+
+def chunk_words(text: str, size: int = 512) -> list[str]:
+    """Split text into chunks of at most `size` whitespace-separated tokens (no overlap, as MIT
+    Learn's CONTENT_FILE_EMBEDDING_CHUNK_SIZE=512 with overlap 0). A word is a token here: no
+    tokenizer download, and a 512-word chunk stays within every embedding model's context."""
+    words = _WORD.findall(text)
+    return [" ".join(words[i : i + size]) for i in range(0, len(words), size)]
+
+
+def content_chunk_key(doc: dict, chunk_number: int) -> str:
+    """MIT Learn's chunk key: platform.resource_readable_id.run_id.key.chunk_number."""
+    platform = (doc.get("platform") or {}).get("code", "")
+    return f"{platform}.{doc['resource_readable_id']}.{doc['run_id']}.{doc['key']}.{chunk_number}"

@@ -1,250 +1,481 @@
 """The gRPC search service (`learn.search.v1.SearchService`) on grpc.aio, with health and reflection.
 
 Keyword mode asks the keyword index, vector mode the vector store, hybrid fuses both with
-reciprocal rank fusion (k=60). Bad input is INVALID_ARGUMENT with `google.rpc.BadRequest` field
-violations, never a stack trace.
+weighted reciprocal rank fusion (k=60) in one call. Request checking lives in `query.py` (pure),
+errors in `errors.py`, auth in `auth.py`, backend health in `health.py`, AI answers in
+`answers.py`. Every backend call gets a budget from the client's remaining deadline.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
-import json
+import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import grpc
 import structlog
-from google.protobuf import struct_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from grpc_status import rpc_status
 
-from learnflow.search_doc import FILTER_FIELDS
+from learnflow.models import Resource, ResourceType
+from learnflow.search_doc import to_search_document
 from learnflow.stores import Stores
-from learnflow.stores.keyword import SORT_FIELDS, KeywordQuery
+from learnflow.stores.content_search import ContentStores, content_stores
+from learnflow.stores.keyword import KeywordQuery
+from search_service import query as rq
+from search_service.answers import LLMConfig, build_messages, cited_ids, stream_completion
+from search_service.auth import AuthConfig, JwtAuthInterceptor, JwtVerifier
+from search_service.errors import (
+    BackendUnavailable,
+    DeadlineExceeded,
+    InvalidArgument,
+    NotFound,
+    handles_errors,
+    handles_stream_errors,
+)
+from search_service.health import BackendHealth
 from search_service.pb import search_pb2, search_pb2_grpc
 
 log = structlog.get_logger(__name__)
 
 SERVICE_NAME = search_pb2.DESCRIPTOR.services_by_name["SearchService"].full_name
-MAX_PAGE_SIZE = 100
-DEFAULT_PAGE_SIZE = 10
-MAX_OFFSET = 10_000
-RRF_K = 60
-_REPEATED_FILTERS = [
-    "resource_type", "offered_by", "platform", "topic", "ocw_topic", "department", "level",
-    "certification_type", "delivery", "resource_type_group", "resource_category", "course_feature",
-]  # fmt: skip
-_BOOL_FILTERS = ["certification", "professional", "free"]
+# Kept for callers of the first version.
+MAX_PAGE_SIZE = rq.MAX_PAGE_SIZE
+DEFAULT_PAGE_SIZE = rq.DEFAULT_PAGE_SIZE
+rrf = rq.rrf
+
+DEFAULT_BACKEND_SECONDS = 10.0  # a backend call's budget when the client set no deadline
+DEADLINE_MARGIN_SECONDS = 0.02  # left to serialise and send the answer
+ANSWER_SECONDS = 60.0
+MAX_BATCH_IDS = 100
+MAX_CHANGED_PAGE = 1000
+AUTOCOMPLETE_TYPES = [str(t) for t in ResourceType]
+
+T = TypeVar("T")
 
 
-class InvalidArgument(Exception):
-    def __init__(self, violations: list[tuple[str, str]]):
-        super().__init__("; ".join(f"{f}: {d}" for f, d in violations))
-        self.violations = violations
+async def within_budget(context: grpc.aio.ServicerContext, coro: Awaitable[T], what: str) -> T:
+    """Run a backend call within the client's remaining deadline (minus a margin).
 
-
-async def abort_invalid(context: grpc.aio.ServicerContext, exc: InvalidArgument) -> None:
-    detail = error_details_pb2.BadRequest(
-        field_violations=[
-            error_details_pb2.BadRequest.FieldViolation(field=f, description=d)
-            for f, d in exc.violations
-        ]
-    )
-    status = status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=str(exc))
-    status.details.add().Pack(detail)
-    await context.abort_with_status(rpc_status.to_status(status))
-
-
-@dataclass
-class PageTokens:
-    """Opaque, tamper-evident page tokens bound to the request's parameters."""
-
-    secret: bytes
-
-    @staticmethod
-    def fingerprint(req: search_pb2.SearchResourcesRequest) -> str:
-        copy = search_pb2.SearchResourcesRequest()
-        copy.CopyFrom(req)
-        copy.page_token = ""
-        copy.offset = 0
-        copy.page_size = 0
-        return hashlib.sha256(copy.SerializeToString(deterministic=True)).hexdigest()[:32]
-
-    def encode(self, req: search_pb2.SearchResourcesRequest, offset: int) -> str:
-        body = json.dumps({"o": offset, "f": self.fingerprint(req)}, separators=(",", ":")).encode()
-        mac = hmac.new(self.secret, body, hashlib.sha256).digest()[:16]
-        return base64.urlsafe_b64encode(mac + body).decode().rstrip("=")
-
-    def decode(self, req: search_pb2.SearchResourcesRequest) -> int:
-        try:
-            raw = base64.urlsafe_b64decode(req.page_token + "=" * (-len(req.page_token) % 4))
-            mac, body = raw[:16], raw[16:]
-            if not hmac.compare_digest(
-                mac, hmac.new(self.secret, body, hashlib.sha256).digest()[:16]
-            ):
-                raise ValueError("signature")
-            data = json.loads(body)
-        except (ValueError, TypeError) as exc:
-            raise InvalidArgument([("page_token", "malformed or tampered page token")]) from exc
-        if data.get("f") != self.fingerprint(req):
-            raise InvalidArgument(
-                [("page_token", "page token was issued for different parameters")]
-            )
-        return int(data["o"])
-
-
-def _filters(req: search_pb2.SearchResourcesRequest) -> dict[str, list[str]]:
-    f = req.filter
-    out: dict[str, list[str]] = {}
-    for name in _REPEATED_FILTERS:
-        values = [v for v in getattr(f, name) if v]
-        if values:
-            out[name] = values
-    for name in _BOOL_FILTERS:
-        if f.HasField(name):
-            out[name] = ["true" if getattr(f, name) else "false"]
-    if f.id:
-        out["id"] = [str(i) for i in f.id]
-    return out
-
-
-def _validate(req: search_pb2.SearchResourcesRequest) -> None:
-    violations = []
-    if req.page_size < 0 or req.page_size > MAX_PAGE_SIZE:
-        violations.append(("page_size", f"must be between 0 and {MAX_PAGE_SIZE}"))
-    if req.offset < 0 or req.offset > MAX_OFFSET:
-        violations.append(("offset", f"must be between 0 and {MAX_OFFSET}"))
-    if len(req.query) > 1000:
-        violations.append(("query", "at most 1000 characters"))
-    for facet in req.facets:
-        if facet not in FILTER_FIELDS or facet == "id":
-            violations.append(("facets", f"unknown facet {facet!r}"))
-    if req.sort and req.sort.lstrip("-") not in SORT_FIELDS:
-        violations.append(
-            ("sort", f"unknown sort {req.sort!r}; one of {', '.join(sorted(SORT_FIELDS))}")
-        )
-    if (
-        req.mode in (search_pb2.SEARCH_MODE_VECTOR, search_pb2.SEARCH_MODE_HYBRID)
-        and not req.query.strip()
-    ):
-        violations.append(("query", "vector and hybrid search need query text"))
-    if violations:
-        raise InvalidArgument(violations)
-
-
-def _resource(doc: dict, view: int) -> search_pb2.LearningResource:
-    msg = search_pb2.LearningResource(
-        id=int(doc["id"]),
-        readable_id=doc.get("readable_id") or "",
-        resource_type=doc.get("resource_type") or "",
-        title=doc.get("title") or "",
-        description=doc.get("description") or "",
-        url=doc.get("url") or "",
-        platform=(doc.get("platform") or {}).get("code", ""),
-        offered_by=(doc.get("offered_by") or {}).get("code", ""),
-        topics=[t["name"] for t in doc.get("topics", [])],
-        free=bool(doc.get("free")),
-        certification=bool(doc.get("certification")),
-    )
-    if view == search_pb2.RESOURCE_VIEW_FULL:
-        s = struct_pb2.Struct()
-        s.update(json.loads(json.dumps(doc, default=str)))
-        msg.document.CopyFrom(s)
-    return msg
-
-
-def rrf(
-    rankings: list[list[tuple[int, dict]]], weights: list[float], k: int = RRF_K
-) -> list[tuple[int, float, dict]]:
-    """Reciprocal rank fusion: score(d) = Σ w_i / (k + rank_i(d))."""
-    scores: dict[int, float] = {}
-    docs: dict[int, dict] = {}
-    for ranking, weight in zip(rankings, weights, strict=True):
-        for rank, (doc_id, doc) in enumerate(ranking, start=1):
-            scores[doc_id] = scores.get(doc_id, 0.0) + weight / (k + rank)
-            docs.setdefault(doc_id, doc)
-    ordered = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
-    return [(i, s, docs[i]) for i, s in ordered]
+    Out of time: DEADLINE_EXCEEDED if the client's deadline is what expired, else UNAVAILABLE
+    (our own budget ran out; the client may retry)."""
+    remaining = context.time_remaining()
+    if remaining is None:
+        budget = DEFAULT_BACKEND_SECONDS
+    else:
+        budget = min(remaining - DEADLINE_MARGIN_SECONDS, DEFAULT_BACKEND_SECONDS)
+    if budget <= 0:
+        if asyncio.iscoroutine(coro):
+            coro.close()
+        raise DeadlineExceeded(f"no time left for {what}")
+    try:
+        return await asyncio.wait_for(coro, budget)
+    except TimeoutError:
+        left = context.time_remaining()
+        if left is not None and left <= DEADLINE_MARGIN_SECONDS:
+            raise DeadlineExceeded(f"{what} did not answer before the deadline") from None
+        raise BackendUnavailable(f"{what} did not answer in {budget:.1f}s") from None
+    except (InvalidArgument, NotFound):
+        raise
+    except Exception as exc:
+        log.warning("backend.failed", backend=what, error=repr(exc))
+        raise BackendUnavailable(f"{what} is unavailable") from exc
 
 
 class SearchService(search_pb2_grpc.SearchServiceServicer):
-    def __init__(self, stores: Stores, token_secret: bytes = b"learnflow-page-tokens"):
+    def __init__(
+        self,
+        stores: Stores,
+        token_secret: bytes = b"learnflow-page-tokens",
+        content: ContentStores | None = None,
+        llm: LLMConfig | None = None,
+    ):
         self.stores = stores
-        self.tokens = PageTokens(token_secret)
+        self.tokens = rq.PageTokens(token_secret)
+        self._content = content
+        self.llm = llm
 
+    @property
+    def content(self) -> ContentStores:
+        if self._content is None:
+            self._content = content_stores(self.stores.settings)
+        return self._content
+
+    async def _encode(self, context, text: str):
+        encoder = self.stores.encoder
+        vectors = await within_budget(context, asyncio.to_thread(encoder.encode, [text]), "encoder")
+        return vectors[0]
+
+    # -- SearchResources --------------------------------------------------------------------
+
+    @handles_errors
     async def SearchResources(self, request, context):
-        try:
-            _validate(request)
-            offset = self.tokens.decode(request) if request.page_token else request.offset
-        except InvalidArgument as exc:
-            await abort_invalid(context, exc)
-            return None
-        limit = request.page_size or DEFAULT_PAGE_SIZE
-        filters = _filters(request)
+        filters, limit = rq.validate_search(request)
+        offset = int(self.tokens.decode(request)["o"]) if request.page_token else request.offset
+        if offset + limit > rq.MAX_WINDOW:
+            raise InvalidArgument([("page_token", "page is past the result window")])
         mode = request.mode or search_pb2.SEARCH_MODE_KEYWORD
         if mode == search_pb2.SEARCH_MODE_KEYWORD:
-            res = await self.stores.keyword.search(
-                KeywordQuery(
-                    text=request.query,
-                    filters=filters,
-                    facets=list(request.facets),
-                    sort=request.sort or None,
-                    offset=offset,
-                    limit=limit,
-                )
-            )
-            total, hits, facets = (
-                res.total,
-                [(h.id, h.score, h.document) for h in res.hits],
-                res.facets,
-            )
+            kq = rq.keyword_query(request, filters, offset, limit)
+            res = await within_budget(context, self.stores.keyword.search(kq), "keyword index")
+            total, facets = res.total, res.facets
+            hits = [(h.score, h.document) for h in res.hits]
         elif mode == search_pb2.SEARCH_MODE_VECTOR:
-            vector = await asyncio.to_thread(self.stores.encoder.encode, [request.query])
-            vres = await self.stores.vector.search(vector[0], filters, limit=limit, offset=offset)
-            total, hits, facets = vres.total, [(h.id, h.score, h.document) for h in vres.hits], {}
+            vector = await self._encode(context, request.query)
+            vres = await within_budget(
+                context,
+                self.stores.vector.search(
+                    vector, filters, limit=limit, offset=offset, facets=list(request.facets)
+                ),
+                "vector store",
+            )
+            total, facets = vres.total, vres.facets
+            hits = [(h.score, h.document) for h in vres.hits]
         else:
-            depth = min(offset + limit, MAX_OFFSET) * 3
-            kw_task = self.stores.keyword.search(
-                KeywordQuery(
-                    text=request.query,
-                    filters=filters,
-                    facets=list(request.facets),
-                    limit=depth,
-                    search_mode="best_fields",
+            # MIT Learn's pagination_depth: each engine returns 3× the page window.
+            depth = min(offset + limit, rq.MAX_WINDOW) * 3
+            kq = rq.keyword_query(request, filters, 0, depth)
+            kq.search_mode = (
+                kq.search_mode if request.keyword_options.search_mode else "best_fields"
+            )
+
+            async def keyword():
+                return await within_budget(context, self.stores.keyword.search(kq), "keyword index")
+
+            kw_task = asyncio.ensure_future(keyword())
+            try:
+                vector = await self._encode(context, request.query)
+                vres = await within_budget(
+                    context, self.stores.vector.search(vector, filters, limit=depth), "vector store"
                 )
-            )
-            vector = await asyncio.to_thread(self.stores.encoder.encode, [request.query])
-            kres, vres = await asyncio.gather(
-                kw_task, self.stores.vector.search(vector[0], filters, limit=depth)
-            )
-            fused = rrf(
+                kres = await kw_task
+            finally:
+                if not kw_task.done():
+                    kw_task.cancel()
+            fused = rq.rrf(
                 [[(h.id, h.document) for h in kres.hits], [(h.id, h.document) for h in vres.hits]],
-                [1.0, 1.0],
+                list(rq.hybrid_weights(request.hybrid_options)),
             )
-            total = len(fused)
-            hits = fused[offset : offset + limit]
+            total = max(kres.total, len(fused))
+            hits = [(score, doc) for _id, score, doc in fused[offset : offset + limit]]
             facets = kres.facets
         response = search_pb2.SearchResourcesResponse(
             results=[
-                search_pb2.SearchResult(resource=_resource(doc, request.view), score=score)
-                for _id, score, doc in hits
+                search_pb2.SearchResult(resource=rq.resource_message(doc, request.view), score=s)
+                for s, doc in hits
             ],
             total=total,
-            facets=[
-                search_pb2.Facet(
-                    name=name,
-                    buckets=[search_pb2.FacetBucket(value=v, count=c) for v, c in buckets],
-                )
-                for name, buckets in facets.items()
-            ],
+            facets=rq.facet_messages(facets),
         )
-        if offset + limit < min(total, MAX_OFFSET):
-            response.next_page_token = self.tokens.encode(request, offset + limit)
+        if offset + limit < min(total, rq.MAX_WINDOW):
+            response.next_page_token = self.tokens.encode(request, {"o": offset + limit})
         return response
+
+    # -- SearchContentFiles -----------------------------------------------------------------
+
+    @handles_errors
+    async def SearchContentFiles(self, request, context):
+        filters, limit = rq.validate_content_search(request)
+        offset = int(self.tokens.decode(request)["o"]) if request.page_token else request.offset
+        if offset + limit > rq.MAX_WINDOW:
+            raise InvalidArgument([("page_token", "page is past the result window")])
+        mode = request.mode or search_pb2.SEARCH_MODE_KEYWORD
+        index, vectors = self.content.keyword, self.content.vector
+        if mode == search_pb2.SEARCH_MODE_KEYWORD:
+            kq = KeywordQuery(
+                text=request.query,
+                filters=filters,
+                facets=list(request.facets),
+                sort=request.sort or None,
+                offset=offset,
+                limit=limit,
+                search_mode="best_fields",
+            )
+            res = await within_budget(context, index.search(kq), "content index")
+            total, facets = res.total, res.facets
+            hits = [(h.score, h.document) for h in res.hits]
+        elif mode == search_pb2.SEARCH_MODE_VECTOR:
+            vector = await self._encode(context, request.query)
+            vres = await within_budget(
+                context,
+                vectors.search(
+                    vector, filters, limit=limit, offset=offset, facets=list(request.facets)
+                ),
+                "content vector store",
+            )
+            total, facets = vres.total, vres.facets
+            hits = [(h.score, h.document) for h in vres.hits]
+        else:
+            depth = min(offset + limit, rq.MAX_WINDOW) * 3
+            kq = KeywordQuery(
+                text=request.query,
+                filters=filters,
+                facets=list(request.facets),
+                limit=depth,
+                search_mode="best_fields",
+            )
+            kres = await within_budget(context, index.search(kq), "content index")
+            vector = await self._encode(context, request.query)
+            vres = await within_budget(
+                context, vectors.search(vector, filters, limit=depth), "content vector store"
+            )
+            # Files rank once: a file's best chunk stands for it, and carries the chunk text.
+            best_chunk: dict[int, dict] = {}
+            for h in vres.hits:
+                best_chunk.setdefault(h.id, h.document)
+            fused = rq.rrf(
+                [[(h.id, h.document) for h in kres.hits], list(best_chunk.items())],
+                list(rq.hybrid_weights(request.hybrid_options)),
+            )
+            total = max(kres.total, len(fused))
+            hits = [
+                (score, {**doc, **best_chunk.get(fid, {})})
+                for fid, score, doc in fused[offset : offset + limit]
+            ]
+            facets = kres.facets
+        response = search_pb2.SearchContentFilesResponse(
+            results=[
+                search_pb2.ContentFileResult(
+                    content_file=rq.content_file_message(doc, request.view), score=s
+                )
+                for s, doc in hits
+            ],
+            total=total,
+            facets=rq.facet_messages(facets),
+        )
+        if offset + limit < min(total, rq.MAX_WINDOW):
+            response.next_page_token = self.tokens.encode(request, {"o": offset + limit})
+        return response
+
+    # -- Get / BatchGet ---------------------------------------------------------------------
+
+    async def _documents(self, context, ids: list[int]) -> dict[int, dict]:
+        rows = await within_budget(context, self.stores.catalog.get_resources(ids), "catalog")
+        return {
+            r.id: to_search_document(Resource.model_validate(r.data), r.id, r.created_on)
+            for r in rows
+            if r.published
+        }
+
+    @handles_errors
+    async def GetResource(self, request, context):
+        if request.id <= 0:
+            raise InvalidArgument([("id", "a positive resource id is required")])
+        docs = await self._documents(context, [request.id])
+        if request.id not in docs:
+            raise NotFound(f"learning resource {request.id} not found")
+        return search_pb2.GetResourceResponse(
+            resource=rq.resource_message(docs[request.id], request.view)
+        )
+
+    @handles_errors
+    async def BatchGetResources(self, request, context):
+        ids = list(dict.fromkeys(request.ids))
+        violations = []
+        if not ids:
+            violations.append(("ids", "at least one id"))
+        if len(ids) > MAX_BATCH_IDS:
+            violations.append(("ids", f"at most {MAX_BATCH_IDS} ids"))
+        if any(i <= 0 for i in ids):
+            violations.append(("ids", "ids are positive"))
+        if violations:
+            raise InvalidArgument(violations)
+        docs = await self._documents(context, ids)
+        return search_pb2.BatchGetResourcesResponse(
+            resources=[rq.resource_message(docs[i], request.view) for i in ids if i in docs],
+            missing_ids=[i for i in ids if i not in docs],
+        )
+
+    # -- Autocomplete -----------------------------------------------------------------------
+
+    @handles_errors
+    async def Autocomplete(self, request, context):
+        prefix = " ".join(request.prefix.split())
+        violations = []
+        if not prefix or len(prefix) > 100:
+            violations.append(("prefix", "1 to 100 characters"))
+        unknown = [t for t in request.resource_types if t not in AUTOCOMPLETE_TYPES]
+        if unknown:
+            violations.append(("resource_types", f"unknown types {unknown}"))
+        if not 0 <= request.per_type <= 10:
+            violations.append(("per_type", "between 0 and 10"))
+        if violations:
+            raise InvalidArgument(violations)
+        per_type = request.per_type or 3
+        types = list(request.resource_types) or AUTOCOMPLETE_TYPES
+        words = prefix.lower().split()
+
+        def matches(title: str) -> bool:
+            # Engines without prefix support answer loosely; keep titles that really match.
+            title_words = title.lower().split()
+            n = len(words)
+            for i in range(len(title_words) - n + 1):
+                window = title_words[i : i + n]
+                if window[:-1] == words[:-1] and window[-1].startswith(words[-1]):
+                    return True
+            return False
+
+        async def one(rtype: str):
+            q = KeywordQuery(
+                title_prefix=prefix,
+                filters={"resource_type": [rtype]},
+                limit=per_type * 3,
+                sort="-views",
+            )
+            return await self.stores.keyword.search(q)
+
+        results = await within_budget(
+            context, asyncio.gather(*(one(t) for t in types)), "keyword index"
+        )
+        groups = []
+        for rtype, res in zip(types, results, strict=True):
+            suggestions = [
+                search_pb2.AutocompleteSuggestion(
+                    id=h.id,
+                    title=h.document.get("title") or "",
+                    resource_type=rtype,
+                    readable_id=h.document.get("readable_id") or "",
+                    platform=(h.document.get("platform") or {}).get("code", ""),
+                )
+                for h in res.hits
+                if matches(h.document.get("title") or "")
+            ][:per_type]
+            if suggestions:
+                groups.append(
+                    search_pb2.AutocompleteGroup(resource_type=rtype, suggestions=suggestions)
+                )
+        return search_pb2.AutocompleteResponse(groups=groups)
+
+    # -- ListChangedResources ---------------------------------------------------------------
+
+    @handles_errors
+    async def ListChangedResources(self, request, context):
+        violations = []
+        if not request.HasField("since"):
+            violations.append(("since", "required"))
+        if not 0 <= request.page_size <= MAX_CHANGED_PAGE:
+            violations.append(("page_size", f"between 0 and {MAX_CHANGED_PAGE}"))
+        if violations:
+            raise InvalidArgument(violations)
+        limit = request.page_size or 100
+        since = request.since.ToDatetime(tzinfo=UTC)
+        after_time, after_id = since, -1
+        if request.page_token:
+            state = self.tokens.decode(request)
+            after_time, after_id = datetime.fromisoformat(state["t"]), int(state["i"])
+
+        async def fetch():
+            async with self.stores.pool.acquire() as conn:
+                return await conn.fetch(
+                    "SELECT id, data, published, created_on, updated_on FROM learning_resource"
+                    " WHERE updated_on >= $1 AND (updated_on, id) > ($2, $3)"
+                    " ORDER BY updated_on, id LIMIT $4",
+                    since,
+                    after_time,
+                    after_id,
+                    limit,
+                )
+
+        rows = await within_budget(context, fetch(), "catalog")
+        out = []
+        for r in rows:
+            doc = to_search_document(Resource.model_validate(r["data"]), r["id"], r["created_on"])
+            doc["published"] = r["published"]
+            changed = search_pb2.ChangedResource(
+                resource=rq.resource_message(doc, request.view), published=r["published"]
+            )
+            changed.updated_on.FromDatetime(r["updated_on"])
+            out.append(changed)
+        response = search_pb2.ListChangedResourcesResponse(resources=out)
+        if len(rows) == limit:
+            last = rows[-1]
+            response.next_page_token = self.tokens.encode(
+                request, {"t": last["updated_on"].isoformat(), "i": last["id"]}
+            )
+        return response
+
+    # -- StreamAnswer -----------------------------------------------------------------------
+
+    @handles_stream_errors
+    async def StreamAnswer(self, request, context):
+        violations = []
+        question = request.question.strip()
+        if not question or len(question) > 2000:
+            violations.append(("question", "1 to 2000 characters"))
+        if not 0 <= request.context_size <= 20:
+            violations.append(("context_size", "between 0 and 20"))
+        try:
+            filters = rq.resource_filters(request.filter)
+        except InvalidArgument as exc:
+            violations.extend(exc.violations)
+            filters = {}
+        if violations:
+            raise InvalidArgument(violations)
+        vector = await self._encode(context, question)
+        res = await within_budget(
+            context,
+            self.stores.vector.search(vector, filters, limit=request.context_size or 5),
+            "vector store",
+        )
+        documents = [h.document for h in res.hits]
+        context_ids = [int(d["id"]) for d in documents]
+        llm = self.llm or _llm_from_settings(self.stores)
+        remaining = context.time_remaining()
+        timeout = ANSWER_SECONDS if remaining is None else max(remaining - 0.05, 0.01)
+        answer: list[str] = []
+        started = time.monotonic()
+        try:
+            async for text in stream_completion(llm, build_messages(question, documents), timeout):
+                answer.append(text)
+                yield search_pb2.StreamAnswerResponse(text=text)
+        except (asyncio.CancelledError, InvalidArgument):
+            raise
+        except Exception as exc:
+            log.warning("answer.llm_failed", error=repr(exc))
+            raise BackendUnavailable(
+                "the language model is unavailable", "LLM_UNAVAILABLE"
+            ) from exc
+        full = "".join(answer)
+        cited = cited_ids(full, context_ids)
+        log.info(
+            "answer.done",
+            seconds=round(time.monotonic() - started, 3),
+            cited=cited,
+            chars=len(full),
+        )
+        yield search_pb2.StreamAnswerResponse(citations=search_pb2.Citations(resource_ids=cited))
+
+
+def _llm_from_settings(stores: Stores) -> LLMConfig:
+    s = stores.settings
+    return LLMConfig(
+        model=s.litellm_chat_model,
+        api_base=s.litellm_api_base,
+        api_key=s.litellm_api_key.get_secret_value() if s.litellm_api_key else None,
+    )
+
+
+def auth_from_settings(settings: Any) -> AuthConfig | None:
+    """Auth settings (GRPC_AUTH_*). Enabled without a JWKS or issuer: fail closed at start."""
+    if not getattr(settings, "grpc_auth_enabled", False):
+        return None
+    return AuthConfig(
+        issuer=getattr(settings, "grpc_auth_issuer", ""),
+        audience=getattr(settings, "grpc_auth_audience", ""),
+        jwks_url=getattr(settings, "grpc_auth_jwks_url", ""),
+        jwks_file=str(getattr(settings, "grpc_auth_jwks_file", "") or ""),
+    )
+
+
+def _token_secret(settings: Any) -> bytes:
+    secret = getattr(settings, "search_page_token_secret", None)
+    if secret is None:
+        return b"learnflow-page-tokens"
+    value = secret.get_secret_value() if hasattr(secret, "get_secret_value") else str(secret)
+    return value.encode()
 
 
 @dataclass
@@ -252,22 +483,67 @@ class RunningServer:
     server: grpc.aio.Server
     health: health.aio.HealthServicer
     port: int
+    backends: BackendHealth | None = None
 
     async def stop(self, grace: float = 5.0) -> None:
         """Health goes NOT_SERVING first so balancers drain, then in-flight RPCs get `grace`."""
+        if self.backends:
+            await self.backends.stop()
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
 
 
-async def start_server(stores: Stores, address: str = "127.0.0.1:0") -> RunningServer:
+def backend_checks(stores: Stores, content: ContentStores | None) -> dict[str, Any]:
+    async def postgres() -> bool:
+        async with stores.pool.acquire(timeout=2) as conn:
+            return await conn.fetchval("SELECT 1") == 1
+
+    checks: dict[str, Any] = {
+        "keyword": stores.keyword.healthy,
+        "vector": stores.vector.healthy,
+    }
+    if stores.pool is not None:
+        checks["postgres"] = postgres
+    if content is not None:
+        checks["content_keyword"] = content.keyword.healthy
+        checks["content_vector"] = content.vector.healthy
+    return checks
+
+
+async def start_server(
+    stores: Stores,
+    address: str = "127.0.0.1:0",
+    *,
+    auth: AuthConfig | bool | None = True,
+    content: ContentStores | None = None,
+    llm: LLMConfig | None = None,
+    health_interval: float = 5.0,
+    max_concurrent_rpcs: int = 256,
+) -> RunningServer:
+    """Start the service. `auth=True` (default) takes GRPC_AUTH_* from settings; an AuthConfig
+    turns auth on explicitly; None/False turns it off."""
+    settings = stores.settings
+    auth_config = auth_from_settings(settings) if auth is True else (auth or None)
+    interceptors = []
+    if auth_config is not None:
+        interceptors.append(JwtAuthInterceptor(JwtVerifier(auth_config)))
     server = grpc.aio.server(
+        interceptors=interceptors,
         options=[
             ("grpc.max_receive_message_length", 4 * 1024 * 1024),
             ("grpc.max_send_message_length", 16 * 1024 * 1024),
+            ("grpc.keepalive_time_ms", 60_000),
+            ("grpc.keepalive_timeout_ms", 20_000),
+            ("grpc.http2.min_ping_interval_without_data_ms", 30_000),
+            ("grpc.max_connection_age_ms", 30 * 60_000),
+            ("grpc.max_connection_age_grace_ms", 30_000),
         ],
-        maximum_concurrent_rpcs=256,
+        maximum_concurrent_rpcs=max_concurrent_rpcs,
     )
-    search_pb2_grpc.add_SearchServiceServicer_to_server(SearchService(stores), server)
+    if content is None and getattr(stores, "pool", None) is not None:
+        content = content_stores(settings)
+    servicer = SearchService(stores, _token_secret(settings), content=content, llm=llm)
+    search_pb2_grpc.add_SearchServiceServicer_to_server(servicer, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -280,6 +556,10 @@ async def start_server(stores: Stores, address: str = "127.0.0.1:0") -> RunningS
     )
     port = server.add_insecure_port(address)
     await server.start()
-    await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    return RunningServer(server=server, health=health_servicer, port=port)
+    backends = BackendHealth(
+        health_servicer, SERVICE_NAME, backend_checks(stores, content), interval=health_interval
+    )
+    await backends.start()
+    log.info("grpc.started", port=port, auth=auth_config is not None)
+    return RunningServer(server=server, health=health_servicer, port=port, backends=backends)

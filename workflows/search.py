@@ -22,11 +22,12 @@ RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=time
 
 @workflow.defn
 class IndexResourcesWorkflow:
-    """Index new and changed resources of a source (or all), deindex unpublished ones."""
+    """Index new and changed resources of a source (or all) and changed content files,
+    deindex unpublished ones."""
 
     @workflow.run
     async def run(self, req: IndexInput) -> IndexResult:
-        return await workflow.execute_activity(
+        result = await workflow.execute_activity(
             "index_pending",
             req,
             result_type=IndexResult,
@@ -35,16 +36,31 @@ class IndexResourcesWorkflow:
             retry_policy=RETRY,
             summary=f"index {req.source or 'all sources'}",
         )
+        # Content files joined later: histories from before have no such activity.
+        if workflow.patched("index-content-files"):
+            files = await workflow.execute_activity(
+                "index_content_files",
+                req,
+                result_type=IndexResult,
+                start_to_close_timeout=timedelta(minutes=30),
+                heartbeat_timeout=timedelta(minutes=2),
+                retry_policy=RETRY,
+                summary=f"index content files of {req.source or 'all sources'}",
+            )
+            workflow.logger.info(
+                "content files indexed=%d deindexed=%d", files.indexed, files.deindexed
+            )
+        return result
 
 
 @workflow.defn
 class EmbedResourcesWorkflow:
-    """Embed resources whose embedding text changed, remove unpublished ones (every 30 minutes,
-    and after each ingestion)."""
+    """Embed resources whose embedding text changed and content files changed since the last
+    pass; remove unpublished ones (every 30 minutes, and after each ingestion)."""
 
     @workflow.run
     async def run(self, req: EmbedInput) -> EmbedResult:
-        return await workflow.execute_activity(
+        result = await workflow.execute_activity(
             "embed_pending",
             req,
             result_type=EmbedResult,
@@ -53,6 +69,21 @@ class EmbedResourcesWorkflow:
             retry_policy=RETRY,
             summary=f"embed {req.source or 'all sources'}",
         )
+        # Content-file chunks joined later: histories from before have no such activity.
+        if workflow.patched("embed-content-files"):
+            files = await workflow.execute_activity(
+                "embed_content_files",
+                req,
+                result_type=EmbedResult,
+                start_to_close_timeout=timedelta(minutes=60),
+                heartbeat_timeout=timedelta(minutes=2),
+                retry_policy=RETRY,
+                summary=f"embed content files of {req.source or 'all sources'}",
+            )
+            workflow.logger.info(
+                "content files embedded=%d removed=%d", files.embedded, files.removed
+            )
+        return result
 
 
 WORKFLOWS_BY_QUEUE = {

@@ -1,10 +1,10 @@
 """Text encoders for the vector store.
 
-The local default needs no download and no fit: hashed word and word-bigram counts (sublinear tf,
-L2-normalised) projected to 256 dimensions by a fixed seeded random projection. It is
+The local default needs no download: hashed word counts weighted by idf from a corpus that ships
+in the gensim wheel, projected to 768 dimensions by a fixed seeded random projection. It is
 deterministic across processes and machines, so points written by one worker are comparable
-with queries encoded by another, and re-encoding is never needed when the corpus grows.
-Its quality is lexical (close to TF cosine); `QDRANT_ENCODER=litellm` gives semantic vectors.
+with queries encoded by another, and re-encoding is never needed when the catalog grows.
+Its quality is lexical; `QDRANT_ENCODER=litellm` gives semantic vectors.
 """
 
 from __future__ import annotations
@@ -23,35 +23,58 @@ class Encoder(Protocol):
     def encode(self, texts: list[str]) -> np.ndarray: ...
 
 
-class HashingProjectionEncoder:
-    name = "hashproj256"
+def _background_corpus() -> list[str]:
+    """The Lee background corpus (300 news documents) that the gensim wheel ships as test data."""
+    from pathlib import Path
 
-    def __init__(self, dim: int = 256, n_features: int = 2**18, seed: int = 20240611):
+    import gensim
+
+    path = Path(gensim.__file__).parent / "test" / "test_data" / "lee_background.cor"
+    return [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+
+
+class HashingProjectionEncoder:
+    """Hashed unigram tf·idf, L2-normalised, projected to `dim` by a seeded random projection.
+
+    The idf weights are fit on a fixed corpus shipped in a wheel (gensim's Lee background set),
+    so every process and machine computes the same vectors without a download or a model file.
+    Measured on the Lee similarity set (bench/encoders.py): Pearson 0.37–0.44 at 768 dimensions
+    depending on the projection seed (0.31–0.39 at 512, 0.42–0.45 at 1024; the raw 2^18-wide
+    tf·idf scores 0.59), against 0.17 for the first version (uni+bigrams, no idf, 256 dims).
+    """
+
+    name = "hashidf768"
+
+    def __init__(self, dim: int = 768, n_features: int = 2**18, seed: int = 20240611):
+        from scipy.sparse import csr_matrix, diags
         from sklearn.feature_extraction.text import HashingVectorizer
         from sklearn.random_projection import SparseRandomProjection
 
         self.dim = dim
         self._vectorizer = HashingVectorizer(
             n_features=n_features,
-            ngram_range=(1, 2),
+            ngram_range=(1, 1),
             stop_words="english",
             alternate_sign=False,
             norm=None,
         )
-        self._projection = SparseRandomProjection(
-            n_components=dim, random_state=seed, dense_output=True
-        )
+        background = self._vectorizer.transform(_background_corpus())
+        df = np.bincount(background.indices, minlength=n_features)
+        idf = np.log((1.0 + background.shape[0]) / (1.0 + df)) + 1.0
+        self._idf = diags(idf.astype(np.float32))
+        projection = SparseRandomProjection(n_components=dim, random_state=seed, dense_output=True)
         # Fitting a random projection only draws the seeded matrix from the input's shape.
-        from scipy.sparse import csr_matrix
-
-        self._projection.fit(csr_matrix((1, n_features), dtype=np.float64))
+        projection.fit(csr_matrix((1, n_features), dtype=np.float64))
         # Keep the projection as a float32 CSR matrix: one sparse product per batch.
-        self._matrix = self._projection.components_.T.astype(np.float32).tocsr()
+        self._matrix = projection.components_.T.astype(np.float32).tocsr()
 
     def encode(self, texts: list[str]) -> np.ndarray:
+        from sklearn.preprocessing import normalize
+
         counts = self._vectorizer.transform(texts).astype(np.float32)
         counts.data = 1.0 + np.log(counts.data)  # sublinear tf
-        dense = np.asarray((counts @ self._matrix).todense(), dtype=np.float32)
+        weighted = normalize(counts @ self._idf)
+        dense = np.asarray((weighted @ self._matrix).todense(), dtype=np.float32)
         norms = np.linalg.norm(dense, axis=1, keepdims=True)
         norms[norms == 0] = 1.0
         return dense / norms

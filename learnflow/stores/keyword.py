@@ -19,6 +19,9 @@ SORT_FIELDS = {
     "start_date": "next_start_date",
     "upcoming": "next_start_date",
     "views": "views",
+    # MIT Learn's remaining options (additive): featured rank and MIT course number order.
+    "featured": "featured_rank",
+    "mitcoursenumber": "sort_coursenum",
 }
 
 
@@ -37,6 +40,8 @@ class KeywordQuery:
     yearly_decay_percent: float = 2.5
     max_incompleteness_penalty: float = 90.0
     content_file_score_weight: float = 1.0
+    # Typeahead: when set, match titles with a word starting with this text (text is ignored).
+    title_prefix: str | None = None
 
 
 @dataclass
@@ -51,6 +56,8 @@ class KeywordResults:
     total: int
     hits: list[Hit]
     facets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    # True when `total` is a lower bound (engines that stop counting early).
+    total_is_estimate: bool = False
 
 
 @runtime_checkable

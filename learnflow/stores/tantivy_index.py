@@ -1,7 +1,9 @@
-"""The embedded keyword index: tantivy (BM25, English stemming), one directory on disk.
+"""The embedded keyword indexes: tantivy (BM25, English stemming), one directory on disk each.
 
-Filter fields are indexed raw and fast so filters are term queries and facets are tantivy term
-aggregations. The whole search document is stored so a hit needs no second lookup.
+Two indexes share one implementation, described by an `IndexSpec`: learning resources
+(`TantivyKeywordIndex`) and content files (`TantivyContentFileIndex`). Filter fields are indexed
+raw and fast so filters are term queries and facets are tantivy term aggregations. The search
+document is stored so a hit needs no second lookup (content files store an excerpt, not the text).
 Writes happen through one writer per process; searches reload the reader after each commit.
 """
 
@@ -10,47 +12,129 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import tantivy
 
-from learnflow.search_doc import CASE_SENSITIVE_FILTERS, FILTER_FIELDS, filter_values, search_text
+from learnflow.search_doc import (
+    CASE_SENSITIVE_FILTERS,
+    CONTENT_CASE_SENSITIVE_FILTERS,
+    CONTENT_FILTER_FIELDS,
+    FILTER_FIELDS,
+    content_filter_values,
+    filter_values,
+    search_text,
+)
 from learnflow.stores.keyword import SORT_FIELDS, Hit, KeywordQuery, KeywordResults
 
-_TEXT_FIELDS = {"title": 3.0, "description": 2.0, "body": 1.0}
+# Bumped when the schema changes: an index written with an older schema is left alone and a new
+# one is built next to it by the indexing workflow (tantivy cannot open a mismatched schema).
+SCHEMA_VERSION = "v2"
+# Score shaping re-ranks at most this many BM25 candidates (a window, as a rescore phase would).
+SHAPING_WINDOW = 200
 
 
-def _schema() -> tantivy.Schema:
+@dataclass(frozen=True)
+class IndexSpec:
+    text_fields: dict[str, float]  # field -> boost
+    text_of: Callable[[dict], dict[str, str]]  # document -> text per text field
+    filter_fields: tuple[str, ...]
+    case_sensitive: frozenset[str]
+    filter_values: Callable[[dict], dict[str, list[str]]]
+    sort_fields: dict[str, str]  # sort option -> document key
+    int_sorts: frozenset[str]  # document keys sorted as integers (dates are epoch seconds)
+    stored: Callable[[dict], dict]  # what is stored and served back
+    shaping: bool  # MIT Learn's completeness/staleness score shaping applies
+
+
+def _resource_texts(doc: dict) -> dict[str, str]:
+    return {
+        "title": doc.get("title") or "",
+        "description": doc.get("description") or "",
+        "body": search_text(doc),
+    }
+
+
+def _content_texts(doc: dict) -> dict[str, str]:
+    return {
+        "title": " ".join(p for p in (doc.get("title"), doc.get("content_title")) if p),
+        "description": doc.get("description") or "",
+        "body": doc.get("_content") or "",
+    }
+
+
+RESOURCE_SPEC = IndexSpec(
+    text_fields={"title": 3.0, "description": 2.0, "body": 1.0},
+    text_of=_resource_texts,
+    filter_fields=tuple(FILTER_FIELDS),
+    case_sensitive=frozenset(CASE_SENSITIVE_FILTERS),
+    filter_values=filter_values,
+    sort_fields=SORT_FIELDS,
+    int_sorts=frozenset(
+        {"last_modified", "created_on", "next_start_date", "views", "featured_rank"}
+    ),
+    stored=lambda doc: doc,
+    shaping=True,
+)
+
+CONTENT_SPEC = IndexSpec(
+    text_fields={"title": 2.0, "description": 1.5, "body": 1.0},
+    text_of=_content_texts,
+    filter_fields=tuple(CONTENT_FILTER_FIELDS),
+    case_sensitive=frozenset(CONTENT_CASE_SENSITIVE_FILTERS),
+    filter_values=content_filter_values,
+    sort_fields={"id": "id", "resource_readable_id": "resource_readable_id"},
+    int_sorts=frozenset(),
+    stored=lambda doc: {k: v for k, v in doc.items() if not k.startswith("_")},
+    shaping=False,
+)
+
+
+def _schema(spec: IndexSpec) -> tantivy.Schema:
     sb = tantivy.SchemaBuilder()
     sb.add_integer_field("id", stored=True, indexed=True, fast=True)
-    for name in _TEXT_FIELDS:
+    for name in spec.text_fields:
         sb.add_text_field(name, stored=False, tokenizer_name="en_stem")
+    # Typeahead: title words lowercased but not stemmed, with positions for phrase-prefix.
+    sb.add_text_field("ac_title", stored=False, tokenizer_name="default")
     sb.add_text_field("doc", stored=True, index_option="basic", tokenizer_name="raw")
-    for name in FILTER_FIELDS:
+    # Score-shaping inputs, stored on their own so re-ranking a window parses no documents.
+    sb.add_float_field("shape_completeness", stored=True, indexed=False)
+    sb.add_integer_field("shape_age", stored=True, indexed=False)
+    for name in spec.filter_fields:
         sb.add_text_field(f"f_{name}", stored=False, tokenizer_name="raw", fast=True)
-    sb.add_text_field("s_readable_id", stored=False, tokenizer_name="raw", fast=True)
-    for name in ("last_modified", "created_on", "next_start_date"):
-        sb.add_integer_field(f"s_{name}", stored=False, indexed=False, fast=True)
-    sb.add_integer_field("s_views", stored=False, indexed=False, fast=True)
+    for key in sorted(set(spec.sort_fields.values()) - {"id"}):  # stable order: schema must match
+        if key in spec.int_sorts:
+            sb.add_integer_field(f"s_{key}", stored=False, indexed=False, fast=True)
+        else:
+            sb.add_text_field(f"s_{key}", stored=False, tokenizer_name="raw", fast=True)
     return sb.build()
 
 
-def _epoch(value: str | None) -> int:
+def _epoch(value: Any) -> int:
     if not value:
         return 0
-    from datetime import datetime
+    if isinstance(value, int | float):
+        return int(value)
+    return int(datetime.fromisoformat(str(value)).timestamp())
 
-    return int(datetime.fromisoformat(value).timestamp())
 
+class TantivyIndex:
+    """A tantivy index over search documents described by `spec`."""
 
-class TantivyKeywordIndex:
-    def __init__(self, path: Path | str | None = None, heap_bytes: int = 128_000_000):
-        self.schema = _schema()
+    def __init__(
+        self, spec: IndexSpec, path: Path | str | None = None, heap_bytes: int = 128_000_000
+    ):
+        self.spec = spec
+        self.schema = _schema(spec)
         if path is None:
             self.index = tantivy.Index(self.schema)
         else:
-            p = Path(path)
+            p = Path(path) / SCHEMA_VERSION
             p.mkdir(parents=True, exist_ok=True)
             self.index = tantivy.Index(self.schema, path=str(p), reuse=True)
         self._heap = heap_bytes
@@ -67,17 +151,23 @@ class TantivyKeywordIndex:
     def _to_tantivy(self, doc: dict[str, Any]) -> tantivy.Document:
         fields: dict[str, Any] = {
             "id": int(doc["id"]),
-            "title": doc.get("title") or "",
-            "description": doc.get("description") or "",
-            "body": search_text(doc),
-            "doc": json.dumps(doc, separators=(",", ":")),
-            "s_readable_id": doc.get("readable_id") or "",
-            "s_last_modified": _epoch(doc.get("last_modified")),
-            "s_created_on": _epoch(doc.get("created_on")),
-            "s_next_start_date": _epoch(doc.get("next_start_date")),
-            "s_views": int(doc.get("views") or 0),
+            "doc": json.dumps(self.spec.stored(doc), separators=(",", ":")),
+            "ac_title": doc.get("title") or "",
+            "shape_completeness": float(
+                doc["completeness"] if doc.get("completeness") is not None else 1.0
+            ),
+            "shape_age": _epoch(
+                doc.get("next_start_date") or doc.get("last_modified") or doc.get("created_on")
+            ),
+            **self.spec.text_of(doc),
         }
-        for name, values in filter_values(doc).items():
+        for key in set(self.spec.sort_fields.values()) - {"id"}:
+            value = doc.get(key)
+            if key in self.spec.int_sorts:
+                fields[f"s_{key}"] = _epoch(value)
+            else:
+                fields[f"s_{key}"] = str(value or "")
+        for name, values in self.spec.filter_values(doc).items():
             fields[f"f_{name}"] = values
         return tantivy.Document(**fields)
 
@@ -108,7 +198,16 @@ class TantivyKeywordIndex:
 
     # -- reads ----------------------------------------------------------------------------
 
+    def _parse(self, text: str) -> tantivy.Query:
+        fields = list(self.spec.text_fields)
+        return self.index.parse_query(text, fields, field_boosts=self.spec.text_fields)
+
     def _text_query(self, q: KeywordQuery) -> tantivy.Query:
+        if q.title_prefix is not None:
+            words = q.title_prefix.lower().split()
+            if not words:
+                return tantivy.Query.all_query()
+            return tantivy.Query.phrase_prefix_query(self.schema, "ac_title", words)
         text = q.text.strip()
         if not text:
             return tantivy.Query.all_query()
@@ -116,22 +215,12 @@ class TantivyKeywordIndex:
         try:
             if quoted or q.search_mode == "phrase":
                 # phrase mode with slop, as MIT Learn's multi_match type=phrase
-                inner = text.strip('"')
-                parsed = self.index.parse_query(
-                    f'"{_escape(inner)}"~{0 if quoted else q.slop}',
-                    list(_TEXT_FIELDS),
-                    field_boosts=_TEXT_FIELDS,
-                )
-            else:
-                # best_fields / most_fields: any term may match, BM25 ranks (tantivy sums fields)
-                parsed = self.index.parse_query(
-                    _escape(text), list(_TEXT_FIELDS), field_boosts=_TEXT_FIELDS
-                )
+                inner = _escape(text.strip('"'))
+                return self._parse(f'"{inner}"~{0 if quoted else q.slop}')
+            # best_fields / most_fields: any term may match, BM25 ranks (tantivy sums fields)
+            return self._parse(_escape(text))
         except ValueError:
-            parsed = self.index.parse_query(
-                _escape(text), list(_TEXT_FIELDS), field_boosts=_TEXT_FIELDS
-            )
-        return parsed
+            return self._parse(_escape(text))
 
     def _filter_query(
         self, filters: dict[str, list[str]], skip: str | None = None
@@ -140,7 +229,7 @@ class TantivyKeywordIndex:
         for name, values in filters.items():
             if name == skip or not values:
                 continue
-            norm = values if name in CASE_SENSITIVE_FILTERS else [v.lower() for v in values]
+            norm = values if name in self.spec.case_sensitive else [v.lower() for v in values]
             terms = [
                 (tantivy.Occur.Should, tantivy.Query.term_query(self.schema, f"f_{name}", v))
                 for v in norm
@@ -155,35 +244,72 @@ class TantivyKeywordIndex:
             [(tantivy.Occur.Must, text_q), *[(tantivy.Occur.Must, f) for f in filters]]
         )
 
+    def _shapes(self, q: KeywordQuery) -> bool:
+        return (
+            self.spec.shaping
+            and bool(q.text.strip())
+            and not q.sort
+            and q.title_prefix is None
+            and (q.yearly_decay_percent > 0 or q.max_incompleteness_penalty > 0)
+            and q.offset + q.limit <= SHAPING_WINDOW
+        )
+
     def _search_sync(self, q: KeywordQuery) -> KeywordResults:
         searcher = self.index.searcher()
         text_q = self._text_query(q)
         query = self._combine(text_q, self._filter_query(q.filters))
+        scored = bool(q.text.strip()) and not q.sort and q.title_prefix is None
+        shaping = self._shapes(q)
         kwargs: dict[str, Any] = {"limit": q.limit, "offset": q.offset, "count": True}
+        if shaping:
+            # Re-rank a window of BM25 candidates: 5× the page end, at least 50, at most 200.
+            kwargs.update(limit=min(max(5 * (q.offset + q.limit), 50), SHAPING_WINDOW), offset=0)
         if q.sort:
-            field = SORT_FIELDS[q.sort.lstrip("-")]
-            kwargs["order_by_field"] = f"s_{field}" if field != "id" else "id"
+            key = self.spec.sort_fields[q.sort.lstrip("-")]
+            kwargs["order_by_field"] = f"s_{key}" if key != "id" else "id"
             kwargs["order"] = tantivy.Order.Desc if q.sort.startswith("-") else tantivy.Order.Asc
-        elif not q.text.strip():
+        elif not scored and "created_on" in self.spec.sort_fields.values():
             kwargs["order_by_field"] = "s_created_on"
             kwargs["order"] = tantivy.Order.Desc
         result = searcher.search(query, **kwargs)
+        page = list(result.hits)
+        if shaping:
+            now = datetime.now(UTC).timestamp()
+            rescored = []
+            for score, address in page:
+                stored = searcher.doc(address)
+                factor = shaping_factor(
+                    stored.get_first("shape_completeness"), stored.get_first("shape_age"), q, now
+                )
+                rescored.append((float(score) * factor, float(score), address))
+            rescored.sort(key=lambda t: -t[0])
+            page = [(s, address) for s, _raw, address in rescored if _raw >= q.min_score]
+            page = page[q.offset : q.offset + q.limit]
         hits = []
-        for score, address in result.hits:
-            stored = searcher.doc(address)
-            doc = json.loads(stored["doc"][0])
-            s = float(score) if not q.sort and q.text.strip() else 0.0
-            if q.text.strip() and not q.sort and s < q.min_score:
+        for score, address in page:
+            s = float(score) if scored else 0.0
+            if scored and not shaping and s < q.min_score:
                 continue
+            doc = json.loads(searcher.doc(address)["doc"][0])
             hits.append(Hit(id=int(doc["id"]), score=s, document=doc))
-        facets = {}
-        for name in q.facets:
-            facet_q = self._combine(text_q, self._filter_query(q.filters, skip=name))
+        facets: dict[str, list[tuple[str, int]]] = {}
+        # Disjunctive facets: a facet counts under every filter but its own. Facets without a
+        # filter of their own share the full query, so they run as one aggregation request.
+        shared = [n for n in q.facets if not q.filters.get(n)]
+        groups = [(shared, query)] if shared else []
+        groups += [
+            ([n], self._combine(text_q, self._filter_query(q.filters, skip=n)))
+            for n in q.facets
+            if q.filters.get(n)
+        ]
+        for names, facet_q in groups:
             agg = searcher.aggregate(
-                facet_q, {"f": {"terms": {"field": f"f_{name}", "size": 10000}}}
+                facet_q, {n: {"terms": {"field": f"f_{n}", "size": 10000}} for n in names}
             )
-            buckets = agg.get("f", {}).get("buckets", [])
-            facets[name] = [(str(b["key"]), int(b["doc_count"])) for b in buckets]
+            for n in names:
+                buckets = agg.get(n, {}).get("buckets", [])
+                facets[n] = [(str(b["key"]), int(b["doc_count"])) for b in buckets]
+        facets = {n: facets[n] for n in q.facets}
         return KeywordResults(total=int(result.count or 0), hits=hits, facets=facets)
 
     async def search(self, query: KeywordQuery) -> KeywordResults:
@@ -208,11 +334,48 @@ class TantivyKeywordIndex:
         return self.index.searcher().num_docs
 
     async def healthy(self) -> bool:
-        return True
+        try:
+            self.index.searcher()
+            return True
+        except Exception:
+            return False
 
     async def close(self) -> None:
         with self._lock:
             self._writer = None
+
+
+class TantivyKeywordIndex(TantivyIndex):
+    """Learning resources (the `KeywordIndex` of the embedded configuration)."""
+
+    def __init__(self, path: Path | str | None = None, heap_bytes: int = 128_000_000):
+        super().__init__(RESOURCE_SPEC, path, heap_bytes)
+
+
+class TantivyContentFileIndex(TantivyIndex):
+    """Content files: documents from `search_doc.to_content_file_document` with the full text
+    under `_content` (indexed, not stored)."""
+
+    def __init__(self, path: Path | str | None = None, heap_bytes: int = 64_000_000):
+        super().__init__(CONTENT_SPEC, path, heap_bytes)
+
+
+def shaping_factor(
+    completeness: float | None, age_epoch: int | None, q: KeywordQuery, now_epoch: float
+) -> float:
+    """MIT Learn's keyword score shaping: completeness term × linear staleness decay.
+
+    completeness·p + (1 − p) with p = max_incompleteness_penalty/100, times ES decayDateLinear
+    (scale 365 d, decay 1 − yearly_decay_percent/100) on the resource age date (1 without one).
+    """
+    p = max(0.0, min(q.max_incompleteness_penalty, 100.0)) / 100.0
+    factor = (1.0 if completeness is None else completeness) * p + (1.0 - p)
+    decay = 1.0 - max(0.0, min(q.yearly_decay_percent, 100.0)) / 100.0
+    if age_epoch and decay < 1.0:
+        days = abs(now_epoch - age_epoch) / 86400.0
+        s = 365.0 / (1.0 - decay)
+        factor *= max(0.0, (s - days) / s)
+    return factor
 
 
 def _escape(text: str) -> str:

@@ -48,7 +48,9 @@ class FakeActivities:
         @activity.defn(name="fetch_source_pages")
         async def fetch(req: FetchInput) -> FetchResult:
             self.calls.append(("fetch", req))
-            return FetchResult(pages=self.pages, complete=self.complete)
+            return FetchResult(
+                pages=self.pages, complete=self.complete, manifest_key="raw/m/r/manifest.json"
+            )
 
         @activity.defn(name="transform_page")
         async def transform(req: TransformInput) -> TransformResult:
@@ -79,11 +81,32 @@ class FakeActivities:
             self.calls.append(("embed", req))
             return EmbedResult(embedded=3)
 
+        @activity.defn(name="index_content_files")
+        async def index_files(req: IndexInput) -> IndexResult:
+            self.calls.append(("index_content_files", req))
+            return IndexResult()
+
+        @activity.defn(name="embed_content_files")
+        async def embed_files(req: EmbedInput) -> EmbedResult:
+            self.calls.append(("embed_content_files", req))
+            return EmbedResult()
+
         @activity.defn(name="finish_run")
         async def finish(req: IngestResult) -> None:
             self.calls.append(("finish", req))
 
-        return [start_run, fetch, transform, upsert, prune, index, embed, finish]
+        return [
+            start_run,
+            fetch,
+            transform,
+            upsert,
+            prune,
+            index,
+            embed,
+            index_files,
+            embed_files,
+            finish,
+        ]
 
 
 async def _run(env, fakes: FakeActivities, **kw) -> IngestResult:
@@ -117,18 +140,17 @@ async def test_loads_kinds_in_fetch_order_and_passes_only_keys(time_skipping_env
     fakes = FakeActivities(pages)
     result = await _run(time_skipping_env, fakes)
     transformed = [c[1].page.key for c in fakes.calls if c[0] == "transform"]
-    # every courses page before any programs page, so programs can link their courses
-    assert transformed == [
-        "raw/m/r/00000-courses",
-        "raw/m/r/00002-courses",
-        "raw/m/r/00001-programs",
-    ]
-    programs_call = next(
-        c[1] for c in fakes.calls if c[0] == "transform" and c[1].page.kind == "programs"
-    )
-    assert {p.kind for p in programs_call.context} == {"courses"}
+    # every courses page (loaded together in one window) before any programs page, so programs
+    # can link their courses
+    assert set(transformed[:2]) == {"raw/m/r/00000-courses", "raw/m/r/00002-courses"}
+    assert transformed[2:] == ["raw/m/r/00001-programs"]
+    # context travels as the manifest's key, never as a list of pages or their bytes
+    inputs = [c[1] for c in fakes.calls if c[0] == "transform"]
+    assert all(i.manifest_key == "raw/m/r/manifest.json" and not i.context for i in inputs)
     upserts = [c[1].batch_key for c in fakes.calls if c[0] == "upsert"]
-    assert upserts == [k + ".json" for k in transformed]
+    assert sorted(upserts) == sorted(k + ".json" for k in transformed)
+    first_programs_upsert = upserts.index("raw/m/r/00001-programs.json")
+    assert first_programs_upsert == 2
     order = [c[0] for c in fakes.calls]
     assert order.index("prune") > max(i for i, n in enumerate(order) if n == "upsert")
     assert order.index("index") > order.index("prune") and order.index("embed") > order.index(

@@ -1,0 +1,106 @@
+"""Encoder quality on the Lee corpus: `python -m bench.encoders --json`.
+
+The Lee, Pincombe & Welsh (2005) document-similarity set ships in the gensim wheel's test data:
+50 news documents (`lee.cor`), 50×50 human similarity judgements (`similarities0-1.txt`) and
+300 background documents (`lee_background.cor`) to fit models on. Score: Pearson correlation
+between an encoder's cosine similarities and the human judgements over the 1,225 document
+pairs (the metric gensim's own LSI test uses). Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def lee_dir() -> Path:
+    import gensim
+
+    return Path(gensim.__file__).parent / "test" / "test_data"
+
+
+def load_lee() -> tuple[list[str], np.ndarray, list[str]]:
+    d = lee_dir()
+    docs = [line.strip() for line in (d / "lee.cor").read_text(errors="replace").splitlines()]
+    docs = [x for x in docs if x]
+    human = np.loadtxt(d / "similarities0-1.txt")
+    background = [
+        line.strip() for line in (d / "lee_background.cor").read_text(errors="replace").splitlines()
+    ]
+    return docs, human, [x for x in background if x]
+
+
+def pearson(vectors: np.ndarray, human: np.ndarray) -> float:
+    v = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    sims = v @ v.T
+    iu = np.triu_indices(len(human), k=1)
+    return float(np.corrcoef(sims[iu], human[iu])[0, 1])
+
+
+def _tokens(text: str) -> list[str]:
+    from gensim.utils import simple_preprocess
+
+    return simple_preprocess(text)
+
+
+def encoders(background: list[str]) -> dict:
+    """name -> encode(texts) for every encoder runnable offline here."""
+    from learnflow.stores.encoders import HashingProjectionEncoder
+
+    out = {"hashidf768 (default)": HashingProjectionEncoder().encode}
+
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    tfidf = TfidfVectorizer(sublinear_tf=True, stop_words="english").fit(background)
+    out["tfidf (background vocab)"] = lambda t: tfidf.transform(t).toarray()
+    svd = TruncatedSVD(n_components=100, random_state=1).fit(tfidf.transform(background))
+    out["tfidf+svd100 (fit on background)"] = lambda t: svd.transform(tfidf.transform(t))
+
+    from gensim import corpora, models
+
+    texts = [_tokens(t) for t in background]
+    dictionary = corpora.Dictionary(texts)
+    bow = [dictionary.doc2bow(t) for t in texts]
+    gtfidf = models.TfidfModel(bow)
+    lsi = models.LsiModel(gtfidf[bow], id2word=dictionary, num_topics=200, random_seed=1)
+
+    def lsi_encode(t: list[str]) -> np.ndarray:
+        out_m = np.zeros((len(t), 200))
+        for i, text in enumerate(t):
+            for j, w in lsi[gtfidf[dictionary.doc2bow(_tokens(text))]]:
+                out_m[i, j] = w
+        return out_m
+
+    out["gensim tfidf+lsi200 (fit on background)"] = lsi_encode
+
+    tagged = [models.doc2vec.TaggedDocument(t, [i]) for i, t in enumerate(texts)]
+    d2v = models.Doc2Vec(tagged, vector_size=100, min_count=2, epochs=40, seed=1, workers=1)
+
+    def d2v_encode(t: list[str]) -> np.ndarray:
+        return np.array([d2v.infer_vector(_tokens(x), epochs=100) for x in t])
+
+    out["gensim doc2vec100 (fit on background)"] = d2v_encode
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    docs, human, background = load_lee()
+    result = {"pairs": int(len(docs) * (len(docs) - 1) / 2), "pearson": {}, "encode_ms": {}}
+    for name, encode in encoders(background).items():
+        t0 = time.perf_counter()
+        vectors = np.asarray(encode(docs), dtype=np.float64)
+        result["encode_ms"][name] = round((time.perf_counter() - t0) * 1000, 1)
+        result["pearson"][name] = round(pearson(vectors, human), 3)
+    print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,421 @@
+"""Benchmark search: `python -m bench.search --docs N --json`.
+
+Generates an N-resource corpus in MIT Learn's shapes (resource model → search document, real
+platforms/offerors/topics/departments from the reference data), indexes it into the embedded
+engines (tantivy, qdrant-edge), then measures, for keyword (3 facets + 2 filters), vector and
+hybrid: straight to the engine in this process, and through gRPC to the service running in a
+separate process (`--serve`). p50/p99 at 1 client, QPS at 16 concurrent clients, and
+overhead_ratio = gRPC p50 / engine p50. Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+WORDS = [
+    "differential",
+    "equations",
+    "linear",
+    "algebra",
+    "machine",
+    "learning",
+    "python",
+    "data",
+    "science",
+    "economics",
+    "supply",
+    "chain",
+    "management",
+    "biology",
+    "chemistry",
+    "physics",
+    "mechanics",
+    "quantum",
+    "climate",
+    "energy",
+    "policy",
+    "design",
+    "thinking",
+    "leadership",
+    "finance",
+    "accounting",
+    "statistics",
+    "probability",
+    "calculus",
+    "robotics",
+    "neural",
+    "networks",
+    "deep",
+    "optimization",
+    "algorithms",
+    "systems",
+    "circuits",
+    "signals",
+    "materials",
+    "structures",
+    "entrepreneurship",
+    "innovation",
+    "marketing",
+    "strategy",
+    "healthcare",
+    "genetics",
+    "neuroscience",
+    "urban",
+    "planning",
+    "architecture",
+    "history",
+    "philosophy",
+    "writing",
+    "communication",
+    "music",
+    "ethics",
+]
+QUERIES = [
+    "machine learning",
+    "differential equations",
+    "supply chain",
+    "quantum physics",
+    "climate policy",
+    "neural networks",
+    "linear algebra",
+    "data science python",
+    "finance accounting",
+    "robotics systems",
+    "urban planning",
+    "genetics biology",
+]
+FACETS = ["resource_type", "platform", "offered_by"]
+
+
+def _filters() -> dict[str, list[str]]:
+    return {"free": ["true"], "delivery": ["online"]}
+
+
+def generate(n: int, seed: int = 7) -> list[dict]:
+    """N search documents built through the real model and `to_search_document`."""
+    from learnflow.models import Resource
+    from learnflow.reference import reference_data
+    from learnflow.search_doc import to_search_document
+
+    ref = reference_data()
+    rng = random.Random(seed)
+    platforms = sorted(ref.platforms)
+    offerors = sorted(ref.offerors)
+    topics = sorted(t["name"] for t in ref.topics.values())
+    departments = sorted(ref.departments.items())
+    types = ["course"] * 5 + ["program", "video", "podcast_episode", "document"]
+    levels = ["introductory", "intermediate", "advanced", "undergraduate", "graduate"]
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    docs = []
+    for i in range(1, n + 1):
+        title = " ".join(rng.sample(WORDS, rng.randint(2, 6))).title()
+        rtype = rng.choice(types)
+        dept_id, dept_name = rng.choice(departments)
+        start = now + timedelta(days=rng.randint(-900, 300))
+        res = Resource.model_validate(
+            {
+                "readable_id": f"bench-{i}",
+                "platform": rng.choice(platforms),
+                "resource_type": rtype,
+                "etl_source": "bench",
+                "title": title,
+                "offered_by": rng.choice(offerors),
+                "description": " ".join(rng.choices(WORDS, k=rng.randint(15, 40))),
+                "full_description": " ".join(rng.choices(WORDS, k=rng.randint(40, 120))),
+                "url": f"https://learn.mit.edu/bench/{i}",
+                "topics": [{"name": t} for t in rng.sample(topics, rng.randint(1, 3))],
+                "departments": [{"department_id": dept_id, "name": dept_name}],
+                "certification": rng.random() < 0.3,
+                "professional": rng.random() < 0.2,
+                "delivery": [rng.choice(["online", "online", "in_person", "hybrid"])],
+                "runs": [
+                    {
+                        "run_id": f"bench-{i}-r1",
+                        "start_date": start.isoformat(),
+                        "level": [rng.choice(levels)],
+                        "prices": [] if rng.random() < 0.6 else [{"amount": "100"}],
+                    }
+                ],
+                "prices": [] if rng.random() < 0.6 else [{"amount": "100"}],
+                "last_modified": (start - timedelta(days=30)).isoformat(),
+                "completeness": round(rng.random(), 2),
+                "details": {"view_count": rng.randint(0, 5000)},
+            }
+        )
+        docs.append(to_search_document(res, i, start - timedelta(days=60)))
+    return docs
+
+
+def build(data_dir: Path, n: int) -> dict:
+    from learnflow.search_doc import embedding_text, filter_values
+    from learnflow.stores.encoders import HashingProjectionEncoder
+    from learnflow.stores.tantivy_index import TantivyKeywordIndex
+    from learnflow.stores.vector import EdgeVectorStore, VectorPoint, payload_for
+
+    t0 = time.perf_counter()
+    docs = generate(n)
+    t_gen = time.perf_counter() - t0
+    keyword = TantivyKeywordIndex(data_dir / "keyword", heap_bytes=256_000_000)
+    t0 = time.perf_counter()
+    for i in range(0, n, 5000):
+        keyword._upsert_sync(docs[i : i + 5000])  # one commit per 5000
+    t_kw = time.perf_counter() - t0
+    encoder = HashingProjectionEncoder()
+    vector = EdgeVectorStore(path=str(data_dir / "qdrant"), collection="bench.resources")
+
+    async def load() -> tuple[float, float]:
+        await vector.ensure_collection(encoder.dim)
+        t0 = time.perf_counter()
+        for i in range(0, n, 2000):
+            batch = docs[i : i + 2000]
+            vecs = encoder.encode([embedding_text(d) for d in batch])
+            await vector.upsert(
+                [
+                    VectorPoint(str(d["id"]), v, payload_for(d, filter_values(d)))
+                    for d, v in zip(batch, vecs, strict=True)
+                ]
+            )
+        t_up = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        await vector.optimize()
+        return t_up, time.perf_counter() - t0
+
+    t_up, t_opt = asyncio.run(load())
+    asyncio.run(vector.close())
+    return {
+        "generate_s": round(t_gen, 2),
+        "keyword_index_s": round(t_kw, 2),
+        "vector_encode_upsert_s": round(t_up, 2),
+        "vector_optimize_s": round(t_opt, 2),
+    }
+
+
+# -- measuring ----------------------------------------------------------------------------------
+
+
+def _pct(samples: list[float], q: float) -> float:
+    return round(float(np.percentile(samples, q)) * 1000, 3)
+
+
+def engine_latencies(data_dir: Path, repeats: int) -> dict[str, dict]:
+    """Same work as the service minus gRPC: query building, engine call, encoder, RRF."""
+    from learnflow.stores.encoders import HashingProjectionEncoder
+    from learnflow.stores.keyword import KeywordQuery
+    from learnflow.stores.tantivy_index import TantivyKeywordIndex
+    from learnflow.stores.vector import EdgeVectorStore
+    from search_service.query import rrf
+
+    keyword = TantivyKeywordIndex(data_dir / "keyword")
+    vector = EdgeVectorStore(path=str(data_dir / "qdrant"), collection="bench.resources")
+    encoder = HashingProjectionEncoder()
+
+    def kw(q: str, limit: int = 10, facets=FACETS):
+        return keyword.search_sync(
+            KeywordQuery(
+                text=q, filters=_filters(), facets=facets, limit=limit, search_mode="best_fields"
+            )
+        )
+
+    def vec(q: str, limit: int = 10):
+        return vector.search_sync(encoder.encode([q])[0], {}, limit)
+
+    def hybrid(q: str):
+        k, v = kw(q, 30, []), vec(q, 30)
+        return rrf(
+            [[(h.id, h.document) for h in k.hits], [(h.id, h.document) for h in v.hits]], [1, 1]
+        )
+
+    out = {}
+    for name, fn in (("keyword", kw), ("vector", vec), ("hybrid", hybrid)):
+        for q in QUERIES:
+            fn(q)  # warm
+        samples = []
+        for i in range(repeats):
+            t0 = time.perf_counter()
+            fn(QUERIES[i % len(QUERIES)])
+            samples.append(time.perf_counter() - t0)
+        out[name] = {"p50_ms": _pct(samples, 50), "p99_ms": _pct(samples, 99)}
+    asyncio.run(vector.close())
+    return out
+
+
+def _requests():
+    from search_service.pb import search_pb2 as pb
+
+    flt = pb.ResourceFilter(free=True, delivery=["online"])
+    return {
+        "keyword": [
+            pb.SearchResourcesRequest(
+                query=q,
+                filter=flt,
+                facets=FACETS,
+                keyword_options=pb.KeywordOptions(search_mode=pb.KEYWORD_SEARCH_MODE_BEST_FIELDS),
+            )
+            for q in QUERIES
+        ],
+        "vector": [pb.SearchResourcesRequest(query=q, mode=pb.SEARCH_MODE_VECTOR) for q in QUERIES],
+        "hybrid": [
+            pb.SearchResourcesRequest(
+                query=q,
+                mode=pb.SEARCH_MODE_HYBRID,
+                filter=flt,
+                keyword_options=pb.KeywordOptions(search_mode=pb.KEYWORD_SEARCH_MODE_BEST_FIELDS),
+            )
+            for q in QUERIES
+        ],
+    }
+
+
+async def grpc_latencies(address: str, repeats: int, seconds: float) -> dict[str, dict]:
+    import grpc
+
+    from search_service.pb import search_pb2_grpc
+
+    out = {}
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = search_pb2_grpc.SearchServiceStub(channel)
+        for name, reqs in _requests().items():
+            for r in reqs:
+                await stub.SearchResources(r, timeout=30)
+            samples = []
+            for i in range(repeats):
+                t0 = time.perf_counter()
+                resp = await stub.SearchResources(reqs[i % len(reqs)], timeout=30)
+                samples.append(time.perf_counter() - t0)
+                assert resp.results, name
+            done = 0
+            stop_at = time.perf_counter() + seconds
+
+            async def client(k: int, reqs=reqs, stub=stub, stop_at=stop_at) -> None:
+                nonlocal done
+                i = k
+                while time.perf_counter() < stop_at:
+                    await stub.SearchResources(reqs[i % len(reqs)], timeout=30)
+                    done += 1
+                    i += 1
+
+            t0 = time.perf_counter()
+            await asyncio.gather(*(client(k) for k in range(16)))
+            elapsed = time.perf_counter() - t0
+            out[name] = {
+                "p50_ms": _pct(samples, 50),
+                "p99_ms": _pct(samples, 99),
+                "qps_16": round(done / elapsed, 1),
+            }
+    return out
+
+
+# -- the server process ---------------------------------------------------------------------------
+
+
+def serve(data_dir: Path, port_file: Path) -> None:
+    """The gRPC service over the bench's indexes (no Postgres: search RPCs only)."""
+    from learnflow.settings import get_settings
+    from learnflow.stores import Stores
+    from learnflow.stores.encoders import HashingProjectionEncoder
+    from learnflow.stores.tantivy_index import TantivyKeywordIndex
+    from learnflow.stores.vector import EdgeVectorStore
+    from search_service.server import start_server
+
+    async def run() -> None:
+        stores = Stores(
+            settings=get_settings(),
+            pool=None,  # type: ignore[arg-type]
+            catalog=None,  # type: ignore[arg-type]
+            keyword=TantivyKeywordIndex(data_dir / "keyword"),
+            vector=EdgeVectorStore(path=str(data_dir / "qdrant"), collection="bench.resources"),
+            blobs=None,  # type: ignore[arg-type]
+            _encoder=HashingProjectionEncoder(),
+        )
+        running = await start_server(stores, auth=None, health_interval=30)
+        port_file.write_text(str(running.port))  # noqa: ASYNC240 - once, at start
+        stop = asyncio.Event()
+        import signal
+
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        await stop.wait()
+        await running.stop(grace=1)
+        await stores.vector.close()
+
+    asyncio.run(run())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--docs", type=int, default=10_000)
+    parser.add_argument("--repeats", type=int, default=300)
+    parser.add_argument("--seconds", type=float, default=5.0, help="per 16-client QPS run")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--dir", type=Path, help="keep the indexes here (default: a temp dir)")
+    parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--port-file", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    if args.serve:
+        serve(args.serve, args.port_file)
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
+        data_dir = args.dir or Path(tmp)
+        build_times = build(data_dir, args.docs)
+        engine = engine_latencies(data_dir, args.repeats)
+        port_file = data_dir / "port"
+        port_file.unlink(missing_ok=True)
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bench.search",
+                "--serve",
+                str(data_dir),
+                "--port-file",
+                str(port_file),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while not port_file.exists() or not port_file.read_text():
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit("bench server did not start")
+                time.sleep(0.05)
+            remote = asyncio.run(
+                grpc_latencies(f"127.0.0.1:{port_file.read_text()}", args.repeats, args.seconds)
+            )
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    result: dict = {}
+    for name in ("keyword", "vector", "hybrid"):
+        result[name] = {
+            **remote[name],
+            "overhead_ratio": round(remote[name]["p50_ms"] / engine[name]["p50_ms"], 2),
+            "engine_p50_ms": engine[name]["p50_ms"],
+            "engine_p99_ms": engine[name]["p99_ms"],
+        }
+    result["meta"] = {
+        "docs": args.docs,
+        "cpus": os.cpu_count(),
+        "engines": "tantivy + qdrant-edge (embedded), encoder hashproj256",
+        "server": "separate process",
+        **build_times,
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

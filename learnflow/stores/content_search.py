@@ -1,0 +1,75 @@
+"""The content-file search stores: a second tantivy index and the `<prefix>.content_files` Qdrant
+collection of 512-word chunks, one pair per process (like `get_stores()`).
+
+Kept beside `Stores` rather than in it so the resource stores stay as they are; both are created
+from the same settings, so the indexing activities and the gRPC service see the same data.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from learnflow.search_doc import CONTENT_CASE_SENSITIVE_FILTERS, CONTENT_FILTER_FIELDS
+from learnflow.settings import Settings
+from learnflow.stores.blobs import BlobStore
+from learnflow.stores.tantivy_index import TantivyContentFileIndex
+from learnflow.stores.vector import QdrantVectorStore, VectorStore
+
+# Where the content-file passes keep their high-water mark (updated_on of the last pass).
+WATERMARK_KEY = "search-state/content_files.json"
+
+
+@dataclass
+class ContentStores:
+    keyword: TantivyContentFileIndex
+    vector: VectorStore
+
+    async def close(self) -> None:
+        await self.keyword.close()
+        await self.vector.close()
+
+
+_content: dict[tuple, ContentStores] = {}
+
+
+def content_stores(settings: Settings) -> ContentStores:
+    """The process's content-file stores for these settings (created on first use)."""
+    key = (str(settings.data_dir), settings.qdrant_url, settings.qdrant_path)
+    if key not in _content:
+        _content[key] = ContentStores(
+            keyword=TantivyContentFileIndex(Path(settings.data_dir) / "content_files"),
+            vector=QdrantVectorStore(
+                url=settings.qdrant_url,
+                path=settings.qdrant_path,
+                collection=f"{settings.qdrant_collection_prefix}.content_files",
+                filter_fields=tuple(CONTENT_FILTER_FIELDS),
+                case_sensitive=frozenset(CONTENT_CASE_SENSITIVE_FILTERS),
+                id_field="content_file_id",
+            ),
+        )
+    return _content[key]
+
+
+async def reset_content_stores() -> None:
+    for stores in _content.values():
+        await stores.close()
+    _content.clear()
+
+
+async def read_watermarks(blobs: BlobStore) -> dict[str, str]:
+    try:
+        return json.loads(await blobs.get(WATERMARK_KEY))
+    except (FileNotFoundError, KeyError, ValueError):
+        return {}
+    except Exception as exc:  # S3 NoSuchKey comes as a botocore ClientError
+        if "NoSuchKey" in str(exc) or "404" in str(exc):
+            return {}
+        raise
+
+
+async def write_watermark(blobs: BlobStore, name: str, value: str) -> None:
+    marks = await read_watermarks(blobs)
+    marks[name] = value
+    await blobs.put(WATERMARK_KEY, json.dumps(marks, sort_keys=True).encode())

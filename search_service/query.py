@@ -1,0 +1,407 @@
+"""Pure request handling: validation against reference data, filter maps for the engines, page
+tokens, RRF, and search documents → proto messages. No I/O (unit-testable as functions)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from google.protobuf import message as pb_message
+from google.protobuf import struct_pb2, timestamp_pb2
+
+from learnflow.models import CertificationType, Delivery, ResourceType
+from learnflow.reference import reference_data
+from learnflow.search_doc import FILTER_FIELDS
+from learnflow.stores.keyword import SEARCH_MODES, SORT_FIELDS, KeywordQuery
+from search_service.errors import InvalidArgument
+from search_service.pb import search_pb2
+
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 10
+MAX_WINDOW = 10_000  # offset + page_size (OpenSearch's max_result_window)
+MAX_QUERY_CHARS = 1000
+MAX_FILTER_VALUES = 100
+RRF_K = 60
+
+# MIT Learn's LevelType codes.
+LEVELS = {
+    "undergraduate", "graduate", "high_school", "noncredit", "advanced", "intermediate",
+    "introductory",
+}  # fmt: skip
+RESOURCE_TYPE_GROUPS = {"course", "program", "learning_material"}
+REPEATED_FILTERS = [
+    "resource_type", "offered_by", "platform", "topic", "ocw_topic", "department", "level",
+    "certification_type", "delivery", "resource_type_group", "resource_category", "course_feature",
+]  # fmt: skip
+BOOL_FILTERS = ["certification", "professional", "free"]
+FACETS = sorted(set(FILTER_FIELDS) - {"id"})
+CONTENT_FACETS = [
+    "content_type",
+    "file_extension",
+    "offered_by",
+    "platform",
+    "resource_id",
+    "run_id",
+]
+CONTENT_SORTS = {"id", "resource_readable_id"}
+KEYWORD_MODES = {
+    search_pb2.KEYWORD_SEARCH_MODE_UNSPECIFIED: "phrase",
+    search_pb2.KEYWORD_SEARCH_MODE_PHRASE: "phrase",
+    search_pb2.KEYWORD_SEARCH_MODE_BEST_FIELDS: "best_fields",
+    search_pb2.KEYWORD_SEARCH_MODE_MOST_FIELDS: "most_fields",
+}
+assert set(KEYWORD_MODES.values()) == set(SEARCH_MODES)
+
+
+def _allowed_values() -> dict[str, set[str]]:
+    """Lower-cased allowed values per filter; filters not listed are free text."""
+    ref = reference_data()
+    return {
+        "resource_type": {str(t) for t in ResourceType},
+        "platform": {p.lower() for p in ref.platforms},
+        "offered_by": {o.lower() for o in ref.offerors},
+        "department": {d.lower() for d in ref.departments},
+        "topic": set(ref.topics),
+        "level": LEVELS,
+        "certification_type": {str(c) for c in CertificationType},
+        "delivery": {str(d) for d in Delivery},
+        "resource_type_group": RESOURCE_TYPE_GROUPS,
+    }
+
+
+def resource_filters(f: search_pb2.ResourceFilter, field: str = "filter") -> dict[str, list[str]]:
+    """The engines' filter map, or InvalidArgument listing every unknown value."""
+    allowed = _allowed_values()
+    violations: list[tuple[str, str]] = []
+    out: dict[str, list[str]] = {}
+    for name in REPEATED_FILTERS:
+        values = [v.strip() for v in getattr(f, name)]
+        if not values:
+            continue
+        if len(values) > MAX_FILTER_VALUES:
+            violations.append((f"{field}.{name}", f"at most {MAX_FILTER_VALUES} values"))
+            continue
+        for v in values:
+            if not v:
+                violations.append((f"{field}.{name}", "empty value"))
+            elif name in allowed and v.lower() not in allowed[name]:
+                violations.append((f"{field}.{name}", f"unknown value {v!r}"))
+        out[name] = values
+    for name in BOOL_FILTERS:
+        if f.HasField(name):
+            out[name] = ["true" if getattr(f, name) else "false"]
+    if f.id:
+        if any(i <= 0 for i in f.id):
+            violations.append((f"{field}.id", "ids are positive"))
+        out["id"] = [str(i) for i in f.id]
+    if violations:
+        raise InvalidArgument(violations)
+    return out
+
+
+def content_filters(f: search_pb2.ContentFileFilter) -> dict[str, list[str]]:
+    allowed = _allowed_values()
+    violations: list[tuple[str, str]] = []
+    out: dict[str, list[str]] = {}
+    for name in ("platform", "offered_by"):
+        values = list(getattr(f, name))
+        for v in values:
+            if v.lower() not in allowed[name]:
+                violations.append((f"filter.{name}", f"unknown value {v!r}"))
+        if values:
+            out[name] = values
+    if f.file_extension:
+        exts = [normalise_extension(e) for e in f.file_extension]
+        if any(len(e) < 2 or len(e) > 16 for e in exts):
+            violations.append(("filter.file_extension", "an extension is 1 to 15 characters"))
+        out["file_extension"] = exts
+    if f.content_type:
+        out["content_type"] = list(f.content_type)
+    if f.run_id:
+        out["run_id"] = list(f.run_id)
+    for name in ("resource_id", "id"):
+        ids = list(getattr(f, name))
+        if any(i <= 0 for i in ids):
+            violations.append((f"filter.{name}", "ids are positive"))
+        if ids:
+            out[name] = [str(i) for i in ids]
+    if violations:
+        raise InvalidArgument(violations)
+    return out
+
+
+def normalise_extension(ext: str) -> str:
+    ext = ext.strip().lower()
+    return ext if ext.startswith(".") else f".{ext}"
+
+
+def page_window(page_size: int, offset: int, violations: list[tuple[str, str]]) -> int:
+    if page_size < 0:
+        violations.append(("page_size", "must not be negative"))
+    if offset < 0:
+        violations.append(("offset", "must not be negative"))
+    limit = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)  # AIP-158: coerce above max
+    if offset + limit > MAX_WINDOW:
+        violations.append(("offset", f"offset + page_size must be at most {MAX_WINDOW}"))
+    return limit
+
+
+def _check_query(query: str, mode: int, violations: list[tuple[str, str]]) -> None:
+    if len(query) > MAX_QUERY_CHARS:
+        violations.append(("query", f"at most {MAX_QUERY_CHARS} characters"))
+    if mode not in search_pb2.SearchMode.values():
+        violations.append(("mode", f"unknown mode {mode}"))
+    if mode in (search_pb2.SEARCH_MODE_VECTOR, search_pb2.SEARCH_MODE_HYBRID) and not query.strip():
+        violations.append(("query", "vector and hybrid search need query text"))
+
+
+def _check_hybrid(opts: search_pb2.HybridOptions, violations: list[tuple[str, str]]) -> None:
+    for name in ("keyword_weight", "vector_weight"):
+        if opts.HasField(name) and not 0 <= getattr(opts, name) <= 10:
+            violations.append((f"hybrid_options.{name}", "must be between 0 and 10"))
+
+
+def validate_search(req: search_pb2.SearchResourcesRequest) -> tuple[dict[str, list[str]], int]:
+    """Check a SearchResourcesRequest; returns (filters, page size)."""
+    violations: list[tuple[str, str]] = []
+    _check_query(req.query, req.mode, violations)
+    limit = page_window(req.page_size, req.offset, violations)
+    if req.page_token and req.offset:
+        violations.append(("offset", "give either offset or page_token"))
+    for facet in req.facets:
+        if facet not in FACETS:
+            violations.append(("facets", f"unknown facet {facet!r}; one of {', '.join(FACETS)}"))
+    if req.sort:
+        if req.sort.lstrip("-") not in SORT_FIELDS:
+            options = ", ".join(sorted(SORT_FIELDS))
+            violations.append(("sort", f"unknown sort {req.sort!r}; one of {options}"))
+        elif req.mode not in (search_pb2.SEARCH_MODE_UNSPECIFIED, search_pb2.SEARCH_MODE_KEYWORD):
+            violations.append(("sort", "sort applies to keyword mode only"))
+    if req.view not in search_pb2.ResourceView.values():
+        violations.append(("view", f"unknown view {req.view}"))
+    ko = req.keyword_options
+    if ko.search_mode not in KEYWORD_MODES:
+        violations.append(("keyword_options.search_mode", "unknown search mode"))
+    for name, lo, hi in (
+        ("slop", 0, 20),
+        ("min_score", 0, 50),
+        ("yearly_decay_percent", 0, 10),
+        ("max_incompleteness_penalty", 0, 100),
+        ("content_file_score_weight", 0, 1),
+    ):
+        if ko.HasField(name) and not lo <= getattr(ko, name) <= hi:
+            violations.append((f"keyword_options.{name}", f"must be between {lo} and {hi}"))
+    _check_hybrid(req.hybrid_options, violations)
+    try:
+        filters = resource_filters(req.filter)
+    except InvalidArgument as exc:
+        violations.extend(exc.violations)
+        filters = {}
+    if violations:
+        raise InvalidArgument(violations)
+    return filters, limit
+
+
+def validate_content_search(
+    req: search_pb2.SearchContentFilesRequest,
+) -> tuple[dict[str, list[str]], int]:
+    violations: list[tuple[str, str]] = []
+    _check_query(req.query, req.mode, violations)
+    limit = page_window(req.page_size, req.offset, violations)
+    if req.page_token and req.offset:
+        violations.append(("offset", "give either offset or page_token"))
+    for facet in req.facets:
+        if facet not in CONTENT_FACETS:
+            options = ", ".join(CONTENT_FACETS)
+            violations.append(("facets", f"unknown facet {facet!r}; one of {options}"))
+    if req.sort:
+        if req.sort.lstrip("-") not in CONTENT_SORTS:
+            violations.append(
+                ("sort", f"unknown sort {req.sort!r}; one of id, resource_readable_id")
+            )
+        elif req.mode not in (search_pb2.SEARCH_MODE_UNSPECIFIED, search_pb2.SEARCH_MODE_KEYWORD):
+            violations.append(("sort", "sort applies to keyword mode only"))
+    _check_hybrid(req.hybrid_options, violations)
+    try:
+        filters = content_filters(req.filter)
+    except InvalidArgument as exc:
+        violations.extend(exc.violations)
+        filters = {}
+    if violations:
+        raise InvalidArgument(violations)
+    return filters, limit
+
+
+def keyword_query(
+    req: search_pb2.SearchResourcesRequest, filters: dict[str, list[str]], offset: int, limit: int
+) -> KeywordQuery:
+    ko = req.keyword_options
+    q = KeywordQuery(
+        text=req.query,
+        filters=filters,
+        facets=list(req.facets),
+        sort=req.sort or None,
+        offset=offset,
+        limit=limit,
+        search_mode=KEYWORD_MODES[ko.search_mode],
+    )
+    for name in (
+        "slop",
+        "min_score",
+        "yearly_decay_percent",
+        "max_incompleteness_penalty",
+        "content_file_score_weight",
+    ):
+        if ko.HasField(name):
+            setattr(q, name, getattr(ko, name))
+    return q
+
+
+def hybrid_weights(opts: search_pb2.HybridOptions) -> tuple[float, float]:
+    kw = opts.keyword_weight if opts.HasField("keyword_weight") else 1.0
+    vec = opts.vector_weight if opts.HasField("vector_weight") else 1.0
+    return kw, vec
+
+
+def rrf(
+    rankings: list[list[tuple[Any, dict]]], weights: list[float], k: int = RRF_K
+) -> list[tuple[Any, float, dict]]:
+    """Reciprocal rank fusion: score(d) = Σ w_i / (k + rank_i(d)); ties broken by key."""
+    scores: dict[Any, float] = {}
+    docs: dict[Any, dict] = {}
+    for ranking, weight in zip(rankings, weights, strict=True):
+        for rank, (key, doc) in enumerate(ranking, start=1):
+            scores[key] = scores.get(key, 0.0) + weight / (k + rank)
+            docs.setdefault(key, doc)
+    ordered = sorted(scores.items(), key=lambda kv: (-kv[1], str(kv[0])))
+    return [(key, s, docs[key]) for key, s in ordered]
+
+
+# -- page tokens ------------------------------------------------------------------------------
+
+
+@dataclass
+class PageTokens:
+    """Opaque, tamper-evident page tokens: HMAC-signed, bound to the request's parameters."""
+
+    secret: bytes
+
+    @staticmethod
+    def fingerprint(req: pb_message.Message) -> str:
+        copy = type(req)()
+        copy.CopyFrom(req)
+        for name in ("page_token", "offset", "page_size"):
+            if name in copy.DESCRIPTOR.fields_by_name:
+                copy.ClearField(name)
+        blob = type(req).DESCRIPTOR.full_name.encode() + copy.SerializeToString(deterministic=True)
+        return hashlib.sha256(blob).hexdigest()[:32]
+
+    def encode(self, req: pb_message.Message, state: dict[str, Any]) -> str:
+        body = json.dumps({"s": state, "f": self.fingerprint(req)}, separators=(",", ":")).encode()
+        mac = hmac.new(self.secret, body, hashlib.sha256).digest()[:16]
+        return base64.urlsafe_b64encode(mac + body).decode().rstrip("=")
+
+    def decode(self, req: pb_message.Message) -> dict[str, Any]:
+        token = req.page_token  # type: ignore[attr-defined]
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            mac, body = raw[:16], raw[16:]
+            if not hmac.compare_digest(
+                mac, hmac.new(self.secret, body, hashlib.sha256).digest()[:16]
+            ):
+                raise ValueError("signature")
+            data = json.loads(body)
+            state = data["s"]
+        except (ValueError, TypeError, KeyError) as exc:
+            raise InvalidArgument([("page_token", "malformed or tampered page token")]) from exc
+        if data.get("f") != self.fingerprint(req):
+            raise InvalidArgument(
+                [("page_token", "page token was issued for different request parameters")]
+            )
+        return state
+
+
+# -- documents → messages ---------------------------------------------------------------------
+
+
+def timestamp(value: str | datetime | None) -> timestamp_pb2.Timestamp | None:
+    if not value:
+        return None
+    ts = timestamp_pb2.Timestamp()
+    ts.FromDatetime(value if isinstance(value, datetime) else datetime.fromisoformat(value))
+    return ts
+
+
+def to_struct(doc: dict) -> struct_pb2.Struct:
+    s = struct_pb2.Struct()
+    s.update(json.loads(json.dumps(doc, default=str)))
+    return s
+
+
+def resource_message(doc: dict, view: int) -> search_pb2.LearningResource:
+    msg = search_pb2.LearningResource(
+        id=int(doc["id"]),
+        readable_id=doc.get("readable_id") or "",
+        resource_type=doc.get("resource_type") or "",
+        title=doc.get("title") or "",
+        description=doc.get("description") or "",
+        url=doc.get("url") or "",
+        platform=(doc.get("platform") or {}).get("code", ""),
+        offered_by=(doc.get("offered_by") or {}).get("code", ""),
+        topics=[t["name"] for t in doc.get("topics", [])],
+        free=bool(doc.get("free")),
+        certification=bool(doc.get("certification")),
+        certification_type=(doc.get("certification_type") or {}).get("code", ""),
+        professional=bool(doc.get("professional")),
+        image_url=(doc.get("image") or {}).get("url", "") or "",
+        delivery=[d["code"] for d in doc.get("delivery", [])],
+        departments=[
+            search_pb2.Department(department_id=d["department_id"], name=d["name"])
+            for d in doc.get("departments", [])
+        ],
+        resource_category=doc.get("resource_category") or "",
+        resource_type_group=doc.get("resource_type_group") or "",
+        published=bool(doc.get("published", True)),
+    )
+    for name in ("next_start_date", "last_modified"):
+        ts = timestamp(doc.get(name))
+        if ts is not None:
+            getattr(msg, name).CopyFrom(ts)
+    if view == search_pb2.RESOURCE_VIEW_FULL:
+        msg.document.CopyFrom(to_struct(doc))
+    return msg
+
+
+def content_file_message(doc: dict, view: int) -> search_pb2.ContentFile:
+    excerpt = doc.get("content_excerpt") or ""
+    return search_pb2.ContentFile(
+        id=int(doc["id"]),
+        key=doc.get("key") or "",
+        resource_id=int(doc.get("resource_id") or 0),
+        resource_readable_id=doc.get("resource_readable_id") or "",
+        run_id=doc.get("run_id") or "",
+        title=doc.get("title") or "",
+        url=doc.get("url") or "",
+        platform=(doc.get("platform") or {}).get("code", ""),
+        offered_by=(doc.get("offered_by") or {}).get("code", ""),
+        file_extension=doc.get("file_extension") or "",
+        content_type=doc.get("content_type") or "",
+        content_excerpt=excerpt if view == search_pb2.RESOURCE_VIEW_FULL else excerpt[:200],
+        chunk_number=int(doc.get("chunk_number") or 0),
+        chunk_content=doc.get("chunk_content") or "",
+    )
+
+
+def facet_messages(facets: dict[str, list[tuple[str, int]]]) -> list[search_pb2.Facet]:
+    return [
+        search_pb2.Facet(
+            name=name,
+            buckets=[search_pb2.FacetBucket(value=v, count=c) for v, c in buckets],
+        )
+        for name, buckets in facets.items()
+    ]

@@ -1,0 +1,48 @@
+"""The embedded keyword index: MIT Learn's sorts, score shaping, typeahead, content files."""
+
+from __future__ import annotations
+
+from bench.search import generate
+from learnflow.search_doc import chunk_words, to_content_file_document
+from learnflow.stores.keyword import SORT_FIELDS, KeywordQuery
+from learnflow.stores.tantivy_index import TantivyContentFileIndex, TantivyKeywordIndex
+
+
+def test_sorts_shaping_and_typeahead(tmp_path):
+    idx = TantivyKeywordIndex(tmp_path)
+    docs = generate(300)
+    idx._upsert_sync(docs)
+    for option in SORT_FIELDS:
+        for sort in (option, f"-{option}"):
+            res = idx.search_sync(KeywordQuery(sort=sort, limit=5))
+            assert res.total == 300, sort
+    ids = [h.id for h in idx.search_sync(KeywordQuery(sort="-id", limit=5)).hits]
+    assert ids == [300, 299, 298, 297, 296]
+    plain = KeywordQuery(text="learning", search_mode="best_fields", limit=20)
+    unshaped = KeywordQuery(text="learning", search_mode="best_fields", limit=20,
+                            yearly_decay_percent=0, max_incompleteness_penalty=0)  # fmt: skip
+    a, b = idx.search_sync(plain), idx.search_sync(unshaped)
+    assert a.total == b.total > 0
+    assert all(x.score <= y.score for x, y in zip(sorted(a.hits, key=lambda h: h.id),
+               sorted(b.hits, key=lambda h: h.id), strict=False) if x.id == y.id)  # fmt: skip
+    prefix = idx.search_sync(KeywordQuery(title_prefix="machi", limit=50))
+    assert prefix.total > 0
+    assert all(any(w.lower().startswith("machi") for w in h.document["title"].split())
+               for h in prefix.hits)  # fmt: skip
+    # reopening with the same schema works (the schema's field order is stable)
+    assert TantivyKeywordIndex(tmp_path).index.searcher().num_docs == 300
+
+
+def test_content_file_index(tmp_path):
+    idx = TantivyContentFileIndex(tmp_path)
+    row = {"id": 7, "key": "a/b.PDF", "resource_id": 3, "run_id": "r1", "title": "Notes",
+           "file_extension": "PDF", "content": "eigenvalues " * 2000, "platform": "ocw",
+           "offered_by": "ocw", "resource_readable_id": "18.06", "data": {}}  # fmt: skip
+    doc = {**to_content_file_document(row), "_content": row["content"]}
+    assert doc["file_extension"] == ".pdf" and len(doc["content_excerpt"]) == 500
+    idx._upsert_sync([doc])
+    res = idx.search_sync(KeywordQuery(text="eigenvalues", filters={"file_extension": [".pdf"]},
+                                       search_mode="best_fields", facets=["platform"]))  # fmt: skip
+    assert [h.id for h in res.hits] == [7] and "_content" not in res.hits[0].document
+    assert res.facets["platform"] == [("ocw", 1)]
+    assert len(chunk_words(row["content"])) == 4  # 2000 words / 512

@@ -1,0 +1,66 @@
+"""The two embedded vector stores answer the same: qdrant-edge (default) and qdrant-client
+local mode, behind one interface (filters, facets, counts, delete by key and by payload)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from learnflow.search_doc import filter_values
+from learnflow.stores.vector import (
+    EdgeVectorStore,
+    QdrantClientVectorStore,
+    QdrantVectorStore,
+    VectorPoint,
+    payload_for,
+)
+
+
+def _doc(i: int, platform: str, rtype: str) -> dict:
+    return {"id": i, "title": f"t{i}", "resource_type": rtype, "platform": {"code": platform},
+            "offered_by": None, "topics": [], "departments": [], "free": i % 2 == 0}  # fmt: skip
+
+
+@pytest.fixture(params=["edge", "client"])
+async def store(request, tmp_path):
+    s = QdrantVectorStore(path=str(tmp_path), collection="t.resources", embedded=request.param)
+    assert isinstance(s, EdgeVectorStore if request.param == "edge" else QdrantClientVectorStore)
+    await s.ensure_collection(8)
+    rng = np.random.default_rng(1)
+    points = []
+    for i in range(1, 41):
+        doc = _doc(i, "ocw" if i <= 10 else "mitxonline", "course" if i % 4 else "program")
+        points.append(VectorPoint(f"k{i}", rng.random(8), payload_for(doc, filter_values(doc))))
+    await s.upsert(points)
+    await s.optimize()
+    yield s, points
+    await s.close()
+
+
+async def test_search_filters_facets_and_deletes(store):
+    s, points = store
+    assert await s.count() == 40
+    exact = await s.search(points[4].vector, {}, limit=1)
+    assert exact.hits[0].id == 5 and exact.hits[0].score == pytest.approx(1.0, abs=1e-5)
+    res = await s.search(points[0].vector, {"platform": ["OCW"]}, limit=5, facets=["platform"])
+    assert res.total == 10 and {h.document["platform"]["code"] for h in res.hits} == {"ocw"}
+    assert dict(res.facets["platform"]) == {"ocw": 10, "mitxonline": 30}  # disjunctive
+    both = await s.search(points[0].vector, {"platform": ["ocw"], "resource_type": ["program"]}, 10)
+    assert sorted(h.id for h in both.hits) == [4, 8]
+    page2 = await s.search(points[0].vector, {}, limit=5, offset=5)
+    page1 = await s.search(points[0].vector, {}, limit=5)
+    assert not {h.id for h in page1.hits} & {h.id for h in page2.hits}
+    await s.delete(["k1", "k2"])
+    await s.delete_where("resource_id", [3])
+    assert await s.count() == 37
+    assert await s.healthy()
+
+
+async def test_edge_store_persists(tmp_path):
+    s = EdgeVectorStore(path=str(tmp_path), collection="p")
+    doc = _doc(1, "ocw", "course")
+    await s.upsert([VectorPoint("a", np.ones(4), payload_for(doc, filter_values(doc)))])
+    await s.close()
+    reopened = EdgeVectorStore(path=str(tmp_path), collection="p")
+    assert await reopened.count() == 1
+    await reopened.close()
