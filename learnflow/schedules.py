@@ -7,6 +7,7 @@ interval (a server that was down runs the missed action once, not a backlog), a 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from temporalio.client import (
     ScheduleUpdateInput,
 )
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.service import RPCError, RPCStatusCode
 
 from learnflow import search_attributes as sa
 from learnflow.contracts import (
@@ -40,11 +42,23 @@ from learnflow.contracts import (
 
 log = structlog.get_logger(__name__)
 
-MANAGED_MEMO = {"managed_by": "learnflow"}
+# Schedule memo marking what reconcile owns (others' schedules on the same server are left alone),
+# and the action memo key holding the fingerprint of the table entry it was built from.
+# The prefix is in the memo too, so a sync without prefix never deletes a prefixed set (tests,
+# staging) sharing the server, and the other way round.
+MANAGED_BY = "managed_by"
+MANAGER = "learnflow"
+MANAGED_MEMO = {MANAGED_BY: MANAGER}
+ID_PREFIX_MEMO = "id_prefix"
+FINGERPRINT_MEMO = "schedule_fingerprint"
+# The server turns cron strings into calendar specs; the action memo keeps them as written.
+CRON_MEMO = "cron_utc"
 
 
 @dataclass(frozen=True)
 class ScheduledWorkflow:
+    """One row of the table: what to start, when (cron, UTC), on which queue."""
+
     schedule_id: str
     workflow: str
     arg: Any
@@ -134,7 +148,11 @@ SCHEDULES: tuple[ScheduledWorkflow, ...] = (
 
 
 def fingerprint(entry: ScheduledWorkflow, id_prefix: str = "") -> str:
-    """What we own of a schedule, hashed: a changed table entry changes this."""
+    """What we own of a schedule, hashed: a changed table entry changes this.
+
+    Pause state and note are left out on purpose: once a schedule exists they belong to operators
+    (`learn schedules pause`), and a sync must not undo an operator's pause.
+    """
     data = {
         "id": f"{id_prefix}{entry.schedule_id}",
         "workflow": entry.workflow,
@@ -148,21 +166,34 @@ def fingerprint(entry: ScheduledWorkflow, id_prefix: str = "") -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _schedule(entry: ScheduledWorkflow, id_prefix: str = "") -> Schedule:
-    attrs = (
-        TypedSearchAttributes([SearchAttributePair(sa.SOURCE, entry.source)])
-        if entry.source
-        else None
-    )
+def _search_attributes(entry: ScheduledWorkflow) -> TypedSearchAttributes:
+    if not entry.source:
+        return TypedSearchAttributes.empty
+    return TypedSearchAttributes([SearchAttributePair(sa.SOURCE, entry.source)])
+
+
+def static_summary(entry: ScheduledWorkflow) -> str:
+    """The line operators read in the workflow list (Temporal caps it at 200 bytes)."""
+    what = entry.source or "all sources"
+    extra = f" {entry.arg.options}" if getattr(entry.arg, "options", None) else ""
+    return f"{entry.workflow}: {what}{extra}, cron {' | '.join(entry.cron)} UTC"[:200]
+
+
+def build_schedule(entry: ScheduledWorkflow, id_prefix: str = "") -> Schedule:
+    """The Temporal schedule for one table entry (the action's workflow id is the schedule id;
+    the server appends the action time, and sets TemporalScheduledById for filtering)."""
     return Schedule(
         action=ScheduleActionStartWorkflow(
             entry.workflow,
             entry.arg,
             id=f"{id_prefix}{entry.schedule_id}",
             task_queue=entry.task_queue,
-            memo={"schedule_fingerprint": fingerprint(entry, id_prefix)},
-            typed_search_attributes=attrs or TypedSearchAttributes.empty,
-            static_summary=f"{entry.workflow} for {entry.source or 'all sources'} (schedule {entry.schedule_id})",
+            memo={
+                FINGERPRINT_MEMO: fingerprint(entry, id_prefix),
+                CRON_MEMO: " | ".join(entry.cron),
+            },
+            typed_search_attributes=_search_attributes(entry),
+            static_summary=static_summary(entry),
         ),
         spec=ScheduleSpec(cron_expressions=list(entry.cron), jitter=entry.jitter),
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=entry.catchup),
@@ -192,56 +223,100 @@ class ReconcileReport:
     unchanged: list[str] = field(default_factory=list)
 
 
+async def action_memo(client: Client, action: Any, key: str) -> Any:
+    """One memo value of a described schedule's action (cron as written, fingerprint)."""
+    return await _decoded_memo(client, getattr(action, "memo", None), key)
+
+
+async def _decoded_memo(client: Client, memo: Any, key: str) -> Any:
+    """A memo value from a described schedule action: raw payloads there, decode them."""
+    raw = (memo or {}).get(key)
+    if raw is None or not hasattr(raw, "data"):
+        return raw
+    return (await client.data_converter.decode([raw]))[0]
+
+
+async def managed_schedule_ids(client: Client, id_prefix: str = "") -> set[str]:
+    """Ids of the schedules reconcile created with exactly this `id_prefix` (schedule memo).
+
+    Listing goes through the visibility store, which is eventually consistent: a schedule created
+    a moment ago may be missing. Reconcile only uses this list to find schedules to delete, so a
+    late one is deleted by the next sync, never duplicated.
+    """
+    found: set[str] = set()
+    async for listed in await client.list_schedules():
+        if not listed.id.startswith(id_prefix):
+            continue
+        if await listed.memo_value(MANAGED_BY, default=None) != MANAGER:
+            continue
+        if await listed.memo_value(ID_PREFIX_MEMO, default="") == id_prefix:
+            found.add(listed.id)
+    return found
+
+
+async def _sync_one(
+    client: Client, schedule_id: str, entry: ScheduledWorkflow, id_prefix: str
+) -> str:
+    """Create or update one schedule; returns "created", "updated" or "unchanged"."""
+    desired = build_schedule(entry, id_prefix)
+    handle = client.get_schedule_handle(schedule_id)
+    try:
+        current = (await handle.describe()).schedule
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+        try:
+            await client.create_schedule(
+                schedule_id,
+                desired,
+                memo={**MANAGED_MEMO, ID_PREFIX_MEMO: id_prefix},
+                search_attributes=_search_attributes(entry),
+            )
+            return "created"
+        except ScheduleAlreadyRunningError:  # created concurrently by another sync
+            current = (await handle.describe()).schedule
+    memo = getattr(current.action, "memo", None)
+    if await _decoded_memo(client, memo, FINGERPRINT_MEMO) == fingerprint(entry, id_prefix):
+        return "unchanged"
+
+    def keep_operator_state(_: ScheduleUpdateInput) -> ScheduleUpdate:
+        desired.state = current.state  # paused/note belong to operators once created
+        return ScheduleUpdate(schedule=desired)
+
+    await handle.update(keep_operator_state)
+    return "updated"
+
+
 async def reconcile(
     client: Client,
     entries: list[ScheduledWorkflow],
     *,
     id_prefix: str = "",
 ) -> ReconcileReport:
-    """Create missing schedules, update changed ones, delete managed ones no longer listed."""
+    """Make Temporal's schedules match `entries`: create missing, update changed (fingerprint in
+    the action memo), delete managed ones under `id_prefix` that are no longer listed.
+
+    `id_prefix` scopes everything (tests and staging use their own prefix on a shared server).
+    """
     report = ReconcileReport()
     wanted = {f"{id_prefix}{e.schedule_id}": e for e in entries}
-    existing: set[str] = set()
-    async for listed in await client.list_schedules():
-        if not listed.id.startswith(id_prefix):
-            continue
-        if await listed.memo_value("managed_by", default=None) != MANAGED_MEMO["managed_by"]:
-            continue
-        existing.add(listed.id)
-    for schedule_id, entry in wanted.items():
-        desired = _schedule(entry, id_prefix)
-        if schedule_id not in existing:
-            try:
-                await client.create_schedule(schedule_id, desired, memo=MANAGED_MEMO)
-                report.created.append(schedule_id)
-            except ScheduleAlreadyRunningError:
-                existing.add(schedule_id)
-        if schedule_id in existing:
-            handle = client.get_schedule_handle(schedule_id)
-            current = (await handle.describe()).schedule
-            # Compare what we own; pause state belongs to operators once created.
-            memo = getattr(current.action, "memo", None) or {}
-            current_fp = None
-            if "schedule_fingerprint" in memo:
-                raw = memo["schedule_fingerprint"]
-                current_fp = (
-                    (await client.data_converter.decode([raw]))[0] if hasattr(raw, "data") else raw
-                )
-            if current_fp != fingerprint(entry, id_prefix):
+    gate = asyncio.Semaphore(16)
 
-                def updater(
-                    _: ScheduleUpdateInput, desired: Schedule = desired, current: Schedule = current
-                ) -> ScheduleUpdate:
-                    desired.state = current.state
-                    return ScheduleUpdate(schedule=desired)
+    async def sync(schedule_id: str, entry: ScheduledWorkflow) -> None:
+        async with gate:
+            outcome = await _sync_one(client, schedule_id, entry, id_prefix)
+        getattr(report, outcome).append(schedule_id)
 
-                await handle.update(updater)
-                report.updated.append(schedule_id)
-            else:
-                report.unchanged.append(schedule_id)
-    for schedule_id in sorted(existing - set(wanted)):
-        await client.get_schedule_handle(schedule_id).delete()
+    await asyncio.gather(*(sync(i, e) for i, e in wanted.items()))
+    for schedule_id in sorted(await managed_schedule_ids(client, id_prefix) - set(wanted)):
+        try:
+            await client.get_schedule_handle(schedule_id).delete()
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:  # deleted meanwhile: fine
+                raise
         report.deleted.append(schedule_id)
+    for name in ("created", "updated", "unchanged"):
+        getattr(report, name).sort()
     log.info(
         "schedules.reconciled",
         created=len(report.created),

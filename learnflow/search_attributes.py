@@ -29,3 +29,27 @@ def _cli_type(key: SearchAttributeKey) -> str:
 SEARCH_ATTRIBUTE_CLI_FLAGS: list[str] = [
     arg for key in ALL for arg in ("--search-attribute", f"{key.name}={_cli_type(key)}")
 ]
+
+
+async def register(client) -> list[str]:
+    """Add any of our search attributes the server lacks; returns the names added.
+
+    The dev server gets them as start flags; a production server (docker-compose, Postgres
+    persistence) starts without them, so every worker calls this at start. Idempotent.
+    """
+    from temporalio.api.operatorservice.v1 import (
+        AddSearchAttributesRequest,
+        ListSearchAttributesRequest,
+    )
+
+    listed = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=client.namespace)
+    )
+    missing = {
+        key.name: key.indexed_value_type for key in ALL if key.name not in listed.custom_attributes
+    }
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
+        )
+    return sorted(missing)

@@ -48,9 +48,18 @@ class InvalidArgument(ServiceError):
     code = code_pb2.INVALID_ARGUMENT
     reason = "INVALID_ARGUMENT"
 
+    # Violations echo the caller's values: bound them so the error always fits gRPC's 8 KB
+    # trailer limit (an oversized trailer reaches the client as RESOURCE_EXHAUSTED instead).
+    MAX_VIOLATIONS = 10
+    MAX_TEXT = 200
+
     def __init__(self, violations: list[tuple[str, str]]):
-        super().__init__("; ".join(f"{f}: {d}" for f, d in violations))
-        self.violations = violations
+        bounded = [
+            (f[: self.MAX_TEXT], d if len(d) <= self.MAX_TEXT else d[: self.MAX_TEXT - 1] + "…")
+            for f, d in violations[: self.MAX_VIOLATIONS]
+        ]
+        super().__init__("; ".join(f"{f}: {d}" for f, d in bounded))
+        self.violations = bounded
 
     def details(self) -> list:
         return [

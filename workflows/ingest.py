@@ -98,16 +98,24 @@ class IngestSourceWorkflow:
         # Pages of one kind load a few at a time; context pages are read from the manifest.
         windowed = workflow.patched("page-windows-v1")
         window = PAGE_WINDOW if windowed else 1
+        pages_done = 0
         for kind in kinds:
             pages = [p for p in fetch.pages if p.kind == kind]
             for start in range(0, len(pages), window):
-                self._stage("loading", kind=kind, upserted=result.inserted + result.updated)
+                self._stage(
+                    "loading",
+                    kind=kind,
+                    upserted=result.inserted + result.updated,
+                    pages_done=pages_done,
+                    pages_total=len(fetch.pages),
+                )
                 batch = pages[start : start + window]
                 loads = [
                     self._load_page(req.source, run_id, page, fetch, windowed, opts)
                     for page in batch
                 ]
                 for up in await asyncio.gather(*loads):
+                    pages_done += 1
                     result.inserted += up.inserted
                     result.updated += up.updated
                     result.unchanged += up.unchanged

@@ -1,4 +1,5 @@
-"""`learn extract-archive` and `learn archive-checksum`: run the archive core on a local file."""
+"""`learn extract-archive` and `learn archive-checksum` run the archive core on a local file;
+`learn archives list|ingest|ocw|search` drive the S3 -> Temporal -> content-file pipeline."""
 
 from __future__ import annotations
 
@@ -100,6 +101,128 @@ def archive_checksum_cmd(
         raise typer.Exit(code=2) from exc
 
 
+archives_app = typer.Typer(
+    help="Course archives in S3 -> content files (through Temporal).", no_args_is_help=True
+)
+
+
+async def _client():
+    from learnflow.settings import get_settings
+    from worker import connect
+
+    s = get_settings()
+    return await connect(s.temporal_address, s.temporal_namespace)
+
+
+@archives_app.command("list")
+def archives_list(
+    source: Annotated[str, typer.Argument(help="canvas | edx (mit_edx) | mitxonline | xpro | oll")],
+) -> None:
+    """Print the newest archive of every course under the source's S3 prefix (JSON lines)."""
+    from activities.archives import archive_settings, archive_source, discover_archives_sync
+
+    for ref in discover_archives_sync(archive_source(source), archive_settings()):
+        typer.echo(ref.model_dump_json())
+
+
+@archives_app.command("ingest")
+def archives_ingest(
+    source: Annotated[str, typer.Argument(help="canvas | edx (mit_edx) | mitxonline | xpro | oll")],
+    key: Annotated[
+        str | None, typer.Option(help="One archive's S3 key (as the webhook would send it)")
+    ] = None,
+    run_id: Annotated[str | None, typer.Option(help="The course run, with --key")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Ignore change detection")] = False,
+    wait: Annotated[bool, typer.Option(help="Wait for the result and print it")] = True,
+) -> None:
+    """Start IngestArchivesWorkflow for a source (or IngestArchiveWorkflow for one --key)."""
+    import asyncio
+    import uuid
+
+    from learnflow.contracts import ARCHIVE_QUEUE
+    from learnflow.webhooks.models import ArchiveWebhookInput
+    from workflows.archives import IngestArchivesInput
+
+    async def go() -> None:
+        client = await _client()
+        suffix = uuid.uuid4().hex[:8]
+        if key:
+            arg = ArchiveWebhookInput(
+                source=source, content_path=key, run_id=run_id, overwrite=overwrite
+            )
+            handle = await client.start_workflow(
+                "IngestArchiveWorkflow", arg, id=f"cli/archive/{source}/{suffix}",
+                task_queue=ARCHIVE_QUEUE,
+            )  # fmt: skip
+        else:
+            handle = await client.start_workflow(
+                "IngestArchivesWorkflow",
+                IngestArchivesInput(source=source, overwrite=overwrite),
+                id=f"cli/archives/{source}/{suffix}",
+                task_queue=ARCHIVE_QUEUE,
+            )
+        typer.echo(json.dumps({"workflow_id": handle.id}))
+        if wait:
+            typer.echo(json.dumps(await handle.result(), default=str))
+
+    asyncio.run(go())
+
+
+@archives_app.command("ocw")
+def archives_ocw(
+    prefixes: Annotated[
+        list[str] | None, typer.Argument(help="courses/<slug> prefixes (default: every site)")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Ignore change detection")] = False,
+) -> None:
+    """Start IngestOcwWorkflow for some OCW sites (or all of them) and print its result."""
+    import asyncio
+    import uuid
+
+    from learnflow.contracts import ARCHIVE_QUEUE, IngestSourceInput
+
+    options = {"prefixes": ",".join(prefixes or []), "overwrite": str(overwrite).lower()}
+
+    async def go() -> None:
+        client = await _client()
+        result = await client.execute_workflow(
+            "IngestOcwWorkflow",
+            IngestSourceInput(source="ocw", options=options),
+            id=f"cli/ocw/{uuid.uuid4().hex[:8]}",
+            task_queue=ARCHIVE_QUEUE,
+        )
+        typer.echo(json.dumps(result, default=str))
+
+    asyncio.run(go())
+
+
+@archives_app.command("search")
+def archives_search(
+    text: Annotated[str, typer.Argument(help="Words to find in content files")],
+    source: Annotated[str | None, typer.Option(help="Only this ETL source")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100)] = 10,
+) -> None:
+    """Full-text search of the content files in Postgres (no search engine needed)."""
+    import asyncio
+
+    from learnflow.db.catalog import create_pool
+    from learnflow.db.content_files import ContentFileStore
+    from learnflow.settings import get_settings
+
+    async def go() -> None:
+        pool = await create_pool(get_settings().database_url, min_size=1, max_size=2)
+        try:
+            for row in await ContentFileStore(pool).search_text(
+                text, etl_source=source, limit=limit
+            ):
+                typer.echo(json.dumps(row, default=str))
+        finally:
+            await pool.close()
+
+    asyncio.run(go())
+
+
 def register(app: typer.Typer) -> None:
     app.command("extract-archive")(extract_archive_cmd)
     app.command("archive-checksum")(archive_checksum_cmd)
+    app.add_typer(archives_app, name="archives")

@@ -1,25 +1,31 @@
-"""Operator commands: schedules, status, quarantine."""
+"""Operator commands: `learn schedules ...`, `learn status`, `learn quarantine list`."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Any
 
 import typer
 
 schedules_app = typer.Typer(
-    help="Temporal schedules (one per source), reconciled from the table in code."
+    help="Temporal schedules (one per source), reconciled from the table in learnflow/schedules.py.",
+    no_args_is_help=True,
 )
-quarantine_app = typer.Typer(help="Items a transform could not read.")
+quarantine_app = typer.Typer(help="Items a transform could not read.", no_args_is_help=True)
+
+IdPrefix = Annotated[
+    str, typer.Option(help="Only schedules under this id prefix (staging, tests).")
+]
 
 
 def _settings():
     from learnflow.settings import get_settings
 
     return get_settings()
-
-
-# -- schedules ------------------------------------------------------------------------------
 
 
 async def _client():
@@ -32,76 +38,156 @@ async def _client():
 def _wanted():
     from learnflow.schedules import wanted_schedules
     from sources import all_sources
-    from worker import queue_registry
+    from worker import registered_workflow_types
 
-    registered = {wf.__name__ for wfs, _ in queue_registry().values() for wf in wfs}
-    return wanted_schedules(registered, set(all_sources()))
+    return wanted_schedules(set(registered_workflow_types()), set(all_sources()))
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def _run(coro) -> Any:
+    """Run a command's coroutine; a missing schedule is an operator error, not a traceback."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    try:
+        return asyncio.run(coro)
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            _fail(exc.message)
+        raise
+
+
+# -- schedules ------------------------------------------------------------------------------
 
 
 @schedules_app.command("sync")
-def schedules_sync() -> None:
+def schedules_sync(id_prefix: IdPrefix = "") -> None:
     """Make Temporal's schedules match the table in code (create, update, delete)."""
     from learnflow.schedules import reconcile
 
     async def go():
-        report = await reconcile(await _client(), _wanted())
+        report = await reconcile(await _client(), _wanted(), id_prefix=id_prefix)
         typer.echo(json.dumps(report.__dict__, indent=1))
 
-    asyncio.run(go())
+    _run(go())
 
 
 @schedules_app.command("list")
-def schedules_list() -> None:
-    async def go():
+def schedules_list(id_prefix: IdPrefix = "") -> None:
+    """Every schedule with its cadence, next action, runs so far and paused state."""
+    from rich.table import Table
+
+    from learnflow.schedules import CRON_MEMO, action_memo
+
+    async def go() -> list[tuple[str, ...]]:
         client = await _client()
-        async for s in await client.list_schedules():
-            d = await client.get_schedule_handle(s.id).describe()
-            paused = " (paused)" if d.schedule.state.paused else ""
-            nxt = d.info.next_action_times[0].isoformat() if d.info.next_action_times else "-"
-            typer.echo(f"{s.id:40s} next {nxt}  runs {d.info.num_actions}{paused}")
+        rows = []
+        async for listed in await client.list_schedules():
+            if not listed.id.startswith(id_prefix):
+                continue
+            d = await client.get_schedule_handle(listed.id).describe()
+            cron = await action_memo(client, d.schedule.action, CRON_MEMO)
+            nxt = d.info.next_action_times[0] if d.info.next_action_times else None
+            last = d.info.recent_actions[-1].started_at if d.info.recent_actions else None
+            rows.append(
+                (
+                    listed.id,
+                    cron or "-",
+                    f"{nxt:%Y-%m-%d %H:%M}" if nxt else "-",
+                    f"{last:%Y-%m-%d %H:%M}" if last else "-",
+                    str(d.info.num_actions),
+                    "paused" if d.schedule.state.paused else "active",
+                    d.schedule.state.note or "",
+                )
+            )
+        return sorted(rows)
 
-    asyncio.run(go())
+    rows = _run(go())
+    table = Table("schedule", "cron (UTC)", "next", "last", "runs", "state", "note")
+    for row in rows:
+        table.add_row(*row)
+    _console().print(table)
 
 
-def _handle_cmd(action: str):
-    def cmd(schedule_id: str) -> None:
+def _pause_cmd(paused: bool):
+    def cmd(
+        schedule_id: str,
+        note: Annotated[str, typer.Option(help="why (shown in the Temporal UI)")] = "",
+    ) -> None:
         async def go():
             handle = (await _client()).get_schedule_handle(schedule_id)
-            await getattr(handle, action)()
-            typer.echo(f"{action}: {schedule_id}")
+            if paused:
+                await handle.pause(note=note or "paused with learn schedules pause")
+            else:
+                await handle.unpause(note=note or "unpaused with learn schedules unpause")
 
-        asyncio.run(go())
+        _run(go())
+        typer.echo(f"{'paused' if paused else 'unpaused'}: {schedule_id}")
 
-    cmd.__doc__ = f"{action.capitalize()} one schedule."
+    cmd.__doc__ = ("Pause" if paused else "Unpause") + " one schedule (a sync leaves this alone)."
     return cmd
 
 
-schedules_app.command("pause")(_handle_cmd("pause"))
-schedules_app.command("unpause")(_handle_cmd("unpause"))
-schedules_app.command("trigger")(_handle_cmd("trigger"))
+schedules_app.command("pause")(_pause_cmd(True))
+schedules_app.command("unpause")(_pause_cmd(False))
+
+
+@schedules_app.command("trigger")
+def schedules_trigger(schedule_id: str) -> None:
+    """Run a schedule's action now (the overlap policy still applies: SKIP if one is running)."""
+
+    async def go():
+        await (await _client()).get_schedule_handle(schedule_id).trigger()
+
+    _run(go())
+    typer.echo(f"triggered: {schedule_id}")
 
 
 @schedules_app.command("backfill")
-def schedules_backfill(schedule_id: str, start: str, end: str) -> None:
-    """Run the actions a schedule would have run between START and END (ISO times, UTC)."""
-    from datetime import datetime
+def schedules_backfill(
+    schedule_id: str,
+    start: Annotated[str, typer.Argument(help="ISO time, UTC if no offset")],
+    end: Annotated[str, typer.Argument(help="ISO time, UTC if no offset")],
+    parallel: Annotated[
+        bool, typer.Option(help="run the missed actions at once (default: one after another)")
+    ] = False,
+) -> None:
+    """Run the actions a schedule would have run between START and END."""
+    from datetime import UTC
 
     from temporalio.client import ScheduleBackfill, ScheduleOverlapPolicy
+
+    def parse(value: str) -> datetime:
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            raise typer.BadParameter(f"not an ISO time: {value!r}") from None
+        return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+    start_at, end_at = parse(start), parse(end)
+    if end_at <= start_at:
+        raise typer.BadParameter("END must be after START")
 
     async def go():
         handle = (await _client()).get_schedule_handle(schedule_id)
         await handle.backfill(
             ScheduleBackfill(
-                start_at=datetime.fromisoformat(start),
-                end_at=datetime.fromisoformat(end),
-                overlap=ScheduleOverlapPolicy.ALLOW_ALL,
+                start_at=start_at,
+                end_at=end_at,
+                overlap=ScheduleOverlapPolicy.ALLOW_ALL
+                if parallel
+                else ScheduleOverlapPolicy.BUFFER_ALL,
             )
         )
 
-    asyncio.run(go())
+    _run(go())
+    typer.echo(f"backfill: {schedule_id} {start_at.isoformat()} .. {end_at.isoformat()}")
 
 
-# -- quarantine / status ------------------------------------------------------------------
+# -- quarantine -----------------------------------------------------------------------------
 
 
 @quarantine_app.command("list")
@@ -109,42 +195,186 @@ def quarantine_list(source: str | None = None, limit: int = 50) -> None:
     """Show quarantined items with their reasons."""
 
     async def go():
-        from learnflow.stores import get_stores
+        from learnflow.db.catalog import CatalogStore, create_pool
 
-        stores = await get_stores()
-        rows = await stores.catalog.list_quarantine(source, limit)
-        for r in rows:
-            typer.echo(
-                f"{r['id']:6d} {r['created_on']:%Y-%m-%d %H:%M} {r['source']:16s} {r['item_key'] or '-':40s} {r['reason']}"
+        pool = await create_pool(_database_url(), min_size=1, max_size=2)
+        try:
+            return await CatalogStore(pool).list_quarantine(source, limit)
+        finally:
+            await pool.close()
+
+    for r in asyncio.run(go()):
+        typer.echo(
+            f"{r['id']:6d} {r['created_on']:%Y-%m-%d %H:%M} {r['source']:16s}"
+            f" {r['item_key'] or '-':40s} {r['reason']}"
+        )
+
+
+# -- status ---------------------------------------------------------------------------------
+
+# Stages of IngestSourceWorkflow's `progress` query, in order: the bar's position when the
+# workflow reports no finer count.
+STAGES = ("starting", "fetching", "loading", "pruning", "indexing", "embedding", "done")
+
+
+@dataclass
+class SourceStatus:
+    source: str
+    published: int = 0
+    total: int = 0
+    last_started: datetime | None = None
+    last_outcome: str | None = None  # None while the last run has not finished
+    last_counts: dict[str, Any] = field(default_factory=dict)
+    running: list[dict[str, Any]] = field(default_factory=list)  # progress of each active run
+
+
+def progress_fraction(progress: dict[str, Any]) -> float:
+    """0..1 from a `progress` query answer: pages done/total when reported, else the stage."""
+    stage = str(progress.get("stage", "starting"))
+    index = STAGES.index(stage) if stage in STAGES else 0
+    step = 1 / (len(STAGES) - 1)
+    base = index * step
+    done, total = progress.get("pages_done"), progress.get("pages_total")
+    if stage == "loading" and isinstance(done, int) and isinstance(total, int) and total > 0:
+        base += step * min(done, total) / total
+    return min(base, 1.0)
+
+
+def _database_url() -> str:
+    url = _settings().database_url
+    if not url:
+        _fail("DATABASE_URL is not set")
+    return url
+
+
+async def _catalog_status() -> dict[str, SourceStatus]:
+    import asyncpg
+
+    conn = await asyncpg.connect(_database_url())
+    try:
+        runs = await conn.fetch(
+            "SELECT DISTINCT ON (source) source, outcome, counts::text AS counts, started_on"
+            " FROM etl_run ORDER BY source, started_on DESC"
+        )
+        counts = await conn.fetch(
+            "SELECT etl_source, count(*) FILTER (WHERE published) AS published, count(*) AS total"
+            " FROM learning_resource GROUP BY etl_source"
+        )
+    finally:
+        await conn.close()
+    out: dict[str, SourceStatus] = {}
+    for r in counts:
+        out[r["etl_source"]] = SourceStatus(r["etl_source"], r["published"], r["total"])
+    for r in runs:
+        st = out.setdefault(r["source"], SourceStatus(r["source"]))
+        st.last_started = r["started_on"]
+        st.last_outcome = r["outcome"]
+        st.last_counts = json.loads(r["counts"] or "{}")
+    return out
+
+
+async def running_ingestions(client) -> list[tuple[str, dict[str, Any]]]:
+    """(source, progress) of every running IngestSourceWorkflow, asked through its query."""
+    from datetime import timedelta
+
+    from learnflow import search_attributes as sa
+
+    found = []
+    query = 'ExecutionStatus="Running" AND WorkflowType="IngestSourceWorkflow"'
+    async for wf in client.list_workflows(query):
+        source = wf.typed_search_attributes.get(sa.SOURCE) or wf.id
+        handle = client.get_workflow_handle(wf.id, run_id=wf.run_id)
+        try:
+            progress = await handle.query("progress", rpc_timeout=timedelta(seconds=3))
+        except Exception as exc:  # no worker answering (RPCError, query failure): say so
+            progress = {"stage": "unknown", "error": type(exc).__name__}
+        found.append((source, {**progress, "workflow_id": wf.id}))
+    return found
+
+
+async def collect_status(registered_sources: set[str]) -> list[SourceStatus]:
+    """Per source: catalog counts, the last etl_run, and the progress of active runs."""
+    statuses = await _catalog_status()
+    for name in registered_sources:
+        statuses.setdefault(name, SourceStatus(name))
+    client = await _client()
+    for source, progress in await running_ingestions(client):
+        statuses.setdefault(source, SourceStatus(source)).running.append(progress)
+    return [statuses[k] for k in sorted(statuses)]
+
+
+def _status_table(rows: list[SourceStatus]):
+    from rich.progress_bar import ProgressBar
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table("source", "last run", "outcome", "upserted", "unpub.", "quar.", "published")
+    table.add_column("progress", min_width=34)
+    for st in rows:
+        c = st.last_counts
+        upserted = (c.get("inserted") or 0) + (c.get("updated") or 0)
+        if st.running:
+            outcome = "running"
+        else:
+            outcome = st.last_outcome or ("unfinished" if st.last_started else "never run")
+        progress: Any = ""
+        if st.running:
+            p = st.running[0]
+            bar = Table.grid(padding=(0, 1))
+            bar.add_row(
+                ProgressBar(total=100, completed=round(progress_fraction(p) * 100), width=16),
+                Text(_progress_label(p)),
             )
-        await stores.close()
+            progress = bar
+        table.add_row(
+            st.source,
+            f"{st.last_started:%Y-%m-%d %H:%M}" if st.last_started else "-",
+            outcome,
+            str(upserted) if c else "-",
+            str(c.get("unpublished", "-")) if c else "-",
+            str(c.get("quarantined", "-")) if c else "-",
+            f"{st.published}/{st.total}",
+            progress,
+        )
+    return table
 
-    asyncio.run(go())
+
+def _progress_label(progress: dict[str, Any]) -> str:
+    details = ", ".join(
+        f"{k} {v}" for k, v in progress.items() if k not in ("stage", "workflow_id", "error")
+    )
+    return f"{progress.get('stage', '?')}" + (f" ({details})" if details else "")
 
 
-def status() -> None:
-    """Per source: published/total resources and the last run's outcome."""
+def _console():
+    from rich.console import Console
 
-    async def go():
-        from learnflow.stores import get_stores
+    console = Console()
+    if not console.is_terminal:  # piped or captured: don't squeeze the table to 80 columns
+        console.width = 160
+    return console
 
-        stores = await get_stores()
-        async with stores.pool.acquire() as conn:
-            runs = await conn.fetch(
-                "SELECT DISTINCT ON (source) source, run_id, outcome, counts, started_on, finished_on"
-                " FROM etl_run ORDER BY source, started_on DESC"
-            )
-        counts = {r["etl_source"]: r for r in await stores.catalog.counts_by_source()}
-        for r in runs:
-            c = counts.get(r["source"])
-            state = r["outcome"] or "running"
-            typer.echo(
-                f"{r['source']:16s} {state:14s} published {c['published'] if c else 0:6d}/{c['total'] if c else 0:<6d}"
-                f" last run {r['started_on']:%Y-%m-%d %H:%M}"
-            )
-        await stores.close()
 
-    asyncio.run(go())
+def status(
+    watch: Annotated[bool, typer.Option(help="refresh until no ingestion is running")] = False,
+    interval: Annotated[float, typer.Option(help="seconds between refreshes")] = 2.0,
+) -> None:
+    """Per source: last run outcome and counts, published/total, a progress bar while running."""
+    from rich.live import Live
+
+    from sources import all_sources
+
+    registered = set(all_sources())
+    console = _console()
+    rows = _run(collect_status(registered))
+    if not watch or not any(r.running for r in rows):
+        console.print(_status_table(rows))
+        return
+    with Live(_status_table(rows), console=console, refresh_per_second=4) as live:
+        while any(r.running for r in rows):
+            time.sleep(interval)
+            rows = _run(collect_status(registered))
+            live.update(_status_table(rows))
 
 
 def register(app: typer.Typer) -> None:

@@ -181,7 +181,7 @@ class CatalogStore:
             await conn.executemany(
                 """
                 INSERT INTO learning_resource_run (resource_id, run_id, published, start_date, end_date, data)
-                VALUES ($1, $2, $3, $4, $5, $6::jsonb)
+                VALUES ($1, $2, $3, $4, $5, $6::text::jsonb)
                 ON CONFLICT (resource_id, run_id) DO UPDATE SET published = EXCLUDED.published,
                     start_date = EXCLUDED.start_date, end_date = EXCLUDED.end_date,
                     data = EXCLUDED.data, updated_on = now()

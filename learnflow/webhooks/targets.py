@@ -25,7 +25,10 @@ DELETE_COURSE_CONTENT = Target(
 )
 INGEST_OVS_VIDEO = Target("IngestOvsVideoWorkflow", DEFAULT_QUEUE, "webhook/ovs_videos")
 DELETE_OVS_VIDEO = Target("DeleteOvsVideoWorkflow", DEFAULT_QUEUE, "webhook/ovs_videos_delete")
-INGEST_SOURCE = Target("IngestSourceWorkflow", DEFAULT_QUEUE, "webhook/ocw")
+# OCW publish: `IngestOcwWorkflow` takes the same `IngestSourceInput(source="ocw", options=
+# {"prefixes": ...})` and loads each site's course and content files on the archive queue.
+INGEST_OCW = Target("IngestOcwWorkflow", ARCHIVE_QUEUE, "webhook/ocw")
+INGEST_SOURCE = INGEST_OCW  # the name app.py uses
 UNPUBLISH_OCW_COURSE = Target("UnpublishOcwCourseWorkflow", DEFAULT_QUEUE, "webhook/ocw_unpublish")
 
 ALL_TARGETS = (

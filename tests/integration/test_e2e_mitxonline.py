@@ -19,6 +19,18 @@ from tests.conftest import TEST_JSON, unique_id
 pytestmark = [pytest.mark.temporal, pytest.mark.postgres, pytest.mark.e2e, pytest.mark.grpc]
 
 
+@pytest.fixture(scope="module", autouse=True)
+async def mitxonline_is_what_its_feed_lists(app):
+    """Other suites share the session's catalog and add MITx Online courses of their own (the
+    archive tests need runs to attach files to). The prune-guard assertions here need MITx
+    Online to publish exactly what its recorded feed lists, so retire the others first."""
+    async with app.stores.pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE learning_resource SET published = false, content_hash = 'pruned'"
+            " WHERE etl_source = 'mitxonline' AND published"
+        )
+
+
 async def _wait_for_run(client, schedule_id: str, wait_seconds: float = 60.0) -> IngestResult:
     """Poll the schedule's recent actions until its workflow finishes (a bounded wait on state)."""
     handle = client.get_schedule_handle(schedule_id)

@@ -144,14 +144,14 @@ async def test_ovs_delete_starts_delete_workflow(http, tclient: Client):
     await assert_started(tclient, r.json()["workflow_id"], "DeleteOvsVideoWorkflow", "default")
 
 
-async def test_ocw_publish_starts_ingest_source(http, tclient: Client):
+async def test_ocw_publish_starts_ingest_ocw(http, tclient: Client):
     tag = uuid.uuid4().hex[:8]
     prefixes = [f"courses/{tag}-b/", f"courses/{tag}-a/"]
     body = dumps({"webhook_key": OCW_KEY, "version": "live", "prefixes": ",".join(prefixes)})
     r = await http.post(OCW, content=body)
     assert r.status_code == 202, r.text
     wid = r.json()["workflow_id"]
-    await assert_started(tclient, wid, "IngestSourceWorkflow", "default")
+    await assert_started(tclient, wid, "IngestOcwWorkflow", "edx_content")
     arg = await started_input(tclient, wid)
     assert arg["source"] == "ocw"
     assert arg["options"] == {"prefixes": ",".join(sorted(prefixes))}

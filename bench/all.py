@@ -1,0 +1,297 @@
+"""Run every benchmark and write one report: `python -m bench.all --json`.
+
+Each module `bench/<name>.py` (except this one) runs as its own process, `python -m bench.<name>`
+(with `--json` where it takes it), at its own default sizes and under a timeout; so does the
+reliability load run (16 gRPC clients for 60 s while ingestions run, `tests/reliability/load.py`).
+Each prints one JSON object; this collects them with a description of the machine (CPUs, memory,
+CPU model, Python, load average at the start) into `bench/results/latest.json`, then prints the
+headline figures as a markdown table beside their goals and what bounds each one.
+
+`python -m bench.all --markdown` renders the table from `bench/results/latest.json` without
+running anything, and rewrites the README section between `<!-- bench:start -->` and
+`<!-- bench:end -->` (only that section); without the markers it prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+RESULTS = BENCH_DIR / "results" / "latest.json"
+README = REPO / "README.md"
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+NOT_BENCHMARKS = {"__init__", "all"}
+
+
+@dataclass(frozen=True)
+class Run:
+    """One benchmark process: its name in the report and the command that runs it."""
+
+    name: str
+    argv: list[str]
+
+
+def discover(load_seconds: float) -> list[Run]:
+    """Every `bench/*.py` module, plus the reliability load run."""
+    runs = []
+    for path in sorted(BENCH_DIR.glob("*.py")):
+        if path.stem in NOT_BENCHMARKS:
+            continue
+        # Modules that take --json get it; the others print JSON anyway.
+        takes_json = '"--json"' in path.read_text()
+        runs.append(
+            Run(path.stem, ["-m", f"bench.{path.stem}", *(["--json"] if takes_json else [])])
+        )
+    runs.append(
+        Run(
+            "grpc_load",
+            ["-m", "tests.reliability.load", "--json", "--seconds", f"{load_seconds:g}"],
+        )
+    )
+    return runs
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on (they scale with it)."""
+    cpu_model = platform.processor() or ""
+    mem_total_kb = None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_total_kb = int(line.split()[1])
+                break
+    except OSError:
+        pass
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+        ).stdout.strip()
+    except OSError:
+        commit = ""
+    return {
+        "nproc": os.cpu_count(),
+        "memory_gib": round(mem_total_kb / 1024 / 1024, 1) if mem_total_kb else None,
+        "cpu_model": cpu_model,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "git_commit": commit,
+    }
+
+
+def last_json_object(text: str) -> dict[str, Any] | None:
+    """The last stdout line that is a JSON object (benchmarks may log before it)."""
+    for line in reversed(text.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                value = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                return value
+    lines = text.splitlines()
+    for i in reversed(range(len(lines))):  # a pretty-printed object over several lines
+        if lines[i].startswith("{"):
+            try:
+                value = json.loads("\n".join(lines[i:]))
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                return value
+    return None
+
+
+def run_one(run: Run, timeout: float) -> dict[str, Any]:
+    started = time.monotonic()
+    env = {**os.environ, "LEARNFLOW_ENV_FILE": "", "PYTHONUNBUFFERED": "1"}
+    try:
+        proc = subprocess.run(
+            [sys.executable, *run.argv],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return {"ok": False, "seconds": round(time.monotonic() - started, 1), "error": f"timeout after {timeout:g}s"}  # fmt: skip
+    seconds = round(time.monotonic() - started, 1)
+    result = last_json_object(proc.stdout)
+    if result is None:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+        return {
+            "ok": False,
+            "seconds": seconds,
+            "error": f"exit {proc.returncode}, no JSON: " + " | ".join(tail),
+        }
+    return {"ok": proc.returncode == 0, "seconds": seconds, "exit_code": proc.returncode, "result": result}  # fmt: skip
+
+
+# The headline figures: (benchmark, path into its JSON, label, unit, goal, what bounds it).
+# Goals come from issue 9 or from the published figures in
+# ../shared/reference/performance-reliability.md; "—" where neither gives one.
+FIGURES: list[tuple[str, str, str, str, str, str]] = [
+    ("grpc_load", "error_count", "Search under load: failed calls (16 clients × 60 s, ingesting meanwhile)", "", "0 (issue 9)", "correctness: any failed call is a bug"),
+    ("grpc_load", "qps", "Search under load: answers per second (keyword/vector/hybrid mix)", "/s", "—", "CPU: service, workers and the 16 clients share 2 cores in one process"),
+    ("grpc_load", "p95_ms", "Search under load: p95 latency", "ms", "—", "CPU contention with the clients and the ingestion"),
+    ("grpc_load", "ingestions", "Ingestions completed during the load window", "", "≥ 1", "Temporal round trips and the encoder per run"),
+    ("ingest", "first.resources_per_second", "Ingestion end to end, first run (10k resources, 2 sources)", "/s", "≥ 2,000 (bench.ingest)", "upsert_batch and transform_page activity time (see its stage split)"),
+    ("ingest", "rerun.share_of_first", "Unchanged re-run, share of the first run's time", "", "≤ 0.1 (bench.ingest)", "fetch + transform still run; nothing is written"),
+    ("ingest", "rerun.rows_rewritten.learning_resource", "Rows rewritten by an unchanged re-run", "", "0", "content hashes"),
+    ("search", "keyword.p50_ms", "Keyword search via gRPC, p50 (10k docs, 1 client)", "ms", "≤ 60 (BM25 round trip, ref. §2)", "tantivy + facet counting, plus gRPC overhead"),
+    ("search", "hybrid.p50_ms", "Hybrid search via gRPC, p50 (10k docs, 1 client)", "ms", "—", "two engines plus query encoding"),
+    ("search", "keyword.qps_16", "Keyword search via gRPC, QPS at 16 clients", "/s", "—", "CPU (2 cores) and the Python gRPC server"),
+    ("opensearch_search", "index.docs_per_s", "OpenSearch bulk indexing (10k docs)", "docs/s", "—", "one local node: JVM heap, bulk chunk size"),
+    ("opensearch_search", "search_ms.text_2filters_3facets.p50", "OpenSearch keyword search, 2 filters + 3 facets, p50", "ms", "≤ 60 (ref. §2)", "per-request overhead of a local node"),
+    ("opensearch_search", "rebuild.failed", "Searches failed during a zero-downtime rebuild", "", "0", "the alias swap"),
+    ("webhooks", "sequential_post_to_202.p50_ms", "Webhook POST → 202 (workflow started), p50", "ms", "≤ 100 (Temporal e2e, ref. §1)", "Temporal StartWorkflowExecution round trip"),
+    ("webhooks", "concurrent_post_to_202.throughput_per_s", "Webhook deliveries accepted per second (16 concurrent)", "/s", "—", "Temporal dev server persistence (SQLite)"),
+    ("archives", "safe_extract_s", "Safe extraction of a ~100-file OLX course", "s", "—", "disk writes and per-member checks"),
+    ("archives", "first_run_files_per_s", "Text extraction, first run (embedded Tika)", "files/s", "—", "Tika parse time per file"),
+    ("archives", "unchanged_rerun_extractor_calls", "Text extraction calls on an unchanged re-run", "", "0", "checksums: unchanged files are never re-read"),
+    ("encoders", "pearson.hashidf768 (default)", "Local encoder quality (Lee corpus, Pearson r)", "", "—", "a lexical hashing encoder (no model download)"),
+]  # fmt: skip
+
+
+def lookup(data: Any, path: str) -> Any:
+    for part in path.split("."):
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        else:
+            return None
+    return data
+
+
+def fmt(value: Any, unit: str) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        text = (
+            f"{value:,.3g}"
+            if abs(value) < 10
+            else f"{value:,.0f}"
+            if abs(value) >= 100
+            else f"{value:,.1f}"
+        )
+    elif isinstance(value, int):
+        text = f"{value:,}"
+    else:
+        text = str(value)
+    return f"{text} {unit}".strip() if unit and unit not in ("/s",) else f"{text}{unit}"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    benches = report.get("benchmarks", {})
+    rows = [
+        "| Figure | Value | Goal | Bounded by |",
+        "|---|---|---|---|",
+    ]
+    for bench, path, label, unit, goal, bound in FIGURES:
+        entry = benches.get(bench) or {}
+        value = lookup(entry.get("result"), path)
+        if value is None and entry and not entry.get("ok"):
+            shown = f"not measured ({entry.get('error', 'failed')[:60]})"
+        else:
+            shown = fmt(value, unit)
+        rows.append(f"| {label} | {shown} | {goal} | {bound} |")
+    m = report.get("machine", {})
+    rows.append("")
+    rows.append(
+        f"Measured {report.get('finished', '?')[:16].replace('T', ' ')} UTC on {m.get('nproc')} CPUs"
+        f" ({m.get('cpu_model') or 'unknown CPU'}), {m.get('memory_gib')} GiB RAM,"
+        f" Python {m.get('python')}, load average at start {m.get('load_average_at_start')},"
+        f" commit {m.get('git_commit') or '?'}. Every figure comes from `python -m bench.all --json`"
+        " (raw numbers in `bench/results/latest.json`); the load run is the issue's 60 s."
+    )
+    return "\n".join(rows)
+
+
+def rewrite_readme(table: str, readme: Path = README) -> bool:
+    """Replace only the marked section; False (nothing written) when the markers are absent."""
+    if not readme.exists():
+        return False
+    text = readme.read_text()
+    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.S)
+    if not pattern.search(text):
+        return False
+    readme.write_text(pattern.sub(lambda _m: f"{START}\n{table}\n{END}", text, count=1))
+    return True
+
+
+def run_all(
+    only: set[str] | None, skip: set[str], timeout: float, load_seconds: float
+) -> dict[str, Any]:
+    report: dict[str, Any] = {
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "benchmarks": {},
+    }
+    for run in discover(load_seconds):
+        if (only and run.name not in only) or run.name in skip:
+            continue
+        print(f"bench.all: running {run.name} …", file=sys.stderr, flush=True)
+        report["benchmarks"][run.name] = outcome = run_one(run, timeout)
+        print(
+            f"bench.all: {run.name} {'ok' if outcome['ok'] else 'FAILED'} in {outcome['seconds']}s",
+            file=sys.stderr,
+            flush=True,
+        )
+    report["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--json", action="store_true", help="run everything, write latest.json")
+    parser.add_argument(
+        "--markdown",
+        action="store_true",
+        help="render latest.json as a table into README's marked section (runs nothing)",
+    )
+    parser.add_argument("--only", default="", help="comma-separated benchmark names")
+    parser.add_argument("--skip", default="", help="comma-separated benchmark names")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds per benchmark")
+    parser.add_argument("--load-seconds", type=float, default=60.0, help="gRPC load duration")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+
+    if args.markdown:
+        report = json.loads(args.output.read_text())
+        table = markdown(report)
+        if rewrite_readme(table):
+            print(f"README.md: benchmark section rewritten from {args.output}")
+        else:
+            print(table)
+        return 0
+
+    only = {n for n in args.only.split(",") if n} or None
+    skip = {n for n in args.skip.split(",") if n}
+    report = run_all(only, skip, args.timeout, args.load_seconds)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    print(markdown(report))
+    print(f"\nwritten: {args.output}", file=sys.stderr)
+    return 0 if all(b["ok"] for b in report["benchmarks"].values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""Run the gRPC search service on its own (production: one container, docker-compose `search`).
+
+`learn up` runs it in-process with the workers; here it is alone, against the server-backed
+stores (OpenSearch, Qdrant, Postgres). SIGTERM: health goes NOT_SERVING first so balancers
+drain, then in-flight RPCs get the grace period (`RunningServer.stop`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+
+async def serve(address: str, grace: float) -> None:
+    from learnflow.logging import configure_logging
+    from learnflow.stores import get_stores, reset_stores
+    from search_service.server import start_server
+
+    configure_logging()
+    stores = await get_stores()
+    running = await start_server(stores, address)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await running.stop(grace)
+    await reset_stores()
+
+
+def main() -> None:
+    import argparse
+
+    from learnflow.settings import get_settings
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--address", default=get_settings().grpc_address)
+    parser.add_argument("--grace", type=float, default=10.0, help="seconds for in-flight RPCs")
+    args = parser.parse_args()
+    asyncio.run(serve(args.address, args.grace))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""Fixtures for the operations tests: a Temporal client on the session's dev server, and the
+environment the `learn` CLI reads (settings are re-read after every change)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable, Iterator
+
+import pytest
+
+from learnflow.settings import reset_settings
+
+
+@pytest.fixture
+async def temporal_client(temporal_server):
+    from worker import connect
+
+    return await connect(temporal_server.address)
+
+
+@pytest.fixture
+def cli_env(temporal_server) -> Iterator[Callable[..., None]]:
+    """The environment `learn` reads when run through typer's CliRunner: TEMPORAL_ADDRESS of the
+    session's dev server, plus what a test sets with the returned function. Restored after."""
+    saved = dict(os.environ)
+
+    def set_env(**values: str) -> None:
+        os.environ.update(values)
+        reset_settings()
+
+    set_env(TEMPORAL_ADDRESS=temporal_server.address)
+    yield set_env
+    os.environ.clear()
+    os.environ.update(saved)
+    reset_settings()
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], what: str, seconds: float = 20.0
+) -> None:
+    """Poll `check` until true, bounded: visibility (list) is eventually consistent."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while loop.time() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"not true after {seconds}s: {what}")
