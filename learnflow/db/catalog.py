@@ -244,7 +244,7 @@ class CatalogStore:
                 key = (str(item.feed_type), item.source.url)
                 if key not in source_ids:
                     source_ids[key] = await conn.fetchval(
-                        "INSERT INTO feed_source (feed_type, url, title, data) VALUES ($1,$2,$3,$4::jsonb)"
+                        "INSERT INTO feed_source (feed_type, url, title, data) VALUES ($1,$2,$3,$4::text::jsonb)"
                         " ON CONFLICT (feed_type, url) DO UPDATE SET title = EXCLUDED.title, data = EXCLUDED.data"
                         " RETURNING id",
                         key[0],
@@ -256,7 +256,7 @@ class CatalogStore:
                 """
                 INSERT INTO feed_item AS fi (guid, source_id, etl_source, feed_type, title, url, data, content_hash)
                 SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[],
-                    $6::text[], $7::jsonb[], $8::text[])
+                    $6::text[], $7::text[]::jsonb[], $8::text[])
                 ON CONFLICT (guid) DO UPDATE SET source_id = EXCLUDED.source_id, title = EXCLUDED.title,
                     url = EXCLUDED.url, data = EXCLUDED.data, content_hash = EXCLUDED.content_hash,
                     updated_on = now()
@@ -511,7 +511,7 @@ class CatalogStore:
     async def finish_run(self, run_id: str, outcome: str, counts: dict[str, Any]) -> None:
         async with self.pool.acquire() as conn:
             await conn.execute(
-                "UPDATE etl_run SET finished_on = now(), outcome = $2, counts = $3::jsonb WHERE run_id = $1",
+                "UPDATE etl_run SET finished_on = now(), outcome = $2, counts = $3::text::jsonb WHERE run_id = $1",
                 run_id,
                 outcome,
                 json.dumps(counts),
