@@ -126,14 +126,16 @@ async def embed_pending(req: EmbedInput) -> EmbedResult:
 #
 # Content-file rows are written by the archive pipeline. A pass reads the rows changed since the
 # last pass (content_file.updated_on, or its resource's — an unpublished resource hides its
-# files), indexes/embeds published ones and removes the rest. The high-water mark lives in the
+# files unless it is in test mode), indexes/embeds published ones and removes the rest. The high-water mark lives in the
 # blob store; a pass re-reads a minute of overlap, so a row committed late is not missed, and
 # re-processing a row is an idempotent overwrite (ids and point keys derive from natural keys).
 
 _CONTENT_ROWS = """
 SELECT cf.id, cf.key, cf.resource_id, run.run_id AS run_id, cf.title, cf.url, cf.file_type,
        cf.content_type, cf.file_extension, cf.content, cf.checksum, cf.data,
-       (cf.published AND lr.published AND coalesce(run.published, true)) AS visible,
+       -- MIT Learn indexes the files of test-mode courses too (Canvas placeholders, AI ingest)
+       (cf.published AND (lr.published OR lr.test_mode)
+        AND (coalesce(run.published, true) OR lr.test_mode)) AS visible,
        lr.platform, lr.offered_by, lr.readable_id AS resource_readable_id,
        lr.title AS resource_title
 FROM content_file cf

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 
+import grpc
 import pytest
 
 from learnflow.contracts import IngestSourceInput
+from search_service.pb import search_pb2, search_pb2_grpc
 from tests.archives.conftest import CANVAS_DIR, OCW_SLUG, PREFIXES, build_imscc
 from tests.conftest import TEST_JSON
 from workflows.archives import (
@@ -68,6 +70,18 @@ async def test_canvas_export_ingests_and_unpublished_items_are_deleted(archive_e
         "layers of Earth physical characteristics", etl_source="canvas"
     )
     assert unit1["key"] in [h["key"] for h in hits]
+    # The placeholder is in test mode: its files are searchable through the gRPC service too.
+    assert result.index_workflow_id
+    await env.app.client.get_workflow_handle(result.index_workflow_id).result()
+    async with grpc.aio.insecure_channel(env.app.grpc_address) as channel:
+        found = await search_pb2_grpc.SearchServiceStub(channel).SearchContentFiles(
+            search_pb2.SearchContentFilesRequest(
+                query="layers of Earth physical characteristics",
+                filter=search_pb2.ContentFileFilter(platform=["canvas"]),
+            ),
+            timeout=30,
+        )
+    assert unit1["key"] in [r.content_file.key for r in found.results]
 
     # Unchanged: the same key is skipped, Tika is not called.
     calls = env.tika.calls
