@@ -25,6 +25,7 @@ from learnflow.contracts import (
 )
 from learnflow.http import PermanentHttpError, SourceHttp, TransientHttpError
 from learnflow.models import TransformOutput
+from learnflow.settings import get_settings
 from learnflow.stores import get_stores
 from sources import get_source
 from sources.base import ExtractContext
@@ -44,7 +45,7 @@ async def fetch_source_pages(req: FetchInput) -> FetchResult:
     then refuses); a transient one raises so Temporal retries the activity.
     """
     stores = await get_stores()
-    settings = stores.settings
+    settings = get_settings()  # live: sources are pointed elsewhere without a restart
     source = get_source(req.source)
     if source.extract is None:
         return FetchResult(complete=False, skipped_reason=f"source {req.source} has no extractor")

@@ -34,13 +34,23 @@ from learnflow.stores.vector import VectorPoint, payload_for
 log = structlog.get_logger(__name__)
 
 
+def _etl_source(source: str | None) -> str | None:
+    """Workflows name a source (`edx`); the catalog records its etl_source (`mit_edx`)."""
+    if source is None:
+        return None
+    from sources import all_sources
+
+    spec = all_sources().get(source)
+    return spec.etl_source if spec else source
+
+
 @activity.defn
 async def index_pending(req: IndexInput) -> IndexResult:
     """Index new/changed published resources, deindex unpublished ones; loop in batches."""
     stores = await get_stores()
     result = IndexResult()
     while True:
-        batch = await stores.catalog.pending_index(req.source, req.batch_size)
+        batch = await stores.catalog.pending_index(_etl_source(req.source), req.batch_size)
         if not batch:
             break
         docs, gone = [], []
@@ -75,7 +85,9 @@ async def embed_pending(req: EmbedInput) -> EmbedResult:
     result = EmbedResult()
     after_id = int(activity.info().heartbeat_details[0]) if activity.info().heartbeat_details else 0
     while True:
-        rows = await stores.catalog.pending_embedding(req.source, after_id, req.batch_size)
+        rows = await stores.catalog.pending_embedding(
+            _etl_source(req.source), after_id, req.batch_size
+        )
         if not rows:
             break
         to_embed: list[tuple[int, str, dict, str]] = []
@@ -194,7 +206,7 @@ async def index_content_files(req: IndexInput) -> IndexResult:
         result.indexed += len(docs)
         result.deindexed += len(gone)
 
-    await _content_pass("indexed", req.source, min(req.batch_size, 200), handle)
+    await _content_pass("indexed", _etl_source(req.source), min(req.batch_size, 200), handle)
     log.info("index_content.done", indexed=result.indexed, deindexed=result.deindexed)
     return result
 
@@ -233,7 +245,7 @@ async def embed_content_files(req: EmbedInput) -> EmbedResult:
                 point.vector = vec
             await vector.upsert(points)
 
-    await _content_pass("embedded", req.source, min(req.batch_size, 64), handle)
+    await _content_pass("embedded", _etl_source(req.source), min(req.batch_size, 64), handle)
     if result.embedded or result.removed:
         await vector.optimize()
     log.info("embed_content.done", embedded=result.embedded, removed=result.removed)

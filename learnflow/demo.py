@@ -184,8 +184,924 @@ def install_mitxonline(
     return {"MITX_ONLINE_BASE_URL": server.base_url}
 
 
+# ----------------------------------------------------------------------------------------------
+# The other sources. Each generator returns payloads in the shape the real API sends (field names
+# as in MIT Learn's recorded fixtures); each `install_*` routes them at the source's real paths and
+# returns the settings that point learnflow there. Dates sit in the 2030s so events stay upcoming.
+
+FUTURE = datetime(2031, 3, 2, 14, 0, tzinfo=UTC)
+TOKEN_PATH = "/oauth2/v1/access_token"  # noqa: S105 - a path, not a secret
+DEMO_TOKEN = "demo-jwt"  # noqa: S105 - the fixture server's fake token
+
+
+def _iso(dt: datetime) -> str:
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _subject(i: int) -> tuple[str, str, str, str]:
+    return SUBJECTS[i % len(SUBJECTS)]
+
+
+def token_endpoint(server: FixtureServer, path: str = TOKEN_PATH, ttl: int = 3600) -> None:
+    """An OAuth2 client-credentials endpoint answering a JWT-style token (edX, Sloan)."""
+
+    def handler(req: Request) -> Response:
+        if b"grant_type=client_credentials" not in req.body:
+            return Response.json({"error": "unsupported_grant_type"}, 400)
+        return Response.json({"access_token": DEMO_TOKEN, "token_type": "JWT", "expires_in": ttl})
+
+    server.route(path, handler, method="POST")
+
+
+def _requires_jwt(handler: Callable[[Request], Response]) -> Callable[[Request], Response]:
+    def guarded(req: Request) -> Response:
+        if req.headers.get("authorization") != f"JWT {DEMO_TOKEN}":
+            return Response.json({"detail": "Authentication credentials were not provided."}, 401)
+        return handler(req)
+
+    return guarded
+
+
+# -- edX catalog (discovery API, MIT owners) ---------------------------------------------------
+
+
+def edx_catalog(n_courses: int = 24, seed: int = 11) -> tuple[list[dict], list[dict]]:
+    rng = random.Random(seed)
+    courses = []
+    for i in range(n_courses):
+        number, title, topic, _dept = _subject(i)
+        part = i // len(SUBJECTS) + 1
+        key = f"MITx+{number}.{part}x"
+        start = FUTURE + timedelta(days=rng.randint(-400, 200))
+        runs = [
+            {
+                "key": f"course-v1:{key}+{r + 1}T2031",
+                "uuid": f"run-{i:06d}-{r}",
+                "title": title,
+                "short_description": f"<p>{title}, part {part}.</p>",
+                "marketing_url": f"https://www.edx.org/course/{key.lower().replace('+', '-')}",
+                "image": {"src": f"https://prod-discovery.edx-cdn.org/media/course/{i}.jpg"},
+                "seats": [
+                    {"type": "verified", "price": "150.00", "currency": "USD"},
+                    {"type": "audit", "price": "0.00", "currency": "USD"},
+                ],
+                "start": _iso(start - timedelta(days=180 * r)),
+                "end": _iso(start - timedelta(days=180 * r) + timedelta(weeks=14)),
+                "enrollment_start": None,
+                "enrollment_end": None,
+                "pacing_type": "instructor_paced" if r == 0 else "self_paced",
+                "status": "published",
+                "is_enrollable": True,
+                "availability": "Current" if r == 0 else "Archived",
+                "content_language": "en-us",
+                "level_type": LEVELS[i % 3],
+                "weeks_to_complete": 14,
+                "min_effort": 6,
+                "max_effort": 9,
+                "staff": [{"given_name": "Gilbert", "family_name": "Strang"}],
+            }
+            for r in range(rng.randint(1, 2))
+        ]
+        courses.append(
+            {
+                "key": key,
+                "uuid": f"00000000-0000-4000-8000-{i:012d}",
+                "title": f"{title} {part}" if part > 1 else title,
+                "short_description": f"<p>{title}: an MITx course on {topic.lower()}.</p>",
+                "full_description": f"<p>{title}. Lectures, problem sets and exams.</p>",
+                "image": {"src": f"https://prod-discovery.edx-cdn.org/media/course/image/{i}.jpg"},
+                "marketing_url": f"https://www.edx.org/course/{key.lower().replace('+', '-')}",
+                "owners": [{"key": "MITx", "name": "Massachusetts Institute of Technology"}],
+                "subjects": [{"name": topic}],
+                "modified": _iso(FUTURE - timedelta(days=i % 300)),
+                "course_runs": runs,
+            }
+        )
+    programs = [
+        {
+            "uuid": f"10000000-0000-4000-8000-{p:012d}",
+            "title": f"XSeries Program in {_subject(p)[2]}",
+            "type": "XSeries",
+            "status": "active",
+            "marketing_url": f"https://www.edx.org/xseries/demo-{p}",
+            "banner_image": {"medium": {"url": f"https://prod-discovery.edx-cdn.org/p{p}.png"}},
+            "authoring_organizations": [{"key": "MITx"}],
+            "courses": courses[p * 8 : p * 8 + 3],
+            "data_modified_timestamp": _iso(FUTURE),
+        }
+        for p in range(max(1, n_courses // 8))
+    ]
+    # One non-MIT course: the extractor must filter it out (as the recorded catalog has).
+    courses.append({**courses[0], "key": "HarvardX+CS50", "owners": [{"key": "HarvardX"}]})
+    return courses, programs
+
+
+def install_edx(
+    server: FixtureServer, courses: list[dict], programs: list[dict], page_size: int = 20
+) -> dict[str, str]:
+    token_endpoint(server)
+    for path, items in (
+        ("/api/v1/catalogs/10/courses/", courses),
+        ("/api/v1/programs/", programs),
+    ):
+        server.route(
+            path, _requires_jwt(drf_pages(path, items, page_size, lambda: server.base_url))
+        )
+    return {
+        "EDX_API_CLIENT_ID": "demo-client",
+        "EDX_API_CLIENT_SECRET": "demo-secret",
+        "EDX_API_ACCESS_TOKEN_URL": f"{server.base_url}{TOKEN_PATH}",
+        "EDX_API_URL": f"{server.base_url}/api/v1/catalogs/10/courses/",
+        "EDX_PROGRAMS_API_URL": f"{server.base_url}/api/v1/programs/",
+    }
+
+
+# -- xPRO ----------------------------------------------------------------------------------------
+
+
+def xpro_catalog(n_courses: int = 12) -> tuple[list[dict], list[dict]]:
+    courses = []
+    for i in range(n_courses):
+        _number, title, topic, _dept = _subject(i)
+        rid = f"course-v1:xPRO+DEMO{i}x"
+        courses.append(
+            {
+                "id": 100 + i,
+                "title": f"{title} for Professionals",
+                "description": f"<p>Apply {topic.lower()} at work.</p>",
+                "url": f"https://xpro.mit.edu/courses/{rid}/",
+                "thumbnail_url": f"https://xpro.mit.edu/static/images/demo{i}.jpg",
+                "readable_id": rid,
+                "courseruns": [
+                    {
+                        "title": f"{title} for Professionals",
+                        "start_date": _iso(FUTURE + timedelta(days=30 * i)),
+                        "end_date": _iso(FUTURE + timedelta(days=30 * i + 42)),
+                        "enrollment_start": _iso(FUTURE - timedelta(days=365)),
+                        "enrollment_end": _iso(FUTURE + timedelta(days=30 * i + 7)),
+                        "courseware_url": f"https://courses.xpro.mit.edu/courses/{rid}+R1/course/",
+                        "courseware_id": f"{rid}+R1",
+                        "run_tag": "R1",
+                        "id": 1000 + i,
+                        "instructors": [{"name": "Ada Lovelace"}],
+                        "current_price": 1499.0,
+                    }
+                ],
+                "topics": [{"name": f"Technology:{topic}"}],
+                "time_commitment": "5 Hours per Week",
+                "duration": "6 Weeks",
+                "format": "Online",
+                "credits": "1.5",
+                "platform": "xPRO",
+                "availability": "dated",
+            }
+        )
+    programs = [
+        {
+            "id": 50 + p,
+            "title": f"Professional Certificate in {_subject(p)[2]}",
+            "description": "<p>A certificate of related courses.</p>",
+            "url": f"https://xpro.mit.edu/programs/program-v1:xPRO+DEMO{p}/",
+            "thumbnail_url": None,
+            "readable_id": f"program-v1:xPRO+DEMO{p}",
+            "current_price": 2999.0,
+            "courses": courses[p * 4 : p * 4 + 3],
+            "topics": [{"name": f"Technology:{_subject(p)[2]}"}],
+            "time_commitment": "5 Hours per Week",
+            "duration": "18 Weeks",
+            "format": "Online",
+            "platform": "xPRO",
+            "availability": "dated",
+        }
+        for p in range(max(1, n_courses // 4))
+    ]
+    return courses, programs
+
+
+def install_xpro(server: FixtureServer) -> dict[str, str]:
+    courses, programs = xpro_catalog()
+    server.route("/api/courses/", Response.json(courses))
+    server.route("/api/programs/", Response.json(programs))
+    return {
+        "XPRO_COURSES_API_URL": f"{server.base_url}/api/courses/",
+        "XPRO_CATALOG_API_URL": f"{server.base_url}/api/programs/",
+    }
+
+
+# -- MIT Professional Education (Drupal feeds, ?page=N until []) --------------------------------
+
+
+def mitpe_feeds(n_courses: int = 9) -> dict[str, list[dict]]:
+    courses = []
+    for i in range(n_courses):
+        _number, title, topic, _dept = _subject(i)
+        start = (FUTURE + timedelta(days=20 * i)).date()
+        courses.append(
+            {
+                "uuid": f"20000000-0000-4000-8000-{i:012d}",
+                "title": f"{title} Short Program",
+                "url": f"/course-catalog/demo-{i}",
+                "description": f"<p>Two weeks on campus: {topic.lower()}.</p>",
+                "learning_format": "In Person" if i % 2 else "Online",
+                "resource_type": "course",
+                "course_certificate": "Certificate of Completion",
+                "topics": "Business Analytics|Machine Learning",
+                "image__src": f"/sites/default/files/demo-{i}.jpg",
+                "image__alt": f"{title} header",
+                "courses": "",
+                "start_date": str(start),
+                "end_date": str(start + timedelta(days=5)),
+                "enrollment_end_date": str(start - timedelta(days=7)),
+                "price": "$3,900",
+                "lead_instructors": "Eric Lander",
+                "instructors": "Walter Lewin",
+                "location": "Cambridge, MA",
+                "duration": "5 Days",
+                "continuing_ed_credits": "3.6",
+                "run__readable_id": f"{9000 + i}{start:%Y%m%d}",
+            }
+        )
+    program_start = (FUTURE + timedelta(days=15)).date()
+    courses.append(
+        {
+            **courses[0],
+            "uuid": "20000000-0000-4000-8000-999999999999",
+            "title": "Professional Certificate Program in Demo Studies",
+            "url": "/course-catalog/demo-program",
+            "resource_type": "program",
+            "course_certificate": "",
+            "courses": "|".join(c["title"] for c in courses[:3]),
+            "run__readable_id": f"99999{program_start:%Y%m%d}",
+        }
+    )
+    news = [
+        {
+            "id": f"news-{i}",
+            "title": f"MIT Professional Education news {i}",
+            "url": f"/news/demo-{i}",
+            "summary": "<p>What professionals learned this term.</p>",
+            "image": f"/sites/default/files/news-{i}.jpg",
+            "author": "Jane Doe and John Roe",
+            "date": str((FUTURE - timedelta(days=10 * i)).date()),
+        }
+        for i in range(4)
+    ]
+    events = [
+        {
+            "id": f"event-{i}",
+            "title": f"Open house {i}",
+            "url": f"/events/demo-{i}",
+            "summary": "<p>Meet the faculty.</p>",
+            "image": "",
+            "start_date": str((FUTURE + timedelta(days=7 * i)).date()),
+            "end_date": str((FUTURE + timedelta(days=7 * i)).date()),
+            "time_range": "10:00 AM-11:00 AM",
+        }
+        for i in range(3)
+    ]
+    return {"courses": courses, "news": news, "events": events}
+
+
+def drupal_pages(items: list[dict], page_size: int) -> Callable[[Request], Response]:
+    """`?page=0,1,…` answering a JSON list, then `[]` (how MITPE's feeds end)."""
+
+    def handler(req: Request) -> Response:
+        page = int(req.q("page", "0") or 0)
+        return Response.json(items[page * page_size : (page + 1) * page_size])
+
+    return handler
+
+
+def install_mitpe(server: FixtureServer) -> dict[str, str]:
+    for kind, items in mitpe_feeds().items():
+        server.route(f"/feeds/{kind}/", drupal_pages(items, 4))
+    return {"MITPE_BASE_URL": f"{server.base_url}/"}
+
+
+# -- Sloan Executive Education (OAuth2 JWT) -----------------------------------------------------
+
+
+def sloan_catalog(n_courses: int = 8) -> tuple[list[dict], list[dict]]:
+    courses, runs = [], []
+    for i in range(n_courses):
+        _number, title, topic, _dept = _subject(i)
+        cid = f"a056g00000DEMO{i:03d}"
+        courses.append(
+            {
+                "Title": f"{title} for Executives",
+                "Course_Id": cid,
+                "SourceCreateDate": "2030-02-10T14:56:33.000Z",
+                "SourceLastModifiedDate": _iso(FUTURE - timedelta(days=i)),
+                "Description": f"A two-day program on {topic.lower()} for leaders.",
+                "Topics": "Business: Digital Business/IT",
+                "Image_Src": f"https://executive.mit.edu/images/demo{i}.jpg",
+                "URL": f"https://executive.mit.edu/course/demo-{i}/{cid}.html",
+                "Certification_Type": "Digital Business",
+            }
+        )
+        for r in range(2):
+            start = (FUTURE + timedelta(days=60 * r + 3 * i)).date()
+            runs.append(
+                {
+                    "CO_Title": f"DEMO {start:%m-%d-%Y}",
+                    "Course_Id": cid,
+                    "Start_Date": str(start),
+                    "End_Date": str(start + timedelta(days=1)),
+                    "Delivery": "In Person" if r else "Online",
+                    "Duration": "2 days",
+                    "Price": "4900.0",
+                    "Sprint_Course": "false",
+                    "Continuing_Ed_Credits": "1.4",
+                    "Time_Commitment": "8 hours/day",
+                    "Location": "Cambridge, MA",
+                    "Tuition_Cost(non-USD)": None,
+                    "Currency": None,
+                    "Format": None,
+                    "Faculty_Name": "Erik Brynjolfsson",
+                }
+            )
+    return courses, runs
+
+
+def install_sloan(server: FixtureServer) -> dict[str, str]:
+    courses, runs = sloan_catalog()
+    token_endpoint(server, "/sloan/oauth/token")
+    server.route("/sloan/api/courses", _requires_jwt(lambda _r: Response.json(courses)))
+    server.route("/sloan/api/course-offerings", _requires_jwt(lambda _r: Response.json(runs)))
+    return {
+        "SEE_API_URL": f"{server.base_url}/sloan/api/",
+        "SEE_API_ACCESS_TOKEN_URL": f"{server.base_url}/sloan/oauth/token",
+        "SEE_API_CLIENT_ID": "demo-client",
+        "SEE_API_CLIENT_SECRET": "demo-secret",
+    }
+
+
+# -- Sloan exec news and webinars (Salesforce community page + Aura POST) ------------------------
+
+
+def community_page(fwuid: str = "DEMO-FWUID", app_id: str = "DEMO-APP") -> bytes:
+    """A community page carrying the Aura framework id and app id (URL-encoded, as Salesforce)."""
+    from urllib.parse import quote
+
+    context = {
+        "mode": "PROD",
+        "app": "siteforce:communityApp",
+        "fwuid": fwuid,
+        "loaded": {"APPLICATION@markup://siteforce:communityApp": app_id},
+    }
+    encoded = quote(json.dumps(context, separators=(",", ":")), safe="")
+    return f'<html><script src="/s/sfsites/l/{encoded}/app.js"></script></html>'.encode()
+
+
+def sloan_news_items(n: int = 4) -> dict[str, list[dict]]:
+    news = [
+        {
+            "managedContentId": f"20Y6g00000DEMO{i}",
+            "contentUrlName": f"leading-with-data-{i}",
+            "publishedDate": _iso(FUTURE - timedelta(days=3 * i)).replace("Z", ".000Z"),
+            "title": f"Leading with data, part {i + 1}",
+            "type": "Blog_Post",
+            "contentNodes": {
+                "Summary": {"nodeType": "Text", "value": "What executives ask about AI."},
+                "First_Section_Content": {
+                    "nodeType": "RichText",
+                    "value": "&lt;p&gt;Body&lt;/p&gt;",
+                },
+                "Featured_Image": {"url": f"/cms/delivery/media/DEMO{i}", "altText": "A speaker"},
+                "Quote_Author": {"nodeType": "Text", "value": "Jane Doe"},
+            },
+            "associations": {"topics": [{"id": "0TO1", "name": "Leadership"}]},
+        }
+        for i in range(n)
+    ]
+    webinars = [
+        {
+            "associations": {"topics": [{"id": "0TO6g", "name": "Upcoming Webinars"}]},
+            "contentKey": f"MCDEMOWEBINAR{i}",
+            "contentNodes": {
+                "Description": {"nodeType": "Text", "value": "A live session with faculty."},
+                "Headline_Text": {"nodeType": "Text", "value": "Save the date for:"},
+                "Image_Text": {"nodeType": "Text", "value": f"March {10 + i}, 2031"},
+                "CTA_Button_URL": {
+                    "nodeType": "Url",
+                    "value": f"https://exec.mit.edu/s/webinar-post/demo-{i}",
+                },
+                "Name": {"nodeType": "NameField", "value": f"Demo Webinar {i}"},
+            },
+            "contentUrlName": f"demo-webinar-{i}",
+            "language": "en_US",
+            "managedContentId": f"20Y6g00000WEB{i}",
+            "publishedDate": "2031-01-24T20:28:43.000Z",
+            "title": f"Demo Webinar {i}",
+            "type": "Card_Display_Item",
+            "typeLabel": "Card Display Item",
+        }
+        for i in range(2)
+    ]
+    return {"news": news, "webinars": webinars}
+
+
+def install_sloan_news(server: FixtureServer) -> dict[str, str]:
+    items = sloan_news_items()
+    server.route("/s/blog", Response(200, community_page(), {"Content-Type": "text/html"}))
+    server.route("/s/webinars", Response(200, community_page(), {"Content-Type": "text/html"}))
+
+    def aura(req: Request) -> Response:
+        from urllib.parse import parse_qs
+
+        form = parse_qs(req.body.decode())
+        message = json.loads(form["message"][0])
+        kind = "webinars" if message["actions"][0]["params"]["topicName"] else "news"
+        return Response.json(
+            {
+                "actions": [
+                    {
+                        "id": "111;a",
+                        "state": "SUCCESS",
+                        "returnValue": {"content": items[kind], "pageNumber": 0},
+                    }
+                ],
+                "context": {"mode": "PROD"},
+            }
+        )
+
+    server.route("/s/sfsites/aura", aura, method="POST")
+    return {"SLOAN_EXEC_BASE_URL": f"{server.base_url}/"}
+
+
+# -- MicroMasters ---------------------------------------------------------------------------------
+
+
+def micromasters_catalog() -> list[dict]:
+    return [
+        {
+            "id": p + 1,
+            "title": f"MicroMasters Program in {_subject(p)[2]}",
+            "programpage_url": f"https://micromasters.mit.edu/demo{p}/",
+            "thumbnail_url": f"https://micromasters.mit.edu/static/images/demo{p}.jpg",
+            "courses": [
+                {
+                    "edx_key": f"MITx+{_subject(p * 3 + c)[0]}.1x",
+                    "position_in_program": c + 1,
+                    "course_runs": [
+                        {"edx_course_key": f"course-v1:MITx+{_subject(p * 3 + c)[0]}.1x+1T2031"}
+                    ],
+                }
+                for c in range(3)
+            ],
+            "instructors": [{"name": "John Tsitsiklis"}],
+            "topics": [{"name": _subject(p)[2]}],
+            "total_price": "1500.00",
+            "start_date": _iso(FUTURE),
+            "end_date": _iso(FUTURE + timedelta(days=365)),
+            "enrollment_start": _iso(FUTURE - timedelta(days=30)),
+        }
+        for p in range(3)
+    ]
+
+
+def install_micromasters(server: FixtureServer) -> dict[str, str]:
+    server.route("/api/v0/catalog/", Response.json(micromasters_catalog()))
+    return {"MICROMASTERS_CATALOG_API_URL": f"{server.base_url}/api/v0/catalog/"}
+
+
+# -- Open Learning Library (metadata CSV) -------------------------------------------------------
+
+OLL_COLUMNS = [
+    "OLL Course", "MITxO Primary Child", "MITxO Adopted Secondary Child ", "Instructor 1",
+    "Instructor 2", "Level", "Offered by", "Language", "readable_id", "title", "url",
+    "description", "published", "License CC", "Duration", "Student Effort",
+    "Course Image URL Flat",
+]  # fmt: skip
+
+
+def oll_csv(n_courses: int = 10) -> bytes:
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=OLL_COLUMNS)
+    writer.writeheader()
+    for i in range(n_courses):
+        number, title, topic, _dept = _subject(i)
+        run = f"MITx+{number}r_{i}+2030_Spring"
+        writer.writerow(
+            {
+                "OLL Course": f"{number}r_{i}",
+                "MITxO Primary Child": topic,
+                "MITxO Adopted Secondary Child ": "",
+                "Instructor 1": "Jeremy Orloff",
+                "Instructor 2": "",
+                "Level": "Undergraduate",
+                "Offered by": "MITx" if i % 3 else "OCW",
+                "Language": "English",
+                "readable_id": run,
+                "title": f"{title} (OLL)",
+                "url": f"https://openlearninglibrary.mit.edu/courses/course-v1:{run}/about",
+                "description": f"Self-paced {topic.lower()}.",
+                "published": "YES",
+                "License CC": "YES",
+                "Duration": "6",
+                "Student Effort": "5",
+                "Course Image URL Flat": f"https://openlearninglibrary.mit.edu/asset-{i}.jpg",
+            }
+        )
+    return out.getvalue().encode()
+
+
+def install_oll(server: FixtureServer) -> dict[str, str]:
+    server.route("/oll/metadata.csv", Response(200, oll_csv(), {"Content-Type": "text/csv"}))
+    return {"OLL_CSV_URL": f"{server.base_url}/oll/metadata.csv"}
+
+
+# -- ODL Video Service --------------------------------------------------------------------------
+
+OVS_CDN = "https://d1rlgptj9v7p9j.cloudfront.net"
+OVS_HLS = "https://du3yhovcx8dht.cloudfront.net"
+
+
+def ovs_video(i: int, collection: int) -> dict:
+    key = f"{i:032x}"
+    _number, title, topic, _dept = _subject(i)
+    return {
+        "key": key,
+        "created_at": _iso(FUTURE - timedelta(days=i)),
+        "title": f"Lecture {i + 1}: {title}",
+        "description": f"A recorded lecture on {topic.lower()}.",
+        "status": "Complete",
+        "is_public": True,
+        "youtube_id": None,
+        "sources": [
+            {
+                "src": f"{OVS_HLS}/transcoded/{key}/video__index.m3u8",
+                "label": "HLS",
+                "type": "application/x-mpegURL",
+            }
+        ],
+        "cta_link": None,
+        "duration": 1800.0 + 60 * i,
+        "multiangle": False,
+        "videothumbnail_set": [
+            {
+                "id": i,
+                "s3_object_key": f"thumbnails/{key}/video_thumbnail_00001.jpg",
+                "cloudfront_url": f"{OVS_CDN}/thumbnails/{key}/video_thumbnail_00001.jpg",
+            }
+        ],
+        "videosubtitle_set": [
+            {
+                "id": i,
+                "filename": "subtitles_en.vtt",
+                "s3_object_key": f"subtitles/{key}/subtitles_en.vtt",
+                "language": "en",
+                "language_name": "English",
+            }
+        ],
+        "collection": {
+            "key": f"{collection:032x}"[::-1],
+            "title": f"Demo lecture series {collection + 1}",
+            "description": "",
+            "is_public": True,
+            "stream_source": None,
+        },
+    }
+
+
+def install_ovs(server: FixtureServer, n_videos: int = 12) -> dict[str, str]:
+    videos = [ovs_video(i, i % 3) for i in range(n_videos)]
+    path = "/api/v0/public/videos/"
+    server.route(path, drf_pages(path, videos, 5, lambda: server.base_url))
+    return {"OVS_API_BASE_URL": server.base_url}
+
+
+# -- MIT Open Learning events (Drupal JSON:API) ---------------------------------------------------
+
+
+def ol_events_page(base_url: str, n_events: int = 5) -> dict:
+    data = []
+    for i in range(n_events):
+        start = FUTURE + timedelta(days=5 * i)
+        data.append(
+            {
+                "type": "node--event",
+                "id": f"30000000-0000-4000-8000-{i:012d}",
+                "attributes": {
+                    "title": f"Open Learning talk {i + 1}",
+                    "status": True,
+                    "path": {"alias": f"/events/demo-talk-{i + 1}"},
+                    "body": {"value": "<p>A talk about <b>learning</b>.</p>"},
+                    "field_event_date": {
+                        "value": start.isoformat(),
+                        "end_value": (start + timedelta(hours=1)).isoformat(),
+                    },
+                },
+                "relationships": {},
+            }
+        )
+    return {
+        "jsonapi": {"version": "1.0"},
+        "data": data,
+        "links": {"self": {"href": f"{base_url}/jsonapi/node/event"}},
+    }
+
+
+def install_ol_events(server: FixtureServer) -> dict[str, str]:
+    server.route("/jsonapi/node/event", lambda _r: Response.json(ol_events_page(server.base_url)))
+    return {"OL_EVENTS_BASE_URL": server.base_url}
+
+
+# -- MIT Climate (JSON article lists) -------------------------------------------------------------
+
+
+def climate_articles(kind: str, n: int = 4) -> list[dict]:
+    return [
+        {
+            "uuid": f"40000000-{kind[:4]}-4000-8000-{i:012d}",
+            "title": f"{'How does' if kind == 'explainers' else 'Ask:'} climate topic {i + 1} work?",
+            "url": f"/{kind}/demo-{i}",
+            "image_src": f"/sites/default/files/{kind}-{i}.jpg",
+            "image_alt": "A wind farm",
+            "summary": "<p>Carbon, energy and what to do about them.</p>",
+            "footnotes": "<p>1. MIT Energy Initiative</p>",
+            "byline": "By Jane Doe",
+            "topics": "Energy|Climate%20Science",
+            "created": f"2030-10-0{i + 1}T12:00:00",
+        }
+        for i in range(n)
+    ]
+
+
+def install_mit_climate(server: FixtureServer) -> dict[str, str]:
+    server.route("/feeds/explainers", Response.json(climate_articles("explainers")))
+    server.route("/feeds/ask-mit-climate", Response.json(climate_articles("ask-mit-climate")))
+    return {
+        "MIT_CLIMATE_BASE_URL": server.base_url,
+        "MIT_CLIMATE_EXPLAINERS_API_URL": f"{server.base_url}/feeds/explainers",
+        "ASK_MIT_CLIMATE_API_URL": f"{server.base_url}/feeds/ask-mit-climate",
+    }
+
+
+# -- Medium (RSS) ----------------------------------------------------------------------------------
+
+
+def medium_rss(n: int = 5) -> bytes:
+    items = "".join(
+        f"""<item><title><![CDATA[Open Learning story {i + 1}]]></title>
+<link>https://medium.com/open-learning/story-{i + 1}</link>
+<guid isPermaLink="false">https://medium.com/p/demo{i}</guid>
+<category><![CDATA[education]]></category><dc:creator><![CDATA[Jane Doe]]></dc:creator>
+<pubDate>{(FUTURE - timedelta(days=i)).strftime("%a, %d %b %Y %H:%M:%S GMT")}</pubDate>
+<content:encoded><![CDATA[<figure><img src="https://cdn-images-1.medium.com/demo{i}.png"></figure><p>How people learn, part {i + 1}.</p>]]></content:encoded>
+</item>"""
+        for i in range(n)
+    )
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<rss xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:content="http://purl.org/rss/1.0/modules/content/" version="2.0">
+<channel><title><![CDATA[MIT Open Learning - Medium]]></title><link>https://medium.com/open-learning</link>
+<description>News from MIT Open Learning</description>{items}</channel></rss>""".encode()
+
+
+def install_medium_news(server: FixtureServer) -> dict[str, str]:
+    server.route("/feed/open-learning", Response(200, medium_rss(), {"Content-Type": "text/xml"}))
+    return {"MEDIUM_MIT_NEWS_URL": f"{server.base_url}/feed/open-learning"}
+
+
+# -- Podcasts (YAML configs + RSS) ----------------------------------------------------------------
+
+
+def podcast_rss(p: int, base_url: str, n_episodes: int = 4) -> bytes:
+    items = "".join(
+        f"""<item><title>Episode {e + 1}: {_subject(p + e)[1]}</title>
+<guid isPermaLink="false">demo-podcast-{p}-episode-{e}</guid>
+<link>https://podcasts.example.edu/{p}/{e}</link>
+<description>&lt;p&gt;We talk about {_subject(p + e)[2].lower()}.&lt;/p&gt;</description>
+<pubDate>{(FUTURE - timedelta(days=7 * e)).strftime("%a, %d %b %Y %H:%M:%S +0000")}</pubDate>
+<enclosure url="https://audio.example.edu/{p}/{e}.mp3" length="1000" type="audio/mpeg"/>
+<itunes:duration>00:{20 + e}:00</itunes:duration>
+</item>"""
+        for e in range(n_episodes)
+    )
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd">
+<channel><title>Demo Podcast {p + 1}</title><link>https://podcasts.example.edu/{p}</link>
+<description>Conversations from MIT.</description>
+<itunes:image href="https://podcasts.example.edu/{p}/cover.jpg"/>{items}</channel></rss>""".encode()
+
+
+def install_podcasts(server: FixtureServer, n_podcasts: int = 2) -> dict[str, str]:
+    import yaml
+
+    configs = []
+    for p in range(n_podcasts):
+        rss = f"/podcasts/feeds/{p}.rss"
+        server.route(
+            rss,
+            Response(200, podcast_rss(p, server.base_url), {"Content-Type": "application/rss+xml"}),
+        )
+        configs.append(
+            {
+                "rss_url": f"{server.base_url}{rss}",
+                "podcast_title": f"Demo Podcast {p + 1}",
+                "topics": "Science, Engineering",
+                "offered_by": "OCW",
+                "website": f"https://podcasts.example.edu/{p}",
+            }
+        )
+    server.route("/podcasts/config.yaml", Response(200, yaml.safe_dump(configs).encode()))
+    return {"PODCAST_CONFIG_URL": f"{server.base_url}/podcasts/config.yaml"}
+
+
+# -- YouTube Data API v3 --------------------------------------------------------------------------
+
+
+def _thumbs(vid: str) -> dict:
+    return {
+        "high": {"url": f"https://i.ytimg.com/vi/{vid}/hqdefault.jpg", "width": 480, "height": 360}
+    }
+
+
+def install_youtube(
+    server: FixtureServer, n_playlists: int = 2, per_playlist: int = 4
+) -> dict[str, str]:
+    import yaml
+
+    channel = "UCdemoChannel000000000001"
+    playlists = {
+        f"PLdemo{p:04d}": [f"vid{p:02d}{v:05d}" for v in range(per_playlist)]
+        for p in range(n_playlists)
+    }
+
+    def video(vid: str, n: int) -> dict:
+        _number, title, topic, _dept = _subject(n)
+        return {
+            "kind": "youtube#video",
+            "id": vid,
+            "snippet": {
+                "publishedAt": _iso(FUTURE - timedelta(days=n)),
+                "channelId": channel,
+                "title": f"{title} in five minutes",
+                "description": f"A short video on {topic.lower()}.",
+                "thumbnails": _thumbs(vid),
+                "channelTitle": "MITx Videos",
+                "localized": {"title": f"{title} in five minutes", "description": ""},
+            },
+            "contentDetails": {"duration": f"PT{4 + n % 5}M{n % 60}S"},
+        }
+
+    all_videos = {
+        vid: video(vid, n) for n, vid in enumerate(v for vs in playlists.values() for v in vs)
+    }
+
+    def api(name: str) -> Callable[[Request], Response]:
+        def handler(req: Request) -> Response:
+            if req.q("key") != "demo-youtube-key":
+                return Response.json({"error": {"code": 400, "message": "API key not valid"}}, 400)
+            if name == "playlists":
+                items = [
+                    {
+                        "kind": "youtube#playlist",
+                        "id": pid,
+                        "snippet": {
+                            "publishedAt": _iso(FUTURE),
+                            "channelId": channel,
+                            "title": f"Demo playlist {n + 1}",
+                            "description": "",
+                            "thumbnails": _thumbs(vids[0]),
+                            "channelTitle": "MITx Videos",
+                            "localized": {"title": f"Demo playlist {n + 1}", "description": ""},
+                        },
+                    }
+                    for n, (pid, vids) in enumerate(playlists.items())
+                ]
+                return Response.json({"kind": "youtube#playlistListResponse", "items": items})
+            if name == "playlistItems":
+                pid = req.q("playlistId") or ""
+                items = [
+                    {
+                        "kind": "youtube#playlistItem",
+                        "id": f"{pid}.{v}",
+                        "snippet": {"playlistId": pid},
+                        "contentDetails": {"videoId": v},
+                    }
+                    for v in playlists.get(pid, [])
+                ]
+                return Response.json({"kind": "youtube#playlistItemListResponse", "items": items})
+            ids = (req.q("id") or "").split(",")
+            items = [all_videos[v] for v in ids if v in all_videos]
+            return Response.json({"kind": "youtube#videoListResponse", "items": items})
+
+        return handler
+
+    for name in ("playlists", "playlistItems", "videos"):
+        server.route(f"/youtube/v3/{name}", api(name))
+    config = [
+        {
+            "channel_id": channel,
+            "offered_by": "mitx",
+            "create_videos": True,
+            "playlists": [{"id": "all"}],
+        }
+    ]
+    server.route("/youtube/channels.yaml", Response(200, yaml.safe_dump(config).encode()))
+    return {
+        "YOUTUBE_DEVELOPER_KEY": "demo-youtube-key",
+        "YOUTUBE_CONFIG_URL": f"{server.base_url}/youtube/channels.yaml",
+        "YOUTUBE_API_BASE_URL": f"{server.base_url}/youtube/v3",
+    }
+
+
+# -- PostHog views (Parquet exports in an S3 bucket) ----------------------------------------------
+
+
+def posthog_parquet(resource_ids: list[int], seed: int = 3) -> bytes:
+    """One PostHog export: `uuid, timestamp, properties` (JSON text), zstd-compressed Parquet."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = random.Random(seed)
+    rows = [
+        {
+            "uuid": f"50000000-0000-4000-8000-{n:012d}",
+            "event": "lrd_view",
+            "timestamp": FUTURE - timedelta(minutes=n),
+            "properties": json.dumps({"resource": {"id": rng.choice(resource_ids)}}),
+        }
+        for n in range(40)
+    ]
+    table = pa.Table.from_pylist(rows)
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd")
+    return buf.getvalue()
+
+
+def s3_listing(bucket: str, objects: list[tuple[str, int, datetime]]) -> bytes:
+    """An S3 ListObjectsV2 answer (one page) for (key, size, last modified) objects."""
+    contents = "".join(
+        f"<Contents><Key>{key}</Key><LastModified>{when:%Y-%m-%dT%H:%M:%S.000Z}</LastModified>"
+        f'<ETag>"demo"</ETag><Size>{size}</Size><StorageClass>STANDARD</StorageClass></Contents>'
+        for key, size, when in objects
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+        f"<Name>{bucket}</Name><Prefix></Prefix><KeyCount>{len(objects)}</KeyCount>"
+        f"<MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>{contents}</ListBucketResult>"
+    ).encode()
+
+
+# The content-archive buckets (activities/archives.py defaults): served empty, so the archive
+# schedules of the demo's sources run offline and find nothing (archives are their own issue).
+ARCHIVE_BUCKETS = ("ol-data-lake-landing-zone-production", "ocw-content-live-production")
+
+
+def install_posthog_views(server: FixtureServer, bucket: str = "demo-posthog") -> dict[str, str]:
+    """A tiny S3 (ListObjectsV2 + GetObject, path style) answering one export object. The
+    archive buckets answer empty listings too, for a stack whose S3_ENDPOINT_URL points here."""
+    from email.utils import format_datetime
+
+    key = "exports/2031/03/01/events.parquet.zst"
+    body = posthog_parquet(list(range(1, 40)))
+    modified = datetime(2031, 3, 1, tzinfo=UTC)
+    xml = {"Content-Type": "application/xml"}
+    server.route(f"/{bucket}", Response(200, s3_listing(bucket, [(key, len(body), modified)]), xml))
+    for empty in ARCHIVE_BUCKETS:
+        server.route(f"/{empty}", Response(200, s3_listing(empty, []), xml))
+    server.route(
+        f"/{bucket}/{key}",
+        Response(
+            200,
+            body,
+            {
+                "Content-Type": "application/octet-stream",
+                "Last-Modified": format_datetime(modified, usegmt=True),
+                "ETag": '"demo"',
+            },
+        ),
+    )
+    return {"POSTHOG_EVENT_S3_BUCKET": bucket, "POSTHOG_EVENT_S3_ENDPOINT_URL": server.base_url}
+
+
 # Sources the demo serves; `learn up --demo` triggers only these (others would call the internet).
-DEMO_SOURCES = ("mitxonline",)
+# sloan_news is served but its schedule is created paused (as MIT Learn's): trigger it by hand.
+DEMO_SOURCES = (
+    "mitxonline",
+    "edx",
+    "xpro",
+    "mitpe",
+    "sloan",
+    "sloan_news",
+    "micromasters",
+    "oll",
+    "ovs",
+    "ol_events",
+    "mit_climate",
+    "medium_news",
+    "podcasts",
+    "youtube",
+    "posthog_views",
+)
 
 
 def install_demo(server: FixtureServer) -> dict[str, str]:
@@ -193,6 +1109,24 @@ def install_demo(server: FixtureServer) -> dict[str, str]:
     env = {"HTTP_ALLOW_PRIVATE_HOSTS": "true"}
     courses, programs = mitxonline_catalog()
     env.update(install_mitxonline(server, courses, programs))
+    edx_courses, edx_programs = edx_catalog()
+    env.update(install_edx(server, edx_courses, edx_programs))
+    for install in (
+        install_xpro,
+        install_mitpe,
+        install_sloan,
+        install_sloan_news,
+        install_micromasters,
+        install_oll,
+        install_ovs,
+        install_ol_events,
+        install_mit_climate,
+        install_medium_news,
+        install_podcasts,
+        install_youtube,
+        install_posthog_views,
+    ):
+        env.update(install(server))
     return env
 
 

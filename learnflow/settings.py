@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+import threading
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from learnflow import REPO_ROOT
 
 
 def _default_reference_dir() -> Path:
     return (REPO_ROOT.parent / "shared" / "fixtures" / "mitlearn").resolve()
+
+
+# OVS media (thumbnails, HLS, captions) is served from these CloudFront hosts (MIT Learn's
+# defaults; the webhook service allows the same ones).
+DEFAULT_OVS_MEDIA_HOSTS = ("du3yhovcx8dht.cloudfront.net", "d1rlgptj9v7p9j.cloudfront.net")
 
 
 class Settings(BaseSettings):
@@ -76,6 +82,86 @@ class Settings(BaseSettings):
     mitx_online_etl_api_key: SecretStr | None = None
     app_base_url: str = "https://learn.mit.edu"
 
+    # ---- every other source (names as MIT Learn's where it has one; sources/<name>.py says how
+    # each is used). A source whose credentials are empty is skipped with one log line.
+
+    # edX catalog (OAuth2 client credentials, JWT)
+    edx_api_client_id: str = ""
+    edx_api_client_secret: SecretStr | None = None
+    edx_api_access_token_url: str = "https://api.edx.org/oauth2/v1/access_token"  # noqa: S105
+    edx_api_url: str = "https://discovery.edx.org/api/v1/catalogs/10/courses/"
+    edx_programs_api_url: str = "https://discovery.edx.org/api/v1/programs/"
+
+    # xPRO catalog (public REST)
+    xpro_catalog_api_url: str = "https://xpro.mit.edu/api/programs/"
+    xpro_courses_api_url: str = "https://xpro.mit.edu/api/courses/"
+
+    # MIT Professional Education (Drupal feeds under the base URL)
+    mitpe_base_url: str = "https://professional.mit.edu/"
+
+    # Sloan Executive Education (OAuth2 JWT; MIT Learn has no defaults: unset = skipped)
+    see_api_url: str = ""
+    see_api_access_token_url: str = ""
+    see_api_client_id: str = ""
+    see_api_client_secret: SecretStr | None = None
+
+    # Sloan exec news and webinars (Salesforce Aura on the community site)
+    sloan_exec_base_url: str = "https://exec.mit.edu/"
+
+    # MicroMasters (unset = skipped, as in MIT Learn)
+    micromasters_catalog_api_url: str = ""
+
+    # Open Learning Library: a Google Sheet id, else a CSV URL, else a CSV file (else the bundled one)
+    oll_sheets_id: str = ""
+    oll_csv_url: str = ""
+    oll_csv_path: str = ""
+
+    # ODL Video Service
+    ovs_api_base_url: str = "https://video.odl.mit.edu"
+    ovs_allowed_media_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_OVS_MEDIA_HOSTS)
+    )
+
+    # MIT Open Learning events (Drupal JSON:API)
+    ol_events_base_url: str = "https://openlearning.mit.edu"
+    ol_events_max_pages: int = 10
+
+    # MIT Climate portal feeds
+    mit_climate_base_url: str = "https://climate.mit.edu"
+    mit_climate_explainers_api_url: str = "https://climate.mit.edu/feeds/explainers"
+    ask_mit_climate_api_url: str = "https://climate.mit.edu/feeds/ask-mit-climate"
+
+    # Medium (MIT Open Learning news RSS)
+    medium_mit_news_url: str = "https://medium.com/feed/open-learning"
+
+    # Podcasts: the open-podcast-data configs (GitHub contents API, one YAML URL, or a path)
+    open_podcast_data_branch: str = "master"
+    podcast_config_url: str = (
+        "https://api.github.com/repos/mitodl/open-podcast-data/contents/podcasts"
+    )
+    podcast_config_path: str = ""
+
+    # YouTube Data API v3 (unset key = skipped) and the open-video-data channel config
+    youtube_developer_key: SecretStr | None = None
+    youtube_config_url: str = (
+        "https://raw.githubusercontent.com/mitodl/open-video-data/master/youtube/channels.yaml"
+    )
+    youtube_api_base_url: str = "https://www.googleapis.com/youtube/v3"
+
+    # PostHog view events (Parquet exports in S3; unset bucket = skipped)
+    posthog_event_s3_bucket: str = ""
+    posthog_event_s3_prefix: str = ""
+    # The data lake's S3 when it is not the blob store's (S3_ENDPOINT_URL); empty: that one
+    posthog_event_s3_endpoint_url: str = ""
+    posthog_max_object_bytes: int = 512 * 1024 * 1024
+
+    @field_validator("ovs_allowed_media_hosts", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> list[str]:
+        if isinstance(value, str):
+            return [h.strip().lower() for h in value.split(",") if h.strip()]
+        return [str(h).strip().lower() for h in value or [] if str(h).strip()]
+
     @property
     def mitxonline_courses_url(self) -> str:
         return self.mitx_online_courses_api_url or f"{self.mitx_online_base_url}/api/v2/courses/"
@@ -88,12 +174,30 @@ class Settings(BaseSettings):
 DEFAULT_ENV_FILE = ".learnflow/learnflow.env"
 
 
-@lru_cache(maxsize=1)
+_lock = threading.Lock()
+_cached: tuple[tuple[str, int], Settings] | None = None
+
+
 def get_settings() -> Settings:
+    """The settings as the environment is now: cached, and re-read when os.environ changes.
+
+    Keyed on a hash of the environment (tens of microseconds), so a test that sets a variable
+    (or `learn up` writing its env) is seen without a reset, and nothing holds a stale copy by
+    accident. Objects that keep the result (the stores) keep what it was when they were built.
+    """
+    global _cached
     env_file = os.environ.get("LEARNFLOW_ENV_FILE", DEFAULT_ENV_FILE)
-    return Settings(_env_file=env_file or None)
+    key = (env_file, hash(frozenset(os.environ.items())))
+    cached = _cached
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    with _lock:
+        settings = Settings(_env_file=env_file or None)
+        _cached = (key, settings)
+    return settings
 
 
 def reset_settings() -> None:
-    """Tests change the environment, then call this so the next get_settings() re-reads it."""
-    get_settings.cache_clear()
+    """Forget the cached settings (also re-reads the env file, which the key does not cover)."""
+    global _cached
+    _cached = None

@@ -140,7 +140,8 @@ async def run_up(stack: ServiceStack, grpc_address: str, trigger: bool = True) -
         demo_sources = set(DEMO_SOURCES)
     for entry in entries:
         handle = app.client.get_schedule_handle(entry.schedule_id)
-        if demo_sources is not None and entry.source and entry.source not in demo_sources:
+        served = entry.workflow == "IngestSourceWorkflow" and entry.source in (demo_sources or ())
+        if demo_sources is not None and entry.source and not served:
             # Offline demo: sources it does not serve stay paused instead of calling the internet.
             await handle.pause(note="paused by learn up --demo: no demo payloads for this source")
         elif trigger and not entry.paused:

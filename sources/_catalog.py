@@ -16,28 +16,30 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
-from pydantic_settings import BaseSettings
+from pydantic import BaseModel
 
 from learnflow.http import PermanentHttpError, SourceHttp
 from learnflow.models import CourseNumber, Delivery, Department, Price, Resource, Run
 from learnflow.reference import reference_data
+from learnflow.settings import Settings, get_settings
 
-S = TypeVar("S", bound=BaseSettings)
+S = TypeVar("S", bound=BaseModel)
 
 
-def source_settings(cls: type[S], settings: Any, options: dict[str, Any] | None = None) -> S:
-    """A source's own settings: `ctx.options` over `learnflow.settings.Settings` over the env.
+def source_settings(cls: type[S], settings: Any = None, options: dict[str, Any] | None = None) -> S:
+    """A source's view of the shared settings: its fields from `Settings`, `options` over them.
 
-    A stopgap until these fields live on the shared Settings: a field the shared object already
-    has wins over this module's env-read value, and an extract option wins over both.
+    Every source setting lives on `learnflow.settings.Settings`; `cls` names the ones a source
+    reads. A `Settings` passed in (or none) means the settings as the environment is now
+    (`get_settings()`): the process's stores keep the object they started with, and a source's
+    URLs and credentials are read when the activity runs. Any other object (a source's own
+    settings, already resolved) is read as-is.
     """
-    values = {
-        name: getattr(settings, name)
-        for name in cls.model_fields
-        if getattr(settings, name, None) not in (None, "")  # unset there: keep this default
-    }
+    if settings is None or isinstance(settings, Settings):
+        settings = get_settings()
+    values = {name: getattr(settings, name) for name in cls.model_fields if hasattr(settings, name)}
     values.update({k: v for k, v in (options or {}).items() if k in cls.model_fields})
-    return cls(**values)
+    return cls.model_validate(values)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -22,8 +22,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, SecretStr
 
 from learnflow.models import (
     Availability,
@@ -81,10 +80,8 @@ ARCHIVED = "Archived"
 clock: Callable[[], datetime] = utcnow
 
 
-class EdxSettings(BaseSettings):
+class EdxSettings(BaseModel):
     """EDX_* settings (MIT Learn's names)."""
-
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
 
     edx_api_client_id: str = ""
     edx_api_client_secret: SecretStr | None = None

@@ -22,7 +22,7 @@ from typing import Any
 import feedparser
 import nh3
 from bs4 import BeautifulSoup
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel
 
 from learnflow.models import FeedItem, FeedSource, FeedType, Image, TransformOutput
 from sources._catalog import source_settings
@@ -32,10 +32,8 @@ ETL_SOURCE = "medium_news"
 FEED_URL = "https://medium.com/feed/open-learning"
 
 
-class MediumSettings(BaseSettings):
+class MediumSettings(BaseModel):
     """MEDIUM_MIT_NEWS_URL (MIT Learn hard-codes it)."""
-
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
 
     medium_mit_news_url: str = FEED_URL
 

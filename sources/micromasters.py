@@ -19,7 +19,7 @@ import re
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel
 
 from learnflow.models import (
     Availability,
@@ -47,10 +47,8 @@ READABLE_ID_PREFIX = "micromasters-program-"
 _SKIPPED_URL = re.compile(r"/(dedp|scm|fin|pom)/")
 
 
-class MicromastersSettings(BaseSettings):
+class MicromastersSettings(BaseModel):
     """MICROMASTERS_CATALOG_API_URL (no default, as in MIT Learn: unset means the source is off)."""
-
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
 
     micromasters_catalog_api_url: str = ""
 

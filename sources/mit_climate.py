@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import unquote, urljoin
 
 from dateutil import parser as dateparser
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel
 
 from learnflow.models import Image, Resource, ResourceType, Topic, TransformOutput
 from learnflow.reference import reference_data
@@ -45,10 +45,8 @@ OFFERED_BY = "climate"
 BASE_URL = "https://climate.mit.edu"
 
 
-class ClimateSettings(BaseSettings):
+class ClimateSettings(BaseModel):
     """MIT Learn's MIT_CLIMATE_* settings, with the production URLs as defaults."""
-
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
 
     mit_climate_base_url: str = BASE_URL
     mit_climate_explainers_api_url: str = f"{BASE_URL}/feeds/explainers"

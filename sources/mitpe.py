@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 from dateutil import parser as dateparser
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel
 
 from learnflow.models import (
     Availability,
@@ -98,10 +98,8 @@ EVENTS_SOURCE = FeedSource(
 clock: Callable[[], datetime] = utcnow
 
 
-class MitpeSettings(BaseSettings):
+class MitpeSettings(BaseModel):
     """MITPE_BASE_URL as in MIT Learn (whose default is the production site)."""
-
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
 
     mitpe_base_url: str = BASE_URL
 

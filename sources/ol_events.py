@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 import nh3
 import structlog
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel
 
 from learnflow.http import SourceHttpError
 from learnflow.models import FeedItem, FeedSource, FeedType, Image, TransformOutput
@@ -67,10 +67,8 @@ def utcnow() -> datetime:
 clock: Callable[[], datetime] = utcnow
 
 
-class OlEventsSettings(BaseSettings):
+class OlEventsSettings(BaseModel):
     """OL_EVENTS_* settings (no MIT Learn equivalent: it hard-codes the URL)."""
-
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
 
     ol_events_base_url: str = BASE_URL
     ol_events_max_pages: int = 10

@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel
 
 from learnflow.models import (
     Availability,
@@ -56,9 +56,7 @@ SECONDARY_TOPIC = "MITxO Adopted Secondary Child "  # sic: the sheet's header ha
 BUNDLED_CSV = Path("learning_resources") / "data" / "oll_metadata.csv"
 
 
-class OllSettings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
-
+class OllSettings(BaseModel):
     oll_sheets_id: str = ""
     oll_csv_url: str = ""
     oll_csv_path: str = ""
@@ -74,9 +72,12 @@ def rows_of(payload: Any) -> list[dict]:
         payload = payload.decode("utf-8-sig")
     if isinstance(payload, str):
         reader = csv.DictReader(io.StringIO(payload))
-        if not reader.fieldnames or "readable_id" not in reader.fieldnames:
-            raise ValueError("not the OLL metadata CSV: no readable_id column")
-        return list(reader)
+        try:
+            if not reader.fieldnames or "readable_id" not in reader.fieldnames:
+                raise ValueError("not the OLL metadata CSV: no readable_id column")
+            return list(reader)
+        except csv.Error as exc:
+            raise ValueError(f"unreadable CSV: {exc}") from exc
     if isinstance(payload, list):
         return payload
     raise ValueError("OLL payload is neither CSV text nor a list of rows")

@@ -28,8 +28,8 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import NoDecode
 
 from learnflow.http import PermanentHttpError
 from learnflow.models import (
@@ -60,10 +60,8 @@ PLATFORM = "ovs"
 API_PATH = "/api/v0/public/videos/"
 
 
-class OvsSettings(BaseSettings):
+class OvsSettings(BaseModel):
     """OVS_* settings (MIT Learn's names); OVS_ALLOWED_MEDIA_HOSTS is a comma list."""
-
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
 
     ovs_api_base_url: str = "https://video.odl.mit.edu"
     ovs_allowed_media_hosts: Annotated[list[str], NoDecode] = Field(

@@ -39,7 +39,7 @@ import structlog
 import yaml
 from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeET
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel
 
 from learnflow.http import PermanentHttpError, SourceHttpError
 from learnflow.models import (
@@ -79,10 +79,8 @@ for _prefix, _uri in NS.items():
     ET.register_namespace(_prefix, _uri)
 
 
-class PodcastSettings(BaseSettings):
+class PodcastSettings(BaseModel):
     """Where the podcast configs live (MIT Learn: OPEN_PODCAST_DATA_BRANCH, GitHub repo folder)."""
-
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
 
     open_podcast_data_branch: str = "master"
     podcast_config_url: str = (

@@ -31,7 +31,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import structlog
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel
 
 from learnflow.models import Quarantined, TransformOutput, ViewEvent
 from sources._catalog import source_settings
@@ -44,13 +44,12 @@ COLUMNS = ["uuid", "timestamp", "properties"]
 BATCH_ROWS = 1000
 
 
-class PosthogSettings(BaseSettings):
+class PosthogSettings(BaseModel):
     """MIT Learn's POSTHOG_EVENT_S3_* settings."""
-
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
 
     posthog_event_s3_bucket: str = ""
     posthog_event_s3_prefix: str = ""
+    posthog_event_s3_endpoint_url: str = ""
     posthog_max_object_bytes: int = 512 * 1024 * 1024
 
 
@@ -88,7 +87,8 @@ def rows(payload: Any) -> Iterator[dict]:
     try:
         for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=COLUMNS):
             yield from batch.to_pylist()
-    except (pa.ArrowException, OSError) as exc:
+    # OverflowError: a damaged timestamp ("date value out of range") found by fuzzing
+    except (pa.ArrowException, OSError, OverflowError) as exc:
         raise ValueError(f"unreadable Parquet data: {exc}") from exc
 
 
@@ -160,7 +160,9 @@ async def extract(ctx: ExtractContext) -> AsyncIterator[RawPage]:
     session = aioboto3.Session()
     async with session.client(
         "s3",
-        endpoint_url=ctx.options.get("s3_endpoint_url") or s.s3_endpoint_url,
+        endpoint_url=ctx.options.get("s3_endpoint_url")
+        or cfg.posthog_event_s3_endpoint_url
+        or s.s3_endpoint_url,
         aws_access_key_id=s.aws_access_key_id,
         aws_secret_access_key=s.aws_secret_access_key.get_secret_value(),
         region_name=s.aws_region,

@@ -24,8 +24,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 from dateutil import parser as dateparser
-from pydantic import SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, SecretStr
 
 from learnflow.models import (
     Availability,
@@ -75,10 +74,8 @@ ON_DEMAND = "Asynchronous (On-Demand)"
 clock: Callable[[], datetime] = utcnow
 
 
-class SloanSettings(BaseSettings):
+class SloanSettings(BaseModel):
     """SEE_API_* settings (MIT Learn's names; MIT Learn has no defaults)."""
-
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
 
     see_api_url: str = ""
     see_api_access_token_url: str = ""

@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 from dateutil import parser as dateparser
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel
 
 from learnflow.models import FeedItem, FeedSource, FeedType, Image, TransformOutput
 from sources._catalog import (
@@ -88,9 +88,7 @@ AURA_QUERIES = {
 }
 
 
-class SloanNewsSettings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
-
+class SloanNewsSettings(BaseModel):
     sloan_exec_base_url: str = BASE_URL
 
 

@@ -19,7 +19,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel
 
 from learnflow.models import (
     CertificationType,
@@ -76,10 +76,8 @@ PLATFORMS = {
 clock: Callable[[], datetime] = utcnow
 
 
-class XproSettings(BaseSettings):
+class XproSettings(BaseModel):
     """XPRO_* settings (MIT Learn's names; it has no defaults, these are xPRO's public API)."""
-
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
 
     xpro_catalog_api_url: str = "https://xpro.mit.edu/api/programs/"
     xpro_courses_api_url: str = "https://xpro.mit.edu/api/courses/"

@@ -32,8 +32,7 @@ from typing import Any
 
 import structlog
 import yaml
-from pydantic import SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, SecretStr
 
 from learnflow.models import (
     Availability,
@@ -78,10 +77,8 @@ OCW_COMMENT_POLICY = (
 )
 
 
-class YoutubeSettings(BaseSettings):
+class YoutubeSettings(BaseModel):
     """MIT Learn's YOUTUBE_* settings (+ the API base, for tests and proxies)."""
-
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
 
     youtube_developer_key: SecretStr | None = None
     youtube_config_url: str = (

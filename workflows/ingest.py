@@ -67,7 +67,12 @@ class IngestSourceWorkflow:
     @workflow.run
     async def run(self, req: IngestSourceInput) -> IngestResult:
         info = workflow.info()
-        run_id = f"{workflow.now():%Y%m%dT%H%M%S}-{info.run_id[:8]}"
+        if workflow.patched("run-id-random-tail"):
+            # Run ids are UUIDv7: their head is a timestamp shared by runs started together,
+            # so the tail (random bits) is what keeps concurrent runs' ids apart.
+            run_id = f"{workflow.now():%Y%m%dT%H%M%S}-{info.run_id.replace('-', '')[-12:]}"
+        else:
+            run_id = f"{workflow.now():%Y%m%dT%H%M%S}-{info.run_id[:8]}"
         workflow.upsert_search_attributes([sa.SOURCE.value_set(req.source)])
         result = IngestResult(source=req.source, run_id=run_id, outcome="ok")
         opts = {"start_to_close_timeout": timedelta(minutes=10), "retry_policy": RETRY}

@@ -328,15 +328,9 @@ def _mangle(payload: Any, data: st.DataObject) -> Any:
     return payload
 
 
-# Known: a damaged Parquet timestamp raises OverflowError out of sources/posthog_views.py (its
-# `rows()` catches ArrowException/OSError only), so the page is not quarantined and the activity
-# fails instead. Pinned by test_posthog_damaged_timestamp_is_a_value_error; non-strict here
-# because hypothesis does not hit it on every run.
-KNOWN_BUGS = {
-    ("posthog_views", "events"): pytest.mark.xfail(
-        raises=OverflowError, strict=False, reason="posthog_views: OverflowError escapes"
-    )
-}
+# Bugs this fuzzing found are fixed and pinned by their own tests (e.g. a damaged Parquet
+# timestamp: test_posthog_damaged_timestamp_is_a_value_error); list new ones here as xfail.
+KNOWN_BUGS: dict = {}
 
 
 @pytest.mark.reliability
@@ -361,12 +355,6 @@ def test_corrupted_payloads_give_output_or_value_error(source: str, kind: str, d
 
 
 @pytest.mark.reliability
-@pytest.mark.xfail(
-    raises=OverflowError,
-    strict=True,
-    reason="sources/posthog_views.py rows(): OverflowError ('date value out of range') from "
-    "pyarrow's to_pylist on a damaged timestamp escapes as itself, not as ValueError",
-)
 def test_posthog_damaged_timestamp_is_a_value_error():
     raw = bytearray(_unit("test_source_posthog_views").RAW)
     raw[269] = 0xFF  # one byte of the recorded export, found by the fuzzing above

@@ -1,0 +1,25 @@
+"""Single-resource writes by natural key, for webhooks that name one item (OVS deletes)."""
+
+from __future__ import annotations
+
+import asyncpg
+
+
+async def unpublish_resource(
+    pool: asyncpg.Pool, etl_source: str, platform: str, readable_id: str, resource_type: str
+) -> int:
+    """Unpublish one resource; 0 when it is unknown or already unpublished.
+
+    The hash is cleared as the prune does, so the item coming back rewrites the row.
+    """
+    async with pool.acquire() as conn:
+        status = await conn.execute(
+            "UPDATE learning_resource SET published = false, content_hash = 'pruned',"
+            " updated_on = now() WHERE etl_source = $1 AND platform = $2 AND readable_id = $3"
+            " AND resource_type = $4 AND published",
+            etl_source,
+            platform,
+            readable_id,
+            str(resource_type),
+        )
+    return int(status.split()[-1])

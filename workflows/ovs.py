@@ -1,0 +1,95 @@
+"""The OVS webhook's workflows: a video changed (upsert it) or was deleted (unpublish it), then
+the search engines follow (index and embed children, as after a crawl).
+
+Started by the webhook service (`learnflow/webhooks/targets.py`) with ids
+`webhook/ovs_videos/<key>/…` and `webhook/ovs_videos_delete/<key>/…`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from learnflow.contracts import (
+        DEFAULT_QUEUE,
+        EMBEDDINGS_QUEUE,
+        EmbedInput,
+        EmbedResult,
+        IndexInput,
+        IndexResult,
+        PruneResult,
+        UpsertResult,
+        embed_workflow_id,
+        index_workflow_id,
+    )
+    from learnflow.webhooks.models import OvsVideoDeleteInput, OvsVideoWebhookInput
+
+SOURCE = "ovs"
+RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=8,
+)
+
+
+async def _follow_in_search(run: str) -> tuple[IndexResult, EmbedResult]:
+    """Index, then embed, what changed in the OVS catalog (both only touch changed rows)."""
+    indexed: IndexResult = await workflow.execute_child_workflow(
+        "IndexResourcesWorkflow",
+        IndexInput(source=SOURCE),
+        id=index_workflow_id(SOURCE, run),
+        result_type=IndexResult,
+        static_summary=f"index {SOURCE} after webhook {run}",
+    )
+    embedded: EmbedResult = await workflow.execute_child_workflow(
+        "EmbedResourcesWorkflow",
+        EmbedInput(source=SOURCE),
+        id=embed_workflow_id(SOURCE, run),
+        task_queue=EMBEDDINGS_QUEUE,
+        result_type=EmbedResult,
+        static_summary=f"embed {SOURCE} after webhook {run}",
+    )
+    return indexed, embedded
+
+
+def _run_name(key: str) -> str:
+    return f"webhook-{key}-{workflow.info().run_id[:8]}"
+
+
+@workflow.defn
+class IngestOvsVideoWorkflow:
+    @workflow.run
+    async def run(self, req: OvsVideoWebhookInput) -> UpsertResult:
+        result: UpsertResult = await workflow.execute_activity(
+            "upsert_ovs_video",
+            req,
+            result_type=UpsertResult,
+            start_to_close_timeout=timedelta(minutes=2),
+            retry_policy=RETRY,
+            summary=f"upsert OVS video {req.key}",
+        )
+        await _follow_in_search(_run_name(req.key))
+        return result
+
+
+@workflow.defn
+class DeleteOvsVideoWorkflow:
+    @workflow.run
+    async def run(self, req: OvsVideoDeleteInput) -> PruneResult:
+        result: PruneResult = await workflow.execute_activity(
+            "unpublish_ovs_video",
+            req,
+            result_type=PruneResult,
+            start_to_close_timeout=timedelta(minutes=2),
+            retry_policy=RETRY,
+            summary=f"unpublish OVS video {req.key}",
+        )
+        await _follow_in_search(_run_name(req.key))
+        return result
+
+
+WORKFLOWS_BY_QUEUE = {DEFAULT_QUEUE: [IngestOvsVideoWorkflow, DeleteOvsVideoWorkflow]}
