@@ -328,8 +328,23 @@ def sources_server(s3_server: MotoS3) -> Iterator[SourcesServer]:
         yield SourcesServer(server, env)
 
 
+@pytest.fixture(scope="package")
+async def catalog_holds_only_this_suite(app):
+    """The session's catalog is shared: other suites (archives, gRPC, MITx Online e2e) leave
+    courses of these same sources behind, which these tests' exact counts and prune-guard
+    assertions must not see. Clear them once, before this suite's first test."""
+    from sources import all_sources
+
+    etl_sources = sorted({s.etl_source for s in all_sources().values()})
+    async with app.stores.pool.acquire() as conn:
+        await conn.execute(
+            "DELETE FROM learning_resource WHERE etl_source = ANY($1::text[])", etl_sources
+        )
+        await conn.execute("DELETE FROM feed_item WHERE etl_source = ANY($1::text[])", etl_sources)
+
+
 @pytest.fixture
-async def sources_app(app, sources_server, monkeypatch):
+async def sources_app(app, sources_server, catalog_holds_only_this_suite, monkeypatch):
     """The session's app, with every source's settings pointing at the recorded payloads for
     this test only (sources read settings when their activity runs; nothing leaks to others)."""
     for key, value in sources_server.env.items():
