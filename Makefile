@@ -10,6 +10,7 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -U pip
 	$(PY) -m pip install -q -e '.[dev]'
+	bash .ci/tools.sh $(VENV)/bin
 	$(VENV)/bin/learn protos >/dev/null
 	touch $@
 

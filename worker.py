@@ -242,7 +242,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--namespace", default=settings.temporal_namespace)
     parser.add_argument(
         "--metrics-bind",
-        default=getattr(settings, "worker_metrics_bind", ""),
+        default=settings.worker_metrics_bind,
         help="host:port for the Prometheus endpoint (empty: no metrics)",
     )
     parser.add_argument(

@@ -239,6 +239,7 @@ async def run(n: int, page_size: int) -> dict[str, Any]:
             "QDRANT_PATH": "",
             "QDRANT_URL": "",
             "HTTP_ALLOW_PRIVATE_HOSTS": "true",
+            "GRPC_AUTH_ENABLED": "false",
             "BLOB_STORE_URL": str(work / "blobs"),
         }
         env.update(install_mitxonline(server, *catalog["mitxonline"], page_size=page_size))

@@ -138,3 +138,24 @@ class IngestResult(BaseModel):
     indexed: int = 0
     embedded: int = 0
     prune_refused_reason: str | None = None
+
+
+# -- OCW unpublish (the OCW webhook's `site_uid` + `unpublished: true`) -------------------------
+
+
+class OcwUnpublishInput(BaseModel):
+    """UnpublishOcwCourseWorkflow: OCW Studio's site uid (a UUID, dashes or not)."""
+
+    site_uid: str
+
+
+class OcwUnpublishResult(BaseModel):
+    """What the unpublish did. `outcome`: unpublished | already_unpublished | unknown."""
+
+    site_uid: str
+    outcome: str
+    run_id: str | None = None
+    readable_id: str | None = None
+    content_files: int = 0  # content files unpublished by this run
+    indexed: IndexResult | None = None  # the index child's result, when one ran
+    embedded: EmbedResult | None = None  # the embed child's result, when one ran

@@ -59,8 +59,24 @@ class Settings(BaseSettings):
     litellm_api_key: SecretStr | None = None
     litellm_chat_model: str = "openai/gpt-4o-mini"
 
+    # Embedded vector engine when QDRANT_URL is empty: qdrant-edge (default) or qdrant-client local
+    qdrant_embedded: str = "edge"  # edge | client
+
     # gRPC search service
     grpc_address: str = "127.0.0.1:50051"
+    # Bearer-JWT auth (Keycloak: RS256 through a JWKS). On by default, as production needs it;
+    # `learn up --demo` and the tests turn it off. Enabled without a JWKS: the server refuses to start.
+    grpc_auth_enabled: bool = True
+    grpc_auth_issuer: str = ""
+    grpc_auth_audience: str = ""
+    grpc_auth_jwks_url: str = ""
+    grpc_auth_jwks_file: str = ""
+    # HMAC key for page tokens; unset: a fixed development key (tokens stay tamper-evident but
+    # forgeable by anyone who reads this code — set it in production)
+    search_page_token_secret: SecretStr | None = None
+
+    # Worker: host:port for the SDK's Prometheus endpoint (empty: no metrics)
+    worker_metrics_bind: str = ""
 
     # Reference data (platforms, offerors, departments, topics with crosswalks)
     reference_data_dir: Path = Field(default_factory=_default_reference_dir)

@@ -61,6 +61,9 @@ class ServiceStack:
         if self.demo:
             from learnflow.demo import install_demo
 
+            # the demo is a trusted local sandbox: no identity provider to issue tokens
+            self.env.setdefault("GRPC_AUTH_ENABLED", "false")
+
             self.fixture_server = FixtureServer().start()
             self.env.update(install_demo(self.fixture_server))
         self.env.setdefault("GRPC_ADDRESS", settings.grpc_address)

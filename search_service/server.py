@@ -22,6 +22,7 @@ from grpc_reflection.v1alpha import reflection
 
 from learnflow.models import Resource, ResourceType
 from learnflow.search_doc import to_search_document
+from learnflow.settings import Settings
 from learnflow.stores import Stores
 from learnflow.stores.content_search import ContentStores, content_stores
 from learnflow.stores.keyword import KeywordQuery
@@ -458,24 +459,31 @@ def _llm_from_settings(stores: Stores) -> LLMConfig:
     )
 
 
-def auth_from_settings(settings: Any) -> AuthConfig | None:
-    """Auth settings (GRPC_AUTH_*). Enabled without a JWKS or issuer: fail closed at start."""
-    if not getattr(settings, "grpc_auth_enabled", False):
+def auth_from_settings(settings: Settings) -> AuthConfig | None:
+    """Auth settings (GRPC_AUTH_*), on by default. Enabled without a JWKS, issuer or audience:
+    refuse to start (fail closed) with the settings to set."""
+    if not settings.grpc_auth_enabled:
         return None
-    return AuthConfig(
-        issuer=getattr(settings, "grpc_auth_issuer", ""),
-        audience=getattr(settings, "grpc_auth_audience", ""),
-        jwks_url=getattr(settings, "grpc_auth_jwks_url", ""),
-        jwks_file=str(getattr(settings, "grpc_auth_jwks_file", "") or ""),
-    )
+    try:
+        return AuthConfig(
+            issuer=settings.grpc_auth_issuer,
+            audience=settings.grpc_auth_audience,
+            jwks_url=settings.grpc_auth_jwks_url,
+            jwks_file=settings.grpc_auth_jwks_file,
+        )
+    except ValueError as exc:
+        raise ValueError(
+            f"gRPC auth is on (GRPC_AUTH_ENABLED) but {exc}: set GRPC_AUTH_ISSUER, "
+            "GRPC_AUTH_AUDIENCE and GRPC_AUTH_JWKS_URL (or GRPC_AUTH_JWKS_FILE), "
+            "or GRPC_AUTH_ENABLED=false for a trusted network (learn up --demo does)"
+        ) from exc
 
 
-def _token_secret(settings: Any) -> bytes:
-    secret = getattr(settings, "search_page_token_secret", None)
-    if secret is None:
+def _token_secret(settings: Settings) -> bytes:
+    secret = settings.search_page_token_secret
+    if secret is None or not secret.get_secret_value():
         return b"learnflow-page-tokens"
-    value = secret.get_secret_value() if hasattr(secret, "get_secret_value") else str(secret)
-    return value.encode()
+    return secret.get_secret_value().encode()
 
 
 @dataclass

@@ -201,6 +201,8 @@ async def app(
         "DATA_DIR": str(data_dir),
         "MITX_ONLINE_BASE_URL": fixture_server.base_url,
         "HTTP_ALLOW_PRIVATE_HOSTS": "true",
+        # the gRPC auth tests start their own servers with their own keys
+        "GRPC_AUTH_ENABLED": "false",
         "QDRANT_PATH": "",
         "QDRANT_URL": "",
         "S3_ENDPOINT_URL": s3_server.endpoint_url,

@@ -298,6 +298,7 @@ async def _record_with_services(out_dir: Path) -> list[RecordOutcome]:
             "QDRANT_URL": "",
             "QDRANT_PATH": "",
             "QDRANT_ENCODER": "local",
+            "GRPC_AUTH_ENABLED": "false",
             "S3_ENDPOINT_URL": s3.endpoint_url,
             # empty archive buckets: the archive workflows run their "nothing new" path
             "COURSE_ARCHIVE_BUCKET_NAME": "learnflow-histories-archives",

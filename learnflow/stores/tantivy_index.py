@@ -260,10 +260,13 @@ class TantivyIndex:
         query = self._combine(text_q, self._filter_query(q.filters))
         scored = bool(q.text.strip()) and not q.sort and q.title_prefix is None
         shaping = self._shapes(q)
-        kwargs: dict[str, Any] = {"limit": q.limit, "offset": q.offset, "count": True}
+        # tantivy panics on limit=0 (a count- or facets-only request): ask for one hit to get
+        # the count and drop it. Negative paging values are clamped as OpenSearch's from/size.
+        limit, offset = max(0, int(q.limit)), max(0, int(q.offset))
+        kwargs: dict[str, Any] = {"limit": limit or 1, "offset": offset, "count": True}
         if shaping:
             # Re-rank a window of BM25 candidates: 5× the page end, at least 50, at most 200.
-            kwargs.update(limit=min(max(5 * (q.offset + q.limit), 50), SHAPING_WINDOW), offset=0)
+            kwargs.update(limit=min(max(5 * (offset + limit), 50), SHAPING_WINDOW), offset=0)
         if q.sort:
             key = self.spec.sort_fields[q.sort.lstrip("-")]
             kwargs["order_by_field"] = f"s_{key}" if key != "id" else "id"
@@ -272,7 +275,7 @@ class TantivyIndex:
             kwargs["order_by_field"] = "s_created_on"
             kwargs["order"] = tantivy.Order.Desc
         result = searcher.search(query, **kwargs)
-        page = list(result.hits)
+        page = list(result.hits) if limit else []
         if shaping:
             now = datetime.now(UTC).timestamp()
             rescored = []
@@ -284,7 +287,7 @@ class TantivyIndex:
                 rescored.append((float(score) * factor, float(score), address))
             rescored.sort(key=lambda t: -t[0])
             page = [(s, address) for s, _raw, address in rescored if _raw >= q.min_score]
-            page = page[q.offset : q.offset + q.limit]
+            page = page[offset : offset + limit]
         hits = []
         for score, address in page:
             s = float(score) if scored else 0.0

@@ -470,7 +470,7 @@ def QdrantVectorStore(
     if embedded is None:
         from learnflow.settings import get_settings
 
-        embedded = getattr(get_settings(), "qdrant_embedded", "edge")
+        embedded = get_settings().qdrant_embedded
     if embedded == "client":
         return QdrantClientVectorStore(path=path, collection=collection, **kwargs)
     if embedded == "edge":

@@ -10,6 +10,9 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+# Workflow/activity I/O lives in learnflow.contracts; re-exported where the webhook builds it.
+from learnflow.contracts import OcwUnpublishInput as OcwUnpublishInput
+
 # MIT Learn's ETLSource (learning_resources/etl/constants.py).
 ETL_SOURCES = frozenset(
     {
@@ -279,10 +282,6 @@ class OvsVideoWebhookInput(BaseModel):
 
 class OvsVideoDeleteInput(BaseModel):
     key: str
-
-
-class OcwUnpublishInput(BaseModel):
-    site_uid: str
 
 
 # ---- responses ----

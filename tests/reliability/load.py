@@ -184,6 +184,7 @@ async def standalone(seconds: float, clients: int) -> dict:
                 "DATA_DIR": str(Path(tmp) / "data"),
                 "MITX_ONLINE_BASE_URL": fixtures.base_url,
                 "HTTP_ALLOW_PRIVATE_HOSTS": "true",
+                "GRPC_AUTH_ENABLED": "false",
                 "QDRANT_PATH": "",
                 "QDRANT_URL": "",
             }
