@@ -88,6 +88,31 @@ def payload_for(
     return payload
 
 
+def _payload_filter(
+    models: Any, filters: dict[str, list[str]], case_sensitive: set[str], skip: str | None
+) -> Any:
+    """MIT Learn's filters as a Qdrant filter: every field must match one of its values.
+    `models` is qdrant_client.models or qdrant_edge: the two spell these types the same."""
+    must = [
+        models.FieldCondition(key=f"f_{name}", match=models.MatchAny(any=values))
+        for name, values in _normalise(filters, case_sensitive).items()
+        if name != skip
+    ]
+    return models.Filter(must=must) if must else None
+
+
+def _hits(points: Any, id_field: str) -> list[VectorHit]:
+    return [
+        VectorHit(
+            id=int(p.payload[id_field]),
+            score=float(p.score),
+            document=p.payload["doc"],
+            payload=p.payload,
+        )
+        for p in points
+    ]
+
+
 def _normalise(filters: dict[str, list[str]], case_sensitive: set[str]) -> dict[str, list[str]]:
     return {
         name: values if name in case_sensitive else [v.lower() for v in values]
@@ -195,12 +220,7 @@ class QdrantClientVectorStore:
     def _filter(self, filters: dict[str, list[str]], skip: str | None = None):
         from qdrant_client import models as qm
 
-        must = [
-            qm.FieldCondition(key=f"f_{name}", match=qm.MatchAny(any=values))
-            for name, values in _normalise(filters, self.case_sensitive).items()
-            if name != skip
-        ]
-        return qm.Filter(must=must) if must else None
+        return _payload_filter(qm, filters, self.case_sensitive, skip)
 
     def _search_sync(
         self,
@@ -225,15 +245,7 @@ class QdrantClientVectorStore:
             search_params=qm.SearchParams(hnsw_ef=HNSW_EF),
         )
         total = self.client.count(self.collection, count_filter=flt, exact=True).count
-        hits = [
-            VectorHit(
-                id=int(p.payload[self.id_field]),
-                score=float(p.score),
-                document=p.payload["doc"],
-                payload=p.payload,
-            )
-            for p in res.points
-        ]
+        hits = _hits(res.points, self.id_field)
         out = {}
         for name in facets:
             resp = self.client.facet(
@@ -359,13 +371,7 @@ class EdgeVectorStore:
         await asyncio.to_thread(self._update, q.UpdateOperation.delete_points_by_filter(flt))
 
     def _filter(self, filters: dict[str, list[str]], skip: str | None = None):
-        q = self._q
-        must = [
-            q.FieldCondition(key=f"f_{name}", match=q.MatchAny(any=values))
-            for name, values in _normalise(filters, self.case_sensitive).items()
-            if name != skip
-        ]
-        return q.Filter(must=must) if must else None
+        return _payload_filter(self._q, filters, self.case_sensitive, skip)
 
     def search_sync(
         self,
@@ -390,15 +396,7 @@ class EdgeVectorStore:
             )
         )
         total = self.shard.count(q.CountRequest(exact=True, filter=flt))
-        hits = [
-            VectorHit(
-                id=int(p.payload[self.id_field]),
-                score=float(p.score),
-                document=p.payload["doc"],
-                payload=p.payload,
-            )
-            for p in points
-        ]
+        hits = _hits(points, self.id_field)
         out = {}
         for name in facets or []:
             resp = self.shard.facet(
