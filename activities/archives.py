@@ -26,8 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -39,7 +37,7 @@ from learnflow.archives.canvas import (
     zip_reader,
 )
 from learnflow.archives.checksum import canvas_archive_checksum, tar_header_checksum
-from learnflow.archives.ocw import OCW_BASE_URL, read_ocw_site, transform_course
+from learnflow.archives.ocw import read_ocw_site, transform_course
 from learnflow.archives.olx import (
     FileFailure,
     edx_module_id,
@@ -48,13 +46,18 @@ from learnflow.archives.olx import (
     walk_olx,
 )
 from learnflow.archives.safe_extract import ExtractionLimits, UnsafeArchiveError, safe_extract
-from learnflow.contracts import ARCHIVE_QUEUE, DEFAULT_QUEUE
+from learnflow.contracts import (
+    ARCHIVE_QUEUE,
+    DEFAULT_QUEUE,
+    OcwUnpublishInput,
+    OcwUnpublishResult,
+)
+from learnflow.db.by_key import unpublish_resource
 from learnflow.db.content_files import ArchiveRun, ContentFileStore
 from learnflow.models import ContentFile, Department, Quarantined, Resource, Run, Topic
-from learnflow.settings import get_settings
+from learnflow.settings import Settings, get_settings
 from learnflow.stores import Stores, get_stores
 from learnflow.textextract import (
-    DEFAULT_TIMEOUT_S,
     EmbeddedTikaExtractor,
     TextExtractor,
     TikaServerExtractor,
@@ -77,44 +80,6 @@ from workflows.archives import (
 log = structlog.get_logger(__name__)
 
 
-class ArchiveSettings(BaseSettings):
-    """Buckets, prefixes, content URLs and extraction knobs (MIT Learn's setting names)."""
-
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
-
-    course_archive_bucket_name: str = "ol-data-lake-landing-zone-production"
-    edx_course_bucket_prefix: str = "edxorg-raw-data/edxorg/raw_data/course_xml/"
-    mitx_online_course_bucket_prefix: str = "mitxonline/openedx/raw_data/course_xml/"
-    xpro_course_bucket_prefix: str = "xpro/openedx/raw_data/course_xml/"
-    oll_course_bucket_prefix: str = "open-learning-library/courses"
-    canvas_course_bucket_prefix: str = "canvas/course_content"
-    ocw_live_bucket: str = "ocw-content-live-production"
-    ocw_base_url: str = OCW_BASE_URL
-    content_base_url_edx: str = "https://courses.edx.org"
-    content_base_url_mitxonline: str = "https://courses.mitxonline.mit.edu"
-    content_base_url_xpro: str = "https://courses.xpro.mit.edu"
-    content_base_url_oll: str = "https://openlearninglibrary.mit.edu"
-    # Text extraction: a Tika server when set (MIT Learn's variable), else embedded iscc-tika.
-    tika_server_endpoint: str = ""
-    tika_timeout: float = DEFAULT_TIMEOUT_S
-    tika_ocr_strategy: str = "no_ocr"
-    tika_access_token: str | None = None
-    # Where archives are downloaded and unpacked (a fresh temporary directory per archive).
-    archive_work_dir: Path | None = None
-    archive_max_bytes: int = 4 * 1024 * 1024 * 1024
-    archive_extract_workers: int = Field(default=2, ge=1, le=32)
-    # Keys walked, texted and upserted per step: the resume cursor's granularity.
-    archive_files_per_chunk: int = Field(default=200, ge=1)
-    # The delete webhook refuses shorter course-id prefixes (they would match whole catalogs).
-    delete_min_prefix_chars: int = Field(default=6, ge=1)
-    ocw_max_file_bytes: int = 512 * 1024 * 1024
-
-
-def archive_settings() -> ArchiveSettings:
-    """Read per call: cheap, and tests/operators can change the environment between runs."""
-    return ArchiveSettings()
-
-
 # -- sources ------------------------------------------------------------------------------------
 
 OLX_SUFFIXES = (".tar.gz", ".tgz", ".tar")
@@ -130,10 +95,10 @@ class ArchiveSource:
     base_url_setting: str | None
     course_id_from: str  # folder | filename | canvas_folder
 
-    def prefix(self, s: ArchiveSettings) -> str:
+    def prefix(self, s: Settings) -> str:
         return str(getattr(s, self.prefix_setting)).strip("/") + "/"
 
-    def base_url(self, s: ArchiveSettings) -> str | None:
+    def base_url(self, s: Settings) -> str | None:
         return getattr(s, self.base_url_setting) if self.base_url_setting else None
 
     @property
@@ -344,18 +309,18 @@ def _extractor(endpoint: str, timeout_s: float, ocr_strategy: str, token: str | 
     return EmbeddedTikaExtractor(timeout_s=timeout_s, max_workers=max(2, workers))
 
 
-def text_extractor(s: ArchiveSettings) -> TextExtractor:
+def text_extractor(s: Settings) -> TextExtractor:
     return _extractor(
         s.tika_server_endpoint,
         s.tika_timeout,
         s.tika_ocr_strategy,
-        s.tika_access_token,
+        s.tika_access_token.get_secret_value() if s.tika_access_token else None,
         s.archive_extract_workers,
     )
 
 
 @contextlib.contextmanager
-def _work_dir(s: ArchiveSettings) -> Iterator[Path]:
+def _work_dir(s: Settings) -> Iterator[Path]:
     """A fresh directory for one archive (download + unpacked tree), always removed."""
     parent = s.archive_work_dir
     if parent is not None:
@@ -389,7 +354,7 @@ async def _quarantine(stores: Stores, source: str, key: str, reason: str) -> Non
 # -- discovery ----------------------------------------------------------------------------------
 
 
-def discover_archives_sync(src: ArchiveSource, s: ArchiveSettings) -> list[ArchiveRef]:
+def discover_archives_sync(src: ArchiveSource, s: Settings) -> list[ArchiveRef]:
     """Newest archive per course under the source's prefix, sorted by course id."""
     prefix = src.prefix(s)
     s3 = _s3_client()
@@ -405,7 +370,7 @@ def discover_archives_sync(src: ArchiveSource, s: ArchiveSettings) -> list[Archi
 async def discover_course_archives(req: DiscoverArchivesInput) -> DiscoverArchivesResult:
     """A page of the source's courses (sorted ids after `after_course`) with newest archives."""
     src = archive_source(req.source)
-    refs = await asyncio.to_thread(discover_archives_sync, src, archive_settings())
+    refs = await asyncio.to_thread(discover_archives_sync, src, get_settings())
     after = [r for r in refs if req.after_course is None or r.course_id > req.after_course]
     page = after[: max(1, req.limit)]
     log.info("archives.discovered", source=src.name, courses=len(refs), page=len(page))
@@ -493,7 +458,7 @@ async def _deindex_content_files(stores: Stores, ids: list[int]) -> None:
 async def _ingest_olx(
     req: ArchiveWebhookInput,
     src: ArchiveSource,
-    s: ArchiveSettings,
+    s: Settings,
     stores: Stores,
     cstore: ContentFileStore,
     result: ArchiveIngestResult,
@@ -656,7 +621,7 @@ def _canvas_metadata_key(key: str) -> str:
 async def _ingest_canvas(
     req: ArchiveWebhookInput,
     src: ArchiveSource,
-    s: ArchiveSettings,
+    s: Settings,
     stores: Stores,
     cstore: ContentFileStore,
     result: ArchiveIngestResult,
@@ -795,7 +760,7 @@ async def _ingest_canvas(
 async def ingest_archive(req: ArchiveWebhookInput) -> ArchiveIngestResult:
     """Load one archive (the activity body; also callable from the CLI without Temporal)."""
     src = archive_source(req.source)
-    s = archive_settings()
+    s = get_settings()
     stores = await get_stores()
     cstore = ContentFileStore(stores.pool)
     prefix = src.prefix(s)
@@ -842,7 +807,7 @@ async def discover_ocw_sites(req: DiscoverOcwInput) -> DiscoverOcwResult:
         good = sorted({p for raw in req.prefixes if (p := ocw_prefix(raw))})
         bad = sorted({raw for raw in req.prefixes if ocw_prefix(raw) is None})
         return DiscoverOcwResult(prefixes=good, rejected=bad)
-    s = archive_settings()
+    s = get_settings()
 
     def listing() -> list[str]:
         return sorted(
@@ -871,7 +836,7 @@ def ocw_resource(course: dict[str, Any]) -> Resource:
 @activity.defn
 async def ingest_ocw_site(req: OcwSiteInput) -> ArchiveIngestResult:
     """One OCW site: course resource + page/resource content files (md5 reuse, soft retire)."""
-    s = archive_settings()
+    s = get_settings()
     stores = await get_stores()
     cstore = ContentFileStore(stores.pool)
     prefix = ocw_prefix(req.prefix)
@@ -974,7 +939,7 @@ async def ingest_ocw_site(req: OcwSiteInput) -> ArchiveIngestResult:
 async def delete_course_content(req: DeleteCourseContentInput) -> DeleteCourseContentResult:
     """Unpublish the source's courses whose readable_id starts with `course_id` (Canvas:
     `course_id-`), and their content files; the workflow then deindexes them."""
-    s = archive_settings()
+    s = get_settings()
     result = DeleteCourseContentResult(
         source=req.source, course_id=req.course_id, outcome="refused"
     )
@@ -994,6 +959,72 @@ async def delete_course_content(req: DeleteCourseContentInput) -> DeleteCourseCo
     result.outcome = "deleted" if resources or files else "nothing"
     result.resources, result.content_files = resources, files
     log.info("course_content.deleted", source=etl_source, prefix=prefix, resources=resources)
+    return result
+
+
+def ocw_run_ids(site_uid: str) -> list[str]:
+    """The run ids an OCW site uid can have been stored under: OCW's transform drops the
+    dashes (`run_id = site_uid.replace("-", "")`); the uid as sent is kept too, for runs
+    written before that rule."""
+    uid = site_uid.strip()
+    return sorted({uid, uid.replace("-", ""), uid.lower().replace("-", "")})
+
+
+_OCW_COURSE_BY_RUN = """
+SELECT lr.id AS resource_id, lr.readable_id, lr.resource_type, lr.published, lr.test_mode,
+       r.run_id
+FROM learning_resource_run r JOIN learning_resource lr ON lr.id = r.resource_id
+WHERE lr.platform = 'ocw' AND lr.etl_source = 'ocw' AND lr.resource_type = 'course'
+  AND r.run_id = ANY($1::text[])
+ORDER BY lr.published DESC, lr.id DESC
+LIMIT 1
+"""
+
+
+@activity.defn
+async def unpublish_ocw_course(req: OcwUnpublishInput) -> OcwUnpublishResult:
+    """The OCW webhook's unpublish: the OCW course whose run is the site, and its content files.
+
+    Idempotent: every statement only touches rows still published, so a retry (or a second
+    delivery) changes nothing and says `already_unpublished`. The workflow then deindexes.
+    """
+    stores = await get_stores()
+    result = OcwUnpublishResult(site_uid=req.site_uid, outcome="unknown")
+    async with stores.pool.acquire() as conn:
+        course = await conn.fetchrow(_OCW_COURSE_BY_RUN, ocw_run_ids(req.site_uid))
+        if course is None:
+            log.info("ocw.unpublish_unknown", site_uid=req.site_uid)
+            return result
+        result.run_id, result.readable_id = course["run_id"], course["readable_id"]
+        async with conn.transaction():
+            # MIT Learn keeps a test-mode course's files searchable; OCW has none, but the rule
+            # is the index pass's too (files of test-mode courses stay visible).
+            if not course["test_mode"]:
+                status = await conn.execute(
+                    "UPDATE content_file SET published = false, unpublished_on = now(),"
+                    " updated_on = now() WHERE resource_id = $1 AND published",
+                    course["resource_id"],
+                )
+                result.content_files = int(status.split()[-1])
+            # Forget the site checksum: a republished site must reload its (now unpublished)
+            # files instead of being skipped as unchanged.
+            await conn.execute(
+                "UPDATE learning_resource_run SET checksum = NULL WHERE resource_id = $1"
+                " AND checksum IS NOT NULL",
+                course["resource_id"],
+            )
+    # Last, so a retry after a failure above still finds the files to unpublish.
+    gone = await unpublish_resource(
+        stores.pool, "ocw", "ocw", course["readable_id"], course["resource_type"]
+    )
+    result.outcome = "unpublished" if gone else "already_unpublished"
+    log.info(
+        "ocw.unpublished",
+        site_uid=req.site_uid,
+        readable_id=result.readable_id,
+        outcome=result.outcome,
+        content_files=result.content_files,
+    )
     return result
 
 
@@ -1021,5 +1052,5 @@ ACTIVITIES_BY_QUEUE = {
         discover_ocw_sites,
         ingest_ocw_site,
     ],
-    DEFAULT_QUEUE: [delete_course_content, purge_content_files],
+    DEFAULT_QUEUE: [delete_course_content, purge_content_files, unpublish_ocw_course],
 }

@@ -171,6 +171,67 @@ class Settings(BaseSettings):
     posthog_event_s3_endpoint_url: str = ""
     posthog_max_object_bytes: int = 512 * 1024 * 1024
 
+    # ---- Webhook service (`learn webhooks serve`; learnflow/webhooks/config.py derives its
+    # WebhookConfig from these). Every secret in WEBHOOK_SECRET + WEBHOOK_SECRETS (comma list) is
+    # accepted at once, for rotation. OVS_ALLOWED_MEDIA_HOSTS, DATABASE_URL (certificate read
+    # side) and TEMPORAL_* are the fields above.
+    webhook_secret: SecretStr | None = None
+    webhook_secrets: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    # Signature schemes accepted: mitlearn (X-MITLearn-Signature) and/or standard (Standard
+    # Webhooks); an unknown name is refused when the webhook config is built.
+    webhook_schemes: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["mitlearn", "standard"]
+    )
+    webhook_max_body_bytes: int = 256 * 1024
+    webhook_tolerance_seconds: int = 300
+    webhook_dedupe_ttl_seconds: int = 900
+    # Largest validated OVS video passed to a workflow inline (bigger: 413)
+    ovs_webhook_inline_max_bytes: int = 64 * 1024
+    ocw_webhook_key: SecretStr | None = None
+    program_certificates_api_tokens: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list
+    )
+    # Bound on one workflow start, SDK retries included: past it the delivery gets a 503.
+    webhook_start_timeout_seconds: float = 5.0
+
+    # ---- Content archives and OCW sites (activities/archives.py; MIT Learn's setting names)
+    course_archive_bucket_name: str = "ol-data-lake-landing-zone-production"
+    edx_course_bucket_prefix: str = "edxorg-raw-data/edxorg/raw_data/course_xml/"
+    mitx_online_course_bucket_prefix: str = "mitxonline/openedx/raw_data/course_xml/"
+    xpro_course_bucket_prefix: str = "xpro/openedx/raw_data/course_xml/"
+    oll_course_bucket_prefix: str = "open-learning-library/courses"
+    canvas_course_bucket_prefix: str = "canvas/course_content"
+    ocw_live_bucket: str = "ocw-content-live-production"
+    ocw_base_url: str = "https://ocw.mit.edu/"
+    content_base_url_edx: str = "https://courses.edx.org"
+    content_base_url_mitxonline: str = "https://courses.mitxonline.mit.edu"
+    content_base_url_xpro: str = "https://courses.xpro.mit.edu"
+    content_base_url_oll: str = "https://openlearninglibrary.mit.edu"
+    # Text extraction: a Tika server when set (MIT Learn's variable), else embedded iscc-tika.
+    tika_server_endpoint: str = ""
+    tika_timeout: float = 60.0
+    tika_ocr_strategy: str = "no_ocr"
+    tika_access_token: SecretStr | None = None
+    # Where archives are downloaded and unpacked (a fresh temporary directory per archive).
+    archive_work_dir: Path | None = None
+    archive_max_bytes: int = 4 * 1024 * 1024 * 1024
+    archive_extract_workers: int = Field(default=2, ge=1, le=32)
+    # Keys walked, texted and upserted per step: the resume cursor's granularity.
+    archive_files_per_chunk: int = Field(default=200, ge=1)
+    # The delete webhook refuses shorter course-id prefixes (they would match whole catalogs).
+    delete_min_prefix_chars: int = Field(default=6, ge=1)
+    ocw_max_file_bytes: int = 512 * 1024 * 1024
+
+    @field_validator(
+        "webhook_secrets", "webhook_schemes", "program_certificates_api_tokens", mode="before"
+    )
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        # Secrets keep their case (unlike host names below); blanks are dropped.
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
     @field_validator("ovs_allowed_media_hosts", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> list[str]:

@@ -6,6 +6,8 @@
   suggests it, then index.
 * `IngestArchiveWorkflow` — one archive by S3 key (also what the content_files webhook starts).
 * `IngestOcwWorkflow` — OCW sites by prefix (webhook) or all of `courses/` (on demand).
+* `UnpublishOcwCourseWorkflow` — the OCW webhook's `unpublished` case: unpublish the site's
+  course and its files, then index and embed so it leaves keyword and vector search.
 * `DeleteCourseContentWorkflow`, `PurgeContentFilesWorkflow` — the delete webhook and the daily
   purge of unpublished files.
 
@@ -31,8 +33,16 @@ with workflow.unsafe.imports_passed_through():
     from learnflow.contracts import (
         ARCHIVE_QUEUE,
         DEFAULT_QUEUE,
+        EMBEDDINGS_QUEUE,
+        EmbedInput,
+        EmbedResult,
         IndexInput,
+        IndexResult,
         IngestSourceInput,
+        OcwUnpublishInput,
+        OcwUnpublishResult,
+        embed_workflow_id,
+        index_workflow_id,
     )
     from learnflow.webhooks.models import ArchiveWebhookInput, DeleteCourseContentInput
 
@@ -417,6 +427,50 @@ class DeleteCourseContentWorkflow:
 
 
 @workflow.defn
+class UnpublishOcwCourseWorkflow:
+    """The OCW webhook's `site_uid` + `unpublished: true` (MIT Learn: unpublish the course,
+    `resource_unpublished_actions`): unpublish the course and its content files, then wait for
+    the index and embed passes, so when this completes the course is out of both searches."""
+
+    @workflow.run
+    async def run(self, req: OcwUnpublishInput) -> OcwUnpublishResult:
+        workflow.upsert_search_attributes([sa.SOURCE.value_set("ocw")])
+        result: OcwUnpublishResult = await workflow.execute_activity(
+            "unpublish_ocw_course",
+            req,
+            result_type=OcwUnpublishResult,
+            summary=f"unpublish OCW site {req.site_uid}"[:200],
+            **SHORT,
+        )
+        workflow.upsert_search_attributes([sa.OUTCOME.value_set(result.outcome)])
+        if result.outcome != "unknown":
+            # Also after `already_unpublished`: a first attempt may have stopped before its
+            # passes ran, and a pass with nothing to do is cheap.
+            run = f"unpublish-{req.site_uid[:64]}-{workflow.info().run_id[:8]}"
+            result.indexed = await workflow.execute_child_workflow(
+                "IndexResourcesWorkflow",
+                IndexInput(source="ocw"),
+                id=index_workflow_id("ocw", run),
+                task_queue=DEFAULT_QUEUE,
+                result_type=IndexResult,
+                static_summary=f"index ocw after unpublishing {req.site_uid}"[:200],
+            )
+            result.embedded = await workflow.execute_child_workflow(
+                "EmbedResourcesWorkflow",
+                EmbedInput(source="ocw"),
+                id=embed_workflow_id("ocw", run),
+                task_queue=EMBEDDINGS_QUEUE,
+                result_type=EmbedResult,
+                static_summary=f"embed ocw after unpublishing {req.site_uid}"[:200],
+            )
+        workflow.set_current_details(
+            f"**{result.outcome}** {result.readable_id or req.site_uid}:"
+            f" {result.content_files} content files unpublished"
+        )
+        return result
+
+
+@workflow.defn
 class PurgeContentFilesWorkflow:
     """Daily: hard-delete content files unpublished more than `retention_days` ago."""
 
@@ -437,5 +491,9 @@ class PurgeContentFilesWorkflow:
 
 WORKFLOWS_BY_QUEUE = {
     ARCHIVE_QUEUE: [IngestArchivesWorkflow, IngestArchiveWorkflow, IngestOcwWorkflow],
-    DEFAULT_QUEUE: [DeleteCourseContentWorkflow, PurgeContentFilesWorkflow],
+    DEFAULT_QUEUE: [
+        DeleteCourseContentWorkflow,
+        PurgeContentFilesWorkflow,
+        UnpublishOcwCourseWorkflow,
+    ],
 }

@@ -113,6 +113,12 @@ RECORDINGS: tuple[Recording, ...] = (
         {"source": "mitxonline", "course_id": "course-v1:MITxT+18.03x.1"},
         "the delete webhook: unpublish one demo course and its files, deindex",
     ),
+    Recording(
+        "UnpublishOcwCourseWorkflow",
+        "histories/ocw-unpublish/unknown",
+        {"site_uid": "00000000-0000-0000-0000-000000000000"},
+        "the OCW webhook's unpublish for a site the catalog does not have (nothing to do)",
+    ),
 )
 
 # History events that come from workflow commands: their order is what replay checks.

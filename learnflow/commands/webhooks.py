@@ -17,10 +17,10 @@ def register(app: typer.Typer) -> None:
         """Serve the webhook endpoints; config from WEBHOOK_* / OCW_* / OVS_* env variables."""
         import uvicorn
 
-        from learnflow.webhooks.config import WebhookSettings
+        from learnflow.webhooks.config import webhook_config
 
         try:  # fail fast on a bad configuration, before binding
-            config = WebhookSettings().to_config()
+            config = webhook_config()
         except ValueError as exc:
             typer.echo(f"webhooks: bad configuration: {exc}", err=True)
             raise typer.Exit(2) from exc

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from learnflow.contracts import IngestSourceInput
+from learnflow.contracts import IngestSourceInput, OcwUnpublishInput
 from learnflow.webhooks import models as m
 from learnflow.webhooks import targets as t
 from learnflow.webhooks.certificates import PublicProgramCertificate, list_program_certificates
@@ -267,7 +267,7 @@ class _Service:
             wid = t.workflow_id(t.INGEST_SOURCE, t.digest(joined, 32))
             return await self.start(request, None, body, t.INGEST_SOURCE, arg, wid)
         if hook.site_uid and hook.unpublished:
-            arg = m.OcwUnpublishInput(site_uid=hook.site_uid)
+            arg = OcwUnpublishInput(site_uid=hook.site_uid)
             wid = t.workflow_id(t.UNPUBLISH_OCW_COURSE, hook.site_uid)
             return await self.start(request, None, body, t.UNPUBLISH_OCW_COURSE, arg, wid)
         raise ApiError(
@@ -374,13 +374,14 @@ def create_app(config: WebhookConfig, starter: WorkflowStarter) -> Starlette:
 def app_from_env() -> Starlette:
     """uvicorn factory for `learn webhooks serve`: settings from the environment, Temporal
     connected lazily in the serving loop."""
-    from learnflow.webhooks.config import WebhookSettings
+    from learnflow.settings import get_settings
+    from learnflow.webhooks.config import webhook_config
     from learnflow.webhooks.starter import LazyTemporalStarter
 
-    settings = WebhookSettings()
+    settings = get_settings()
     starter = LazyTemporalStarter(
         settings.temporal_address,
         settings.temporal_namespace,
         start_timeout=timedelta(seconds=settings.webhook_start_timeout_seconds),
     )
-    return create_app(settings.to_config(), starter)
+    return create_app(webhook_config(settings), starter)

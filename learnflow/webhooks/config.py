@@ -1,20 +1,22 @@
-"""Webhook service configuration: `WebhookConfig` (what the app needs) and `WebhookSettings` (read
-from the environment; to be folded into `learnflow.settings.Settings` later)."""
+"""Webhook service configuration: `WebhookConfig`, the frozen object `create_app` takes, derived
+from the one `learnflow.settings.Settings` by `webhook_config()` (WEBHOOK_*, OCW_WEBHOOK_KEY,
+OVS_*, PROGRAM_CERTIFICATES_API_TOKENS, DATABASE_URL). Tests build a WebhookConfig directly."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
+
+from learnflow.settings import DEFAULT_OVS_MEDIA_HOSTS, Settings, get_settings
 
 Scheme = Literal["mitlearn", "standard"]
 SCHEMES: tuple[Scheme, ...] = ("mitlearn", "standard")
 
 # MIT Learn's OVS webhook allow-lists these media hosts (CloudFront distributions of OVS).
-DEFAULT_MEDIA_HOSTS = ("du3yhovcx8dht.cloudfront.net", "d1rlgptj9v7p9j.cloudfront.net")
+DEFAULT_MEDIA_HOSTS = DEFAULT_OVS_MEDIA_HOSTS
 
 
 def standard_key(secret: str) -> bytes:
@@ -69,64 +71,25 @@ class WebhookConfig(BaseModel):
         return [s.get_secret_value().encode() for s in self.secrets]
 
 
-CommaList = Annotated[list[str], NoDecode]
+def webhook_config(settings: Settings | None = None) -> WebhookConfig:
+    """The app's config from the one Settings object (the environment by default).
 
-
-def _split(value: object) -> object:
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
-    return value
-
-
-class WebhookSettings(BaseSettings):
-    """Environment: WEBHOOK_SECRET, WEBHOOK_SECRETS, WEBHOOK_SCHEMES, WEBHOOK_MAX_BODY_BYTES,
-    WEBHOOK_TOLERANCE_SECONDS, WEBHOOK_DEDUPE_TTL_SECONDS, OVS_WEBHOOK_INLINE_MAX_BYTES,
-    OCW_WEBHOOK_KEY, OVS_ALLOWED_MEDIA_HOSTS, PROGRAM_CERTIFICATES_API_TOKENS, DATABASE_URL,
-    TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, WEBHOOK_START_TIMEOUT_SECONDS."""
-
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
-
-    webhook_secret: SecretStr | None = None
-    webhook_secrets: CommaList = Field(default_factory=list)
-    webhook_schemes: CommaList = Field(default_factory=lambda: list(SCHEMES))
-    webhook_max_body_bytes: int = 256 * 1024
-    webhook_tolerance_seconds: int = 300
-    webhook_dedupe_ttl_seconds: int = 900
-    ovs_webhook_inline_max_bytes: int = 64 * 1024
-    ocw_webhook_key: SecretStr | None = None
-    ovs_allowed_media_hosts: CommaList = Field(default_factory=lambda: list(DEFAULT_MEDIA_HOSTS))
-    program_certificates_api_tokens: CommaList = Field(default_factory=list)
-    database_url: str = ""
-    temporal_address: str = "127.0.0.1:7233"
-    temporal_namespace: str = "default"
-    # Bound on one workflow start, SDK retries included: past it the delivery gets a 503.
-    webhook_start_timeout_seconds: float = 5.0
-
-    _split_lists = field_validator(
-        "webhook_secrets",
-        "webhook_schemes",
-        "ovs_allowed_media_hosts",
-        "program_certificates_api_tokens",
-        mode="before",
-    )(_split)
-
-    def to_config(self) -> WebhookConfig:
-        secrets = [self.webhook_secret.get_secret_value()] if self.webhook_secret else []
-        secrets += [s for s in self.webhook_secrets if s not in secrets]
-        unknown = set(self.webhook_schemes) - set(SCHEMES)
-        if unknown:
-            raise ValueError(f"unknown WEBHOOK_SCHEMES {sorted(unknown)}; known: {SCHEMES}")
-        return WebhookConfig(
-            secrets=tuple(SecretStr(s) for s in secrets),
-            schemes=frozenset(self.webhook_schemes),  # type: ignore[arg-type]
-            tolerance_seconds=self.webhook_tolerance_seconds,
-            max_body_bytes=self.webhook_max_body_bytes,
-            ovs_inline_max_bytes=self.ovs_webhook_inline_max_bytes,
-            dedupe_ttl_seconds=self.webhook_dedupe_ttl_seconds,
-            ocw_webhook_key=self.ocw_webhook_key,
-            ovs_allowed_media_hosts=frozenset(self.ovs_allowed_media_hosts),
-            database_url=self.database_url,
-            certificates_api_tokens=tuple(
-                SecretStr(t) for t in self.program_certificates_api_tokens
-            ),
-        )
+    Raises ValueError on an unknown WEBHOOK_SCHEMES name or an undecodable whsec_ secret."""
+    s = settings or get_settings()
+    secrets: list[str] = [s.webhook_secret.get_secret_value()] if s.webhook_secret else []
+    secrets += [v for x in s.webhook_secrets if (v := x.get_secret_value()) not in secrets]
+    unknown = set(s.webhook_schemes) - set(SCHEMES)
+    if unknown:
+        raise ValueError(f"unknown WEBHOOK_SCHEMES {sorted(unknown)}; known: {SCHEMES}")
+    return WebhookConfig(
+        secrets=tuple(SecretStr(v) for v in secrets),
+        schemes=frozenset(s.webhook_schemes),  # type: ignore[arg-type]
+        tolerance_seconds=s.webhook_tolerance_seconds,
+        max_body_bytes=s.webhook_max_body_bytes,
+        ovs_inline_max_bytes=s.ovs_webhook_inline_max_bytes,
+        dedupe_ttl_seconds=s.webhook_dedupe_ttl_seconds,
+        ocw_webhook_key=s.ocw_webhook_key,
+        ovs_allowed_media_hosts=frozenset(s.ovs_allowed_media_hosts),
+        database_url=s.database_url,
+        certificates_api_tokens=tuple(s.program_certificates_api_tokens),
+    )

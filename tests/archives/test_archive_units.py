@@ -8,7 +8,6 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from activities.archives import (
-    ArchiveSettings,
     archive_source,
     course_id_for_key,
     match_run,
@@ -17,9 +16,10 @@ from activities.archives import (
     ocw_prefix,
 )
 from learnflow.db.content_files import ArchiveRun, escape_like
+from learnflow.settings import Settings
 from workflows.archives import IngestArchivesInput, archive_workflow_id
 
-S = ArchiveSettings()
+S = Settings()  # the defaults (LEARNFLOW_ENV_FILE is empty under the tests)
 
 
 def _run(run_id: str, n: int = 1) -> ArchiveRun:

@@ -8,7 +8,7 @@ import pytest
 from pydantic import SecretStr
 
 from learnflow.webhooks import targets
-from learnflow.webhooks.config import WebhookConfig, WebhookSettings
+from learnflow.webhooks.config import WebhookConfig, webhook_config
 from learnflow.webhooks.dedupe import DeliveryCache, Seen
 from learnflow.webhooks.signatures import (
     SignatureError,
@@ -95,7 +95,7 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("WEBHOOK_MAX_BODY_BYTES", "1000")
     monkeypatch.setenv("OCW_WEBHOOK_KEY", "ocw")
     monkeypatch.setenv("OVS_ALLOWED_MEDIA_HOSTS", "A.example.com,b.example.com")
-    config = WebhookSettings().to_config()
+    config = webhook_config()
     assert [s.get_secret_value() for s in config.secrets] == ["one", "two", "three"]
     assert config.schemes == frozenset({"standard"})
     assert config.max_body_bytes == 1000
@@ -103,7 +103,7 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch):
     assert "one" not in repr(config)  # secrets never printed
     monkeypatch.setenv("WEBHOOK_SCHEMES", "mitlearn,hmac-md5")
     with pytest.raises(ValueError, match="unknown WEBHOOK_SCHEMES"):
-        WebhookSettings().to_config()
+        webhook_config()
 
 
 def test_workflow_ids_are_deterministic_and_bounded():
