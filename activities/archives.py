@@ -975,7 +975,7 @@ SELECT lr.id AS resource_id, lr.readable_id, lr.resource_type, lr.published, lr.
        r.run_id
 FROM learning_resource_run r JOIN learning_resource lr ON lr.id = r.resource_id
 WHERE lr.platform = 'ocw' AND lr.etl_source = 'ocw' AND lr.resource_type = 'course'
-  AND r.run_id = ANY($1::text[])
+  AND (r.run_id = ANY($1::text[]) OR lr.data #>> '{details,site_uid}' = $2)
 ORDER BY lr.published DESC, lr.id DESC
 LIMIT 1
 """
@@ -991,7 +991,9 @@ async def unpublish_ocw_course(req: OcwUnpublishInput) -> OcwUnpublishResult:
     stores = await get_stores()
     result = OcwUnpublishResult(site_uid=req.site_uid, outcome="unknown")
     async with stores.pool.acquire() as conn:
-        course = await conn.fetchrow(_OCW_COURSE_BY_RUN, ocw_run_ids(req.site_uid))
+        course = await conn.fetchrow(
+            _OCW_COURSE_BY_RUN, ocw_run_ids(req.site_uid), req.site_uid.strip()
+        )
         if course is None:
             log.info("ocw.unpublish_unknown", site_uid=req.site_uid)
             return result

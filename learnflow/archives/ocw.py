@@ -165,6 +165,9 @@ def transform_course(
         "pace": ["self_paced"],
         "delivery": ["online"],
         "published": True,
+        # The unpublish webhook names a site by its site_uid alone; a course whose run id came
+        # from its legacy_uid is found through this (MIT Learn cannot find those).
+        "details": {"site_uid": data.get("site_uid")} if data.get("site_uid") else {},
         "runs": [
             {
                 "run_id": run_id,

@@ -64,8 +64,11 @@ async def app_http(app_webhooks: Running) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def _seed_ocw_course(app, tag: str) -> tuple[str, str, str, int]:
+async def _seed_ocw_course(
+    app, tag: str, legacy_uid: str | None = None
+) -> tuple[str, str, str, int]:
     """The fixture site as a published OCW course with its syllabus page, under a fresh uid.
+    Without `legacy_uid` the run id derives from the site uid, as for every new OCW site.
 
     Returns (site_uid, readable_id, search word, resource id)."""
     from activities.archives import ocw_resource
@@ -73,7 +76,9 @@ async def _seed_ocw_course(app, tag: str) -> tuple[str, str, str, int]:
     site_uid = str(uuid.uuid4())
     word = f"zq{tag}"  # one token no other row has: what the searches look for
     data = json.loads((SITE / "data.json").read_text())
-    data.pop("legacy_uid")  # run_id then derives from site_uid, as for every new OCW site
+    data.pop("legacy_uid")
+    if legacy_uid:
+        data["legacy_uid"] = legacy_uid
     data.update(
         site_uid=site_uid,
         primary_course_number=f"16.{tag}",
@@ -82,7 +87,7 @@ async def _seed_ocw_course(app, tag: str) -> tuple[str, str, str, int]:
     course = transform_course(data, url_path=f"courses/{OCW_SLUG}-{tag}/")
     assert course is not None
     resource = ocw_resource(course)
-    assert resource.runs[0].run_id == site_uid.replace("-", "")
+    assert resource.runs[0].run_id == (legacy_uid or site_uid).replace("-", "")
     etl_tag = f"test-ocw-unpublish-{tag}"
     await app.stores.catalog.upsert_resources(etl_tag, [resource])
     store = ContentFileStore(app.stores.pool)
@@ -220,3 +225,17 @@ async def test_ocw_unpublish_of_an_unknown_site_completes_saying_so(app, app_htt
     result = await _result(app, workflow_id)
     assert result.outcome == "unknown" and result.readable_id is None
     assert result.indexed is None and result.embedded is None
+
+
+async def test_ocw_unpublish_finds_a_course_whose_run_id_is_its_legacy_uid(app, app_http):
+    """Older OCW sites keep their legacy uid as run id; the webhook names only the site uid."""
+    tag = uuid.uuid4().hex[:8]
+    legacy = str(uuid.uuid4())
+    site_uid, readable_id, word, resource_id = await _seed_ocw_course(app, tag, legacy)
+    await _follow(app, tag)
+    assert (await _found(app, word, resource_id))["keyword"] is True
+
+    result = await _result(app, await _deliver(app_http, site_uid))
+    assert result.outcome == "unpublished", result
+    assert result.readable_id == readable_id and result.run_id == legacy.replace("-", "")
+    assert (await _found(app, word, resource_id))["keyword"] is False
