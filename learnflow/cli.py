@@ -130,11 +130,23 @@ def search(
 
 @app.command()
 def up(
-    demo: Annotated[bool, typer.Option(help="serve generated source payloads (offline)")] = False,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            help="serve generated payloads for every source offline: catalogs, feeds, course"
+            " archives (in-process S3), course pages (local proxy)"
+        ),
+    ] = False,
     opensearch: Annotated[
         bool, typer.Option(help="use a real OpenSearch node for keyword search")
     ] = False,
-    data_dir: Annotated[Path, typer.Option(help="state directory")] = Path(".learnflow"),
+    data_dir: Annotated[
+        Path,
+        typer.Option(
+            help="state directory; its learnflow.env names what was started, for other"
+            " commands (`learn status --data-dir DIR`)"
+        ),
+    ] = Path(".learnflow"),
     temporal_port: int = 7233,
     ui_port: int = 8233,
     no_trigger: Annotated[

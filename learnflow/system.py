@@ -13,6 +13,7 @@ import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 from temporalio.client import Client
@@ -22,8 +23,12 @@ from learnflow.db.migrate import migrate
 from learnflow.harness.fixture_server import FixtureServer
 from learnflow.harness.temporal import DevServer
 from learnflow.reference import reference_data
-from learnflow.settings import get_settings, reset_settings
+from learnflow.settings import DEFAULT_ENV_FILE, get_settings, reset_settings
 from learnflow.stores import Stores, get_stores, reset_stores
+
+if TYPE_CHECKING:
+    from learnflow.demo_web import DemoWebProxy
+    from learnflow.harness.s3 import MotoS3
 
 log = structlog.get_logger(__name__)
 
@@ -36,6 +41,8 @@ class ServiceStack:
     ui_port: int = 8233
     temporal: DevServer | None = None
     fixture_server: FixtureServer | None = None
+    s3: MotoS3 | None = None
+    web_proxy: DemoWebProxy | None = None
     env: dict[str, str] = field(default_factory=dict)
     _pg: object | None = None
 
@@ -59,21 +66,60 @@ class ServiceStack:
         if not settings.qdrant_url and not settings.qdrant_path:
             self.env["QDRANT_PATH"] = str(self.data_dir / "qdrant")
         if self.demo:
-            from learnflow.demo import install_demo
+            from learnflow.demo import install_demo, install_demo_archives
+            from learnflow.demo_web import DemoWebProxy
+            from learnflow.harness.s3 import MotoS3
 
             # the demo is a trusted local sandbox: no identity provider to issue tokens
             self.env.setdefault("GRPC_AUTH_ENABLED", "false")
 
             self.fixture_server = FixtureServer().start()
             self.env.update(install_demo(self.fixture_server))
+            # The public web (marketing pages): answered by a local forward proxy.
+            self.web_proxy = DemoWebProxy(self.data_dir / "demo-web").start()
+            self.env.update(self.web_proxy.env())
+            # Course archives: moto's S3 in this process (in memory, offline), filled each start.
+            try:
+                self.s3 = MotoS3().start()
+            except ImportError as exc:
+                raise RuntimeError(
+                    "learn up --demo serves course archives from moto's S3: "
+                    "pip install 'moto[s3]' (make install does)"
+                ) from exc
+            self.env.update(
+                S3_ENDPOINT_URL=self.s3.endpoint_url,
+                AWS_ACCESS_KEY_ID="testing",
+                AWS_SECRET_ACCESS_KEY="testing",  # noqa: S106 - moto's dummy credentials
+                TIKA_SERVER_ENDPOINT="",  # the embedded extractor: no JVM to start
+            )
+            self.env.update(install_demo_archives(self.s3.client()))
         self.env.setdefault("GRPC_ADDRESS", settings.grpc_address)
         os.environ.update(self.env)
-        env_file = self.data_dir / "learnflow.env"
-        env_file.write_text("".join(f"{k}={v}\n" for k, v in sorted(self.env.items())))
+        self.env_file.write_text("".join(f"{k}={v}\n" for k, v in sorted(self.env.items())))
         reset_settings()
         return self
 
+    @property
+    def env_file(self) -> Path:
+        """Where the addresses of what this stack started are written, for other `learn`
+        commands (`learn status --data-dir DIR`, or LEARNFLOW_ENV_FILE=<this file>)."""
+        return self.data_dir / "learnflow.env"
+
+    def other_commands_hint(self) -> str | None:
+        """How other `learn` commands find this stack, when they would not by default (they read
+        .learnflow/learnflow.env of the directory they run in)."""
+        if self.env_file.resolve() == Path(DEFAULT_ENV_FILE).resolve():
+            return None
+        return (
+            f"Other commands: learn status --data-dir {self.data_dir}\n"
+            f"                (or export LEARNFLOW_ENV_FILE={self.env_file})"
+        )
+
     def stop(self) -> None:
+        if self.web_proxy:
+            self.web_proxy.stop()
+        if self.s3:
+            self.s3.stop()
         if self.fixture_server:
             self.fixture_server.stop()
         if self.temporal:
@@ -136,19 +182,13 @@ async def run_up(stack: ServiceStack, grpc_address: str, trigger: bool = True) -
     registered = {wf.__name__ for wfs, _ in queue_registry().values() for wf in wfs}
     entries = wanted_schedules(registered, set(all_sources()))
     report = await reconcile(app.client, entries)
-    demo_sources = None
+    background: list[asyncio.Task] = []
     if stack.demo:
-        from learnflow.demo import DEMO_SOURCES
-
-        demo_sources = set(DEMO_SOURCES)
-    for entry in entries:
-        handle = app.client.get_schedule_handle(entry.schedule_id)
-        served = entry.workflow == "IngestSourceWorkflow" and entry.source in (demo_sources or ())
-        if demo_sources is not None and entry.source and not served:
-            # Offline demo: sources it does not serve stay paused instead of calling the internet.
-            await handle.pause(note="paused by learn up --demo: no demo payloads for this source")
-        elif trigger and not entry.paused:
-            await handle.trigger()
+        background = await _demo_first_runs(app.client, entries, trigger)
+    elif trigger:
+        for entry in entries:
+            if not entry.paused:
+                await app.client.get_schedule_handle(entry.schedule_id).trigger()
     assert stack.temporal is not None
     print(f"Temporal UI:   {stack.temporal.ui_url}")
     print(f"Temporal gRPC: {stack.temporal.address}")
@@ -156,6 +196,8 @@ async def run_up(stack: ServiceStack, grpc_address: str, trigger: bool = True) -
     print(
         f"Schedules:     {len(entries)} ({len(report.created)} created, {len(report.updated)} updated)"
     )
+    if hint := stack.other_commands_hint():
+        print(hint)
     print("Press Ctrl-C to stop.")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -167,5 +209,86 @@ async def run_up(stack: ServiceStack, grpc_address: str, trigger: bool = True) -
         await stop.wait()
     finally:
         print("Stopping…")
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         await app.stop()
         await reset_stores()
+
+
+DEMO_PAUSE_NOTE = "paused by learn up --demo: no demo payloads for this source"
+
+
+async def _demo_first_runs(client: Client, entries: list, trigger: bool) -> list[asyncio.Task]:
+    """`learn up --demo`: pause what the demo does not serve; run everything else once, each
+    after its prerequisites' first run (archives after their catalog), plus one OCW run.
+
+    Schedules the table creates paused (sloan_news) get one run too and stay paused, so the UI
+    shows every source working."""
+    from learnflow.demo import demo_prerequisites, demo_serves
+
+    tasks: list[asyncio.Task] = []
+    for entry in entries:
+        handle = client.get_schedule_handle(entry.schedule_id)
+        if not demo_serves(entry.source, entry.workflow):
+            await handle.pause(note=DEMO_PAUSE_NOTE)
+            continue
+        state = (await handle.describe()).schedule.state
+        if state.paused and state.note == DEMO_PAUSE_NOTE:
+            # paused by an older demo that did not serve it yet; an operator's pause stays
+            await handle.unpause(note="served by learn up --demo")
+        if not trigger:
+            continue
+        after = demo_prerequisites(entry.source, entry.workflow)
+        if after:
+            tasks.append(asyncio.create_task(_trigger_after(client, entry.schedule_id, after)))
+        else:
+            await handle.trigger()
+    if trigger:
+        tasks.append(asyncio.create_task(_start_demo_ocw(client)))
+    return tasks
+
+
+async def _has_completed_run(client: Client, schedule_id: str) -> bool:
+    query = f"TemporalScheduledById = '{schedule_id}' AND ExecutionStatus = 'Completed'"
+    async for _ in client.list_workflows(query, limit=1):
+        return True
+    return False
+
+
+async def _trigger_after(
+    client: Client, schedule_id: str, after: tuple[str, ...], timeout_s: float = 600.0
+) -> None:
+    """Trigger `schedule_id` once every schedule in `after` has completed a run (visibility is
+    polled: it is eventually consistent); after `timeout_s`, trigger anyway and say so."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    waiting = list(after)
+    while waiting and loop.time() < deadline:
+        waiting = [s for s in waiting if not await _has_completed_run(client, s)]
+        if waiting:
+            await asyncio.sleep(1.0)
+    if waiting:
+        log.warning("demo.trigger_without_prerequisites", schedule=schedule_id, waiting=waiting)
+    await client.get_schedule_handle(schedule_id).trigger()
+    log.info("demo.triggered", schedule=schedule_id, after=list(after))
+
+
+async def _start_demo_ocw(client: Client) -> None:
+    """The demo OCW site through IngestOcwWorkflow (it runs on webhooks, not on a schedule)."""
+    from temporalio.common import SearchAttributePair, TypedSearchAttributes
+    from temporalio.exceptions import WorkflowAlreadyStartedError
+
+    from learnflow import search_attributes as sa
+    from learnflow.contracts import ARCHIVE_QUEUE, IngestSourceInput
+    from learnflow.demo import DEMO_OCW_WORKFLOW_ID
+
+    with contextlib.suppress(WorkflowAlreadyStartedError):
+        await client.start_workflow(
+            "IngestOcwWorkflow",
+            IngestSourceInput(source="ocw"),
+            id=DEMO_OCW_WORKFLOW_ID,
+            task_queue=ARCHIVE_QUEUE,
+            search_attributes=TypedSearchAttributes([SearchAttributePair(sa.SOURCE, "ocw")]),
+            static_summary="learn up --demo: the demo OCW site",
+        )

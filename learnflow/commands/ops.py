@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -20,6 +22,36 @@ quarantine_app = typer.Typer(help="Items a transform could not read.", no_args_i
 IdPrefix = Annotated[
     str, typer.Option(help="Only schedules under this id prefix (staging, tests).")
 ]
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help="The stack `learn up --data-dir DIR` started (reads DIR/learnflow.env).",
+        show_default=False,
+    ),
+]
+
+
+def use_data_dir(data_dir: Path | None) -> None:
+    """Point this command at the stack `learn up --data-dir DIR` started: its env file holds the
+    addresses of what it started (variables already set in the shell still win)."""
+    if data_dir is None:
+        return
+    env_file = data_dir / "learnflow.env"
+    if not env_file.is_file():
+        _fail(f"no {env_file}: start the stack with `learn up --data-dir {data_dir}`")
+    from learnflow.settings import reset_settings
+
+    os.environ["LEARNFLOW_ENV_FILE"] = str(env_file.resolve())
+    reset_settings()
+
+
+def _data_dir_callback(data_dir: DataDir = None) -> None:
+    use_data_dir(data_dir)
+
+
+schedules_app.callback()(_data_dir_callback)
+quarantine_app.callback()(_data_dir_callback)
 
 
 def _settings():
@@ -247,7 +279,9 @@ def _database_url() -> str:
     return url
 
 
-async def _catalog_status() -> dict[str, SourceStatus]:
+async def _catalog_status(etl_names: dict[str, str] | None = None) -> dict[str, SourceStatus]:
+    """Per source: the last etl_run and the catalog's counts. The catalog names resources by
+    ETL source (mit_edx, see, podcast); `etl_names` maps those to the source names etl_run uses."""
     import asyncpg
 
     conn = await asyncpg.connect(_database_url())
@@ -264,7 +298,10 @@ async def _catalog_status() -> dict[str, SourceStatus]:
         await conn.close()
     out: dict[str, SourceStatus] = {}
     for r in counts:
-        out[r["etl_source"]] = SourceStatus(r["etl_source"], r["published"], r["total"])
+        name = (etl_names or {}).get(r["etl_source"], r["etl_source"])
+        st = out.setdefault(name, SourceStatus(name))
+        st.published += r["published"]
+        st.total += r["total"]
     for r in runs:
         st = out.setdefault(r["source"], SourceStatus(r["source"]))
         st.last_started = r["started_on"]
@@ -292,9 +329,57 @@ async def running_ingestions(client) -> list[tuple[str, dict[str, Any]]]:
     return found
 
 
-async def collect_status(registered_sources: set[str]) -> list[SourceStatus]:
+@dataclass
+class ArchiveStatus:
+    """The last finished content-archive run of one source (IngestArchivesWorkflow, OCW)."""
+
+    source: str
+    workflow_id: str
+    closed: datetime | None
+    status: str
+    outcome: str | None = None
+    loaded: int | None = None
+    retired: int | None = None
+
+
+ARCHIVE_WORKFLOWS = ("IngestArchivesWorkflow", "IngestOcwWorkflow")
+
+
+async def last_archive_runs(client, limit: int = 500) -> list[ArchiveStatus]:
+    """Newest closed archive run per source, from Temporal's visibility (the runs keep their
+    counts as search attributes; archives write no etl_run row)."""
+    from learnflow import search_attributes as sa
+
+    types = " OR ".join(f"WorkflowType = '{t}'" for t in ARCHIVE_WORKFLOWS)
+    query = f"({types}) AND ExecutionStatus != 'Running'"
+    found: dict[str, ArchiveStatus] = {}
+    async for wf in client.list_workflows(query, limit=limit):
+        attrs = wf.typed_search_attributes
+        source = attrs.get(sa.SOURCE) or ("ocw" if wf.workflow_type == "IngestOcwWorkflow" else "")
+        if not source:
+            continue
+        seen = found.get(source)
+        closed = wf.close_time
+        never = datetime.min.replace(tzinfo=UTC)
+        if seen is not None and (seen.closed or never) >= (closed or never):
+            continue
+        found[source] = ArchiveStatus(
+            source=source,
+            workflow_id=wf.id,
+            closed=closed,
+            status=wf.status.name.lower() if wf.status else "unknown",
+            outcome=attrs.get(sa.OUTCOME),
+            loaded=attrs.get(sa.UPSERTED),
+            retired=attrs.get(sa.UNPUBLISHED),
+        )
+    return [found[k] for k in sorted(found)]
+
+
+async def collect_status(
+    registered_sources: set[str], etl_names: dict[str, str] | None = None
+) -> list[SourceStatus]:
     """Per source: catalog counts, the last etl_run, and the progress of active runs."""
-    statuses = await _catalog_status()
+    statuses = await _catalog_status(etl_names)
     for name in registered_sources:
         statuses.setdefault(name, SourceStatus(name))
     client = await _client()
@@ -339,6 +424,25 @@ def _status_table(rows: list[SourceStatus]):
     return table
 
 
+def _archives_table(rows: list[ArchiveStatus]):
+    from rich.table import Table
+
+    table = Table(
+        "source", "last archive run", "status", "outcome", "files loaded", "retired",
+        title="content archives",
+    )  # fmt: skip
+    for a in rows:
+        table.add_row(
+            a.source,
+            f"{a.closed:%Y-%m-%d %H:%M}" if a.closed else "-",
+            a.status,
+            a.outcome or "-",
+            "-" if a.loaded is None else str(a.loaded),
+            "-" if a.retired is None else str(a.retired),
+        )
+    return table
+
+
 def _progress_label(progress: dict[str, Any]) -> str:
     details = ", ".join(
         f"{k} {v}" for k, v in progress.items() if k not in ("stage", "workflow_id", "error")
@@ -358,23 +462,43 @@ def _console():
 def status(
     watch: Annotated[bool, typer.Option(help="refresh until no ingestion is running")] = False,
     interval: Annotated[float, typer.Option(help="seconds between refreshes")] = 2.0,
+    data_dir: DataDir = None,
 ) -> None:
     """Per source: last run outcome and counts, published/total, a progress bar while running."""
     from rich.live import Live
 
     from sources import all_sources
 
-    registered = set(all_sources())
+    use_data_dir(data_dir)
+
+    sources = all_sources()
+    registered = set(sources)
+    etl_names = _etl_names(sources)
     console = _console()
-    rows = _run(collect_status(registered))
+    rows = _run(collect_status(registered, etl_names))
     if not watch or not any(r.running for r in rows):
         console.print(_status_table(rows))
+        archives = _run(_archive_runs())
+        if archives:
+            console.print(_archives_table(archives))
         return
     with Live(_status_table(rows), console=console, refresh_per_second=4) as live:
         while any(r.running for r in rows):
             time.sleep(interval)
-            rows = _run(collect_status(registered))
+            rows = _run(collect_status(registered, etl_names))
             live.update(_status_table(rows))
+
+
+def _etl_names(sources: dict[str, Any]) -> dict[str, str]:
+    """ETL source -> source name, where exactly one source loads that ETL source."""
+    by_etl: dict[str, list[str]] = {}
+    for name, source in sources.items():
+        by_etl.setdefault(source.etl_source, []).append(name)
+    return {etl: names[0] for etl, names in by_etl.items() if len(names) == 1 and etl != names[0]}
+
+
+async def _archive_runs() -> list[ArchiveStatus]:
+    return await last_archive_runs(await _client())
 
 
 def register(app: typer.Typer) -> None:

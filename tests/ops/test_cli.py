@@ -223,3 +223,37 @@ async def test_status_shows_last_run_and_progress_of_running(
         finally:
             await handle.terminate("test done")
             FETCH_GATE.set()
+
+
+# -- --data-dir: the stack `learn up --data-dir DIR` started ---------------------------------
+
+
+def test_status_with_a_data_dir_without_a_stack_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("LEARNFLOW_ENV_FILE", "")  # restored after: --data-dir sets it
+    result = learn("status", "--data-dir", str(tmp_path / "nothing-here"))
+    assert result.exit_code == 1
+    assert "learn up --data-dir" in result.output
+
+
+async def test_commands_find_the_stack_through_its_data_dir(
+    temporal_server, temporal_client, tmp_path, monkeypatch
+):
+    """`learn schedules --data-dir DIR ...` reads DIR/learnflow.env (what `learn up` writes)."""
+    monkeypatch.setenv("LEARNFLOW_ENV_FILE", "")  # restored after: --data-dir sets it
+    monkeypatch.delenv("TEMPORAL_ADDRESS", raising=False)  # the shell's would win over the file
+    prefix = unique_id("datadir") + "/"
+    entry = _unpolled_entry(unique_id("datadir-q"))
+    await reconcile(temporal_client, [entry], id_prefix=prefix)
+    try:
+        (tmp_path / "learnflow.env").write_text(f"TEMPORAL_ADDRESS={temporal_server.address}\n")
+
+        async def listed() -> bool:  # schedule listing is eventually consistent
+            result = await alearn(
+                "schedules", "--data-dir", str(tmp_path), "list", "--id-prefix", prefix
+            )
+            assert result.exit_code == 0, result.output
+            return f"{prefix}ops/probe" in result.output
+
+        await eventually(listed, "the schedule listed through the data dir's env file")
+    finally:
+        await temporal_client.get_schedule_handle(f"{prefix}ops/probe").delete()
