@@ -401,6 +401,17 @@ class IngestOcwWorkflow:
         index_id = None
         if totals.outcomes.get("loaded") or totals.resources:
             index_id = await _start_index("ocw", "0")
+        # Counts in the UI like every other source's run; histories from before have none.
+        if workflow.patched("ocw-counts-v1"):
+            workflow.upsert_search_attributes(
+                [
+                    sa.OUTCOME.value_set(
+                        "ok" if not totals.outcomes.get("failed") else "failed_partial"
+                    ),
+                    sa.UPSERTED.value_set(totals.loaded),
+                    sa.UNPUBLISHED.value_set(totals.retired),
+                ]
+            )
         return IngestOcwResult(
             totals=totals, rejected_prefixes=found.rejected, index_workflow_id=index_id
         )

@@ -170,7 +170,9 @@ async def test_demo_runs_every_schedule_and_status_finds_the_stack(demo_stack, t
             assert attrs.get(sa.UPSERTED) > 0, (entry.schedule_id, attrs)
         if entry.workflow == "IngestSourceWorkflow":
             assert attrs.get(sa.QUARANTINED) == 0, (entry.schedule_id, attrs)
-    assert done["demo/ocw"][0].typed_search_attributes.get(sa.SOURCE) == "ocw"
+    ocw = done["demo/ocw"][0].typed_search_attributes
+    assert ocw.get(sa.SOURCE) == "ocw" and ocw.get(sa.OUTCOME) == "ok", ocw
+    assert ocw.get(sa.UPSERTED) > 0, ocw  # the demo's OCW site: its page and its file
 
     # `learn status --data-dir DIR` from another directory finds the stack the env file names.
     status = await asyncio.to_thread(
