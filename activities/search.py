@@ -149,7 +149,7 @@ SELECT cf.id, cf.key, cf.resource_id, run.run_id AS run_id, cf.title, cf.url, cf
        (cf.published AND (lr.published OR lr.test_mode)
         AND (coalesce(run.published, true) OR lr.test_mode)) AS visible,
        lr.platform, lr.offered_by, lr.readable_id AS resource_readable_id,
-       lr.title AS resource_title
+       lr.title AS resource_title, lr.resource_type
 FROM content_file cf
 JOIN learning_resource lr ON lr.id = cf.resource_id
 LEFT JOIN learning_resource_run run ON run.id = cf.run_id
@@ -187,24 +187,44 @@ async def _content_pass(name: str, source: str | None, batch_size: int, handle) 
         await write_watermark(stores.blobs, name, started.isoformat())
 
 
+def content_index_document(row: dict) -> dict:
+    """A content-file row as either engine's content index takes it: the stored document plus
+    index-only inputs under `_` keys (the full text, the parent's type for OpenSearch's join,
+    MIT Learn's content_feature_type from the file's tags)."""
+    data = row.get("data") or {}
+    return {
+        **to_content_file_document(row),
+        "_content": row.get("content") or "",
+        "_parent_resource_type": row.get("resource_type") or "course",
+        "_content_feature_type": list(data.get("content_tags") or []),
+    }
+
+
+async def index_content_rows(index, rows: list[dict]) -> tuple[int, int]:
+    """Index the visible rows, remove the others; (indexed, deindexed)."""
+    docs, gone = [], []
+    for row in rows:
+        if row["visible"]:
+            docs.append(content_index_document(row))
+        else:
+            gone.append(row["id"])
+    await index.upsert(docs)
+    await index.delete(gone)
+    return len(docs), len(gone)
+
+
 @activity.defn
 async def index_content_files(req: IndexInput) -> IndexResult:
-    """Index published content files into the content-file keyword index, remove the rest."""
+    """Index published content files into the content-file keyword index (tantivy, or OpenSearch
+    child documents when OpenSearch is the keyword backend), remove the rest."""
     stores = await get_stores()
     index = content_stores(stores.settings).keyword
     result = IndexResult()
 
     async def handle(rows: list[dict]) -> None:
-        docs, gone = [], []
-        for row in rows:
-            if row["visible"]:
-                docs.append({**to_content_file_document(row), "_content": row["content"] or ""})
-            else:
-                gone.append(row["id"])
-        await index.upsert(docs)
-        await index.delete(gone)
-        result.indexed += len(docs)
-        result.deindexed += len(gone)
+        indexed, deindexed = await index_content_rows(index, rows)
+        result.indexed += indexed
+        result.deindexed += deindexed
 
     await _content_pass("indexed", _etl_source(req.source), min(req.batch_size, 200), handle)
     log.info("index_content.done", indexed=result.indexed, deindexed=result.deindexed)

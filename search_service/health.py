@@ -28,6 +28,9 @@ class BackendHealth:
     interval: float = 5.0
     timeout: float = 2.0
     status: dict[str, bool] = field(default_factory=dict)
+    # Extra names reporting a check's status: the engine behind a role ("opensearch" for
+    # "keyword"), so operators can ask for the engine they know without knowing the wiring.
+    aliases: dict[str, str] = field(default_factory=dict)  # alias -> check name
     _task: asyncio.Task | None = None
 
     async def _check(self, name: str, check: Check) -> bool:
@@ -45,6 +48,9 @@ class BackendHealth:
                 log.info("health.changed", backend=name, serving=ok)
             self.status[name] = ok
             await self.servicer.set(f"{self.service}/{name}", SERVING if ok else NOT_SERVING)
+        for alias, name in self.aliases.items():
+            ok = self.status.get(name, False)
+            await self.servicer.set(f"{self.service}/{alias}", SERVING if ok else NOT_SERVING)
         await self.servicer.set(self.service, SERVING if all(results) else NOT_SERVING)
         return dict(self.status)
 

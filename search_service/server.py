@@ -518,6 +518,16 @@ def backend_checks(stores: Stores, content: ContentStores | None) -> dict[str, A
     return checks
 
 
+def engine_aliases(stores: Stores) -> dict[str, str]:
+    """Health names by engine (`<service>/opensearch`, `/tantivy`, `/qdrant`) for the checks
+    named by role, so "is OpenSearch reachable?" has a direct answer."""
+    aliases = {"qdrant": "vector"}  # both vector stores (server and embedded) are Qdrant
+    engine = getattr(stores.keyword, "engine", None)
+    if engine:
+        aliases[engine] = "keyword"
+    return aliases
+
+
 async def start_server(
     stores: Stores,
     address: str = "127.0.0.1:0",
@@ -566,7 +576,11 @@ async def start_server(
     await server.start()
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     backends = BackendHealth(
-        health_servicer, SERVICE_NAME, backend_checks(stores, content), interval=health_interval
+        health_servicer,
+        SERVICE_NAME,
+        backend_checks(stores, content),
+        interval=health_interval,
+        aliases=engine_aliases(stores),
     )
     await backends.start()
     log.info("grpc.started", port=port, auth=auth_config is not None)

@@ -1,5 +1,9 @@
-"""The content-file search stores: a second tantivy index and the `<prefix>.content_files` Qdrant
+"""The content-file search stores: a keyword index and the `<prefix>.content_files` Qdrant
 collection of 512-word chunks, one pair per process (like `get_stores()`).
+
+The keyword index follows the resource index's engine (`make_keyword_index`): a second tantivy
+index in the embedded configuration; with OpenSearch, MIT Learn's layout — content files as child
+documents of the course/program indexes (`OpenSearchContentFileIndex`).
 
 Kept beside `Stores` rather than in it so the resource stores stay as they are; both are created
 from the same settings, so the indexing activities and the gRPC service see the same data.
@@ -14,6 +18,7 @@ from pathlib import Path
 from learnflow.search_doc import CONTENT_CASE_SENSITIVE_FILTERS, CONTENT_FILTER_FIELDS
 from learnflow.settings import Settings
 from learnflow.stores.blobs import BlobStore
+from learnflow.stores.keyword import KeywordIndex
 from learnflow.stores.tantivy_index import TantivyContentFileIndex
 from learnflow.stores.vector import QdrantVectorStore, VectorStore
 
@@ -23,7 +28,7 @@ WATERMARK_KEY = "search-state/content_files.json"
 
 @dataclass
 class ContentStores:
-    keyword: TantivyContentFileIndex
+    keyword: KeywordIndex  # TantivyContentFileIndex or OpenSearchContentFileIndex
     vector: VectorStore
 
     async def close(self) -> None:
@@ -34,12 +39,34 @@ class ContentStores:
 _content: dict[tuple, ContentStores] = {}
 
 
+def uses_opensearch(settings: Settings) -> bool:
+    """The same choice as `stores.make_keyword_index`."""
+    return settings.keyword_backend == "opensearch" or bool(settings.opensearch_url)
+
+
+def make_content_keyword_index(settings: Settings) -> KeywordIndex:
+    if uses_opensearch(settings):
+        from search_service.backends.opensearch import (  # type: ignore[import-not-found]
+            OpenSearchContentFileIndex,
+        )
+
+        return OpenSearchContentFileIndex(settings.opensearch_url, settings.opensearch_index)
+    return TantivyContentFileIndex(Path(settings.data_dir) / "content_files")
+
+
 def content_stores(settings: Settings) -> ContentStores:
     """The process's content-file stores for these settings (created on first use)."""
-    key = (str(settings.data_dir), settings.qdrant_url, settings.qdrant_path)
+    key = (
+        str(settings.data_dir),
+        settings.qdrant_url,
+        settings.qdrant_path,
+        uses_opensearch(settings),
+        settings.opensearch_url,
+        settings.opensearch_index,
+    )
     if key not in _content:
         _content[key] = ContentStores(
-            keyword=TantivyContentFileIndex(Path(settings.data_dir) / "content_files"),
+            keyword=make_content_keyword_index(settings),
             vector=QdrantVectorStore(
                 url=settings.qdrant_url,
                 path=settings.qdrant_path,

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from learnflow.models import ResourceType
-from learnflow.search_doc import FILTER_FIELDS, to_content_file_document
+from learnflow.search_doc import CONTENT_FILTER_FIELDS, FILTER_FIELDS, to_content_file_document
 from learnflow.stores.keyword import SORT_FIELDS, KeywordQuery
 
 # Every resource type gets its own backing index. MIT Learn leaves learning_path out of its
@@ -356,7 +356,7 @@ def content_file_document(
 class FilterField:
     field: str
     nested: str | None = None
-    kind: str = "keyword"  # keyword | bool | long
+    kind: str = "keyword"  # keyword (case-insensitive) | exact | bool | long
 
 
 # MIT Learn's filter names (search_doc.FILTER_FIELDS) -> where their values live in the index.
@@ -383,10 +383,26 @@ assert set(FILTERS) >= set(FILTER_FIELDS), "every search_doc filter needs an ind
 MATCH_NONE: dict[str, Any] = {"match_none": {}}
 
 
-def filter_clause(name: str, values: list[str]) -> dict[str, Any]:
+# The content-file filters (search_doc.CONTENT_FILTER_FIELDS) on the content-file child
+# documents. run_id is compared exactly (as the embedded engine does: run ids are case-sensitive).
+CONTENT_FILTERS: dict[str, FilterField] = {
+    "run_id": FilterField("run_id", kind="exact"),
+    "resource_id": FilterField("resource_id", kind="long"),
+    "platform": FilterField("platform.code", "platform"),
+    "offered_by": FilterField("offered_by.code", "offered_by"),
+    "file_extension": FilterField("file_extension"),
+    "content_type": FilterField("content_type"),
+    "id": FilterField("id", kind="long"),
+}
+assert set(CONTENT_FILTERS) == set(CONTENT_FILTER_FIELDS), "every content filter needs a field"
+
+
+def filter_clause(
+    name: str, values: list[str], specs: dict[str, FilterField] = FILTERS
+) -> dict[str, Any]:
     """One filter: its values OR-ed, case-insensitive except ids (MIT Learn)."""
     try:
-        spec = FILTERS[name]
+        spec = specs[name]
     except KeyError:
         raise ValueError(f"unknown filter {name!r}") from None
     if spec.kind == "bool":
@@ -395,6 +411,8 @@ def filter_clause(name: str, values: list[str]) -> dict[str, Any]:
     elif spec.kind == "long":
         ints = sorted({int(v) for v in values if str(v).strip().lstrip("-").isdigit()})
         inner = {"terms": {spec.field: ints}} if ints else MATCH_NONE
+    elif spec.kind == "exact":
+        inner = {"terms": {spec.field: [str(v) for v in values]}}
     else:
         inner = {
             "bool": {
@@ -410,10 +428,14 @@ def filter_clause(name: str, values: list[str]) -> dict[str, Any]:
     return inner
 
 
-def filters_clause(filters: dict[str, list[str]], skip: str | None = None) -> dict[str, Any]:
+def filters_clause(
+    filters: dict[str, list[str]],
+    skip: str | None = None,
+    specs: dict[str, FilterField] = FILTERS,
+) -> dict[str, Any]:
     """All filters AND-ed (those with values), optionally leaving one out (disjunctive facets)."""
     clauses = [
-        filter_clause(name, values)
+        filter_clause(name, values, specs)
         for name, values in sorted(filters.items())
         if name != skip and values
     ]
@@ -422,10 +444,12 @@ def filters_clause(filters: dict[str, list[str]], skip: str | None = None) -> di
     return {"bool": {"filter": clauses}}
 
 
-def facet_aggregation(name: str, filters: dict[str, list[str]]) -> dict[str, Any]:
+def facet_aggregation(
+    name: str, filters: dict[str, list[str]], specs: dict[str, FilterField] = FILTERS
+) -> dict[str, Any]:
     """A facet counted under all *other* filters; nested facets count root documents."""
     try:
-        spec = FILTERS[name]
+        spec = specs[name]
     except KeyError:
         raise ValueError(f"unknown facet {name!r}") from None
     terms = {"terms": {"field": spec.field, "size": 10000}}
@@ -436,11 +460,13 @@ def facet_aggregation(name: str, filters: dict[str, list[str]]) -> dict[str, Any
         }
     else:
         values = terms
-    return {"filter": filters_clause(filters, skip=name), "aggs": {"values": values}}
+    return {"filter": filters_clause(filters, skip=name, specs=specs), "aggs": {"values": values}}
 
 
-def facet_buckets(name: str, agg: dict[str, Any]) -> list[tuple[str, int]]:
-    spec = FILTERS[name]
+def facet_buckets(
+    name: str, agg: dict[str, Any], specs: dict[str, FilterField] = FILTERS
+) -> list[tuple[str, int]]:
+    spec = specs[name]
     inner = agg["values"]
     if spec.nested:
         inner = inner["values"]
@@ -665,4 +691,41 @@ def search_body(
         body["sort"] = DEFAULT_SORT
     if scored and program_alias:
         body["indices_boost"] = [{program_alias: PROGRAM_INDEX_BOOST}]
+    return body
+
+
+# -- content files ----------------------------------------------------------------------------
+
+CONTENT_FILES_ONLY = {"term": {JOIN_FIELD: CONTENT_FILE_RELATION}}
+CONTENT_SORT_FIELDS = {"id": "id", "resource_readable_id": "resource_readable_id"}
+
+
+def content_search_body(q: KeywordQuery) -> dict[str, Any]:
+    """MIT Learn's content-file search (content_file_search endpoint) over the child documents:
+    CONTENT_FILE_QUERY_FIELDS, no min_score or score shaping, post_filter + disjunctive facets."""
+    text = (q.text or "").strip()
+    must: list[dict[str, Any]] = []
+    if text:
+        must.append(text_match(text, CONTENT_FILE_QUERY_FIELDS, q))
+    body: dict[str, Any] = {
+        "query": {"bool": {"filter": [CONTENT_FILES_ONLY], "must": must}},
+        "from": max(0, int(q.offset)),
+        "size": max(0, int(q.limit)),
+        "track_total_hits": True,
+    }
+    active = {k: v for k, v in q.filters.items() if v}
+    if active:
+        body["post_filter"] = filters_clause(active, specs=CONTENT_FILTERS)
+    if q.facets:
+        body["aggs"] = {
+            name: facet_aggregation(name, active, specs=CONTENT_FILTERS) for name in q.facets
+        }
+    if q.sort:
+        key = q.sort.lstrip("-")
+        if key not in CONTENT_SORT_FIELDS:
+            raise ValueError(f"unknown content-file sort {q.sort!r}")
+        order = "desc" if q.sort.startswith("-") else "asc"
+        body["sort"] = [{CONTENT_SORT_FIELDS[key]: {"order": order}}, {"id": {"order": "asc"}}]
+    elif not text:
+        body["sort"] = [{"id": {"order": "asc"}}]  # no score to order by: stable paging
     return body

@@ -108,12 +108,36 @@ FACETS = [
     ids=["none", "type+topic", "free"],
 )
 async def test_disjunctive_facets_match_the_oracle(backend, corpus, filters) -> None:
-    res = await backend.search(
-        KeywordQuery(filters=filters, facets=FACETS, limit=1)
-    )  # tantivy panics on limit=0
+    res = await backend.search(KeywordQuery(filters=filters, facets=FACETS, limit=0))
+    assert res.hits == []  # a facets-only request
     expected = oracle_facets(corpus, filters, FACETS)
     assert {name: folded(b) for name, b in res.facets.items()} == expected
     assert res.total == len(oracle_ids(corpus, filters))
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        KeywordQuery(limit=0),
+        KeywordQuery(limit=0, sort="-views", facets=["resource_type"]),
+        KeywordQuery(limit=0, text="learning", search_mode="best_fields", facets=["platform"]),
+        KeywordQuery(limit=0, offset=5, filters={"resource_type": ["course"]}),
+        KeywordQuery(limit=-3, offset=-2),
+        KeywordQuery(limit=0, title_prefix="intro"),
+    ],
+    ids=["bare", "sorted", "text+shaping", "offset+filter", "negative", "prefix"],
+)
+async def test_limit_zero_counts_without_hits(backend, corpus, query) -> None:
+    """page_size 0 / facets-only requests: a count (and facets), no hits, no engine panic."""
+    res = await backend.search(query)
+    assert res.hits == []
+    paged = await backend.search(KeywordQuery(**{**query.__dict__, "limit": ALL, "offset": 0}))
+    assert res.total == paged.total
+    if not query.filters and not query.text and query.title_prefix is None:
+        assert res.total == len(corpus)
+    assert set(res.facets) == set(query.facets)
+    for name in query.facets:
+        assert sum(c for _, c in res.facets[name]) >= 1
 
 
 @pytest.mark.opensearch

@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 import jwt
@@ -63,7 +64,10 @@ async def seeded(app) -> Seeded:
         resource_ids = {r["readable_id"]: r["id"] for r in rows}
         course = resource_ids["course-v1:MITxT+18.03.1x"]
         run = await conn.fetchrow(
-            "SELECT id, run_id FROM learning_resource_run WHERE resource_id=$1 ORDER BY id LIMIT 1",
+            # a published run: files of an unpublished run are hidden (the catalog's run order is
+            # not a contract, so pick by state, not by id)
+            "SELECT id, run_id FROM learning_resource_run WHERE resource_id=$1"
+            " ORDER BY published DESC, id LIMIT 1",
             course,
         )
         content_ids = {}
@@ -172,3 +176,76 @@ async def answer_address(app, seeded, openai_server) -> AsyncIterator[str]:
         yield f"127.0.0.1:{running.port}"
     finally:
         await running.stop(grace=1.0)
+
+
+# -- the OpenSearch configuration -------------------------------------------------------------
+
+
+@dataclass
+class OpenSearchService:
+    """A second service whose keyword backend (resources and content files) is the real
+    OpenSearch node; the vector store, catalog and LLM double are the same as the embedded run's."""
+
+    address: str
+    keyword: Any  # OpenSearchKeywordIndex
+    content: Any  # OpenSearchContentFileIndex
+
+
+async def index_catalog_into(app, keyword, content) -> tuple[int, int]:
+    """Every published resource and visible content file of the session's catalog, written with
+    the same document builders the indexing activities use; (resources, content files)."""
+    from activities.search import _CONTENT_ROWS, index_content_rows
+    from learnflow.models import Resource
+    from learnflow.search_doc import to_search_document
+
+    async with app.stores.pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT id, data, created_on FROM learning_resource WHERE published ORDER BY id"
+        )
+        files = [dict(r) for r in await conn.fetch(_CONTENT_ROWS, None, None, 0, 100_000)]
+    docs = [
+        to_search_document(Resource.model_validate(r["data"]), r["id"], r["created_on"])
+        for r in rows
+    ]
+    await keyword.upsert(docs)
+    indexed, _gone = await index_content_rows(content, files)
+    return len(docs), indexed
+
+
+@pytest.fixture(scope="session")
+async def opensearch_service(
+    app, seeded, opensearch_url, openai_server
+) -> AsyncIterator[OpenSearchService]:
+    import dataclasses
+    import uuid
+
+    from learnflow.stores.content_search import ContentStores, content_stores
+    from search_service.backends.opensearch import (
+        OpenSearchContentFileIndex,
+        OpenSearchKeywordIndex,
+    )
+
+    keyword = OpenSearchKeywordIndex(
+        opensearch_url, f"learnflow_grpc_{uuid.uuid4().hex[:8]}", refresh=True
+    )
+    content = OpenSearchContentFileIndex(resources=keyword)
+    try:
+        resources, files = await index_catalog_into(app, keyword, content)
+        # MITx Online's 4 published resources; the 2 published content files of CONTENT_FILES
+        assert resources >= 4 and files >= 2, (resources, files)
+        running = await start_server(
+            dataclasses.replace(app.stores, keyword=keyword),
+            auth=None,
+            content=ContentStores(
+                keyword=content, vector=content_stores(app.stores.settings).vector
+            ),
+            llm=LLMConfig(model="openai/local-chat", api_base=openai_server.api_base),
+            health_interval=0.5,
+        )
+        try:
+            yield OpenSearchService(f"127.0.0.1:{running.port}", keyword, content)
+        finally:
+            await running.stop(grace=1.0)
+    finally:
+        await keyword.drop_all()
+        await keyword.close()

@@ -1,83 +1,124 @@
-"""A few RPCs again with the real OpenSearch node as the keyword backend (the other engines and
-the data as in the embedded runs): keyword with filters and facets, paging, hybrid, typeahead."""
+"""What only the OpenSearch configuration has: its indexes behind the service (content files as
+child documents), StreamAnswer on that service, and OpenSearch unreachable (UNAVAILABLE +
+NOT_SERVING). Every other RPC runs against it in test_search_service.py (parametrized)."""
 
 from __future__ import annotations
 
 import dataclasses
-import uuid
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from learnflow.models import Resource
-from learnflow.search_doc import to_search_document
 from search_service.pb import search_pb2 as pb
 from search_service.pb import search_pb2_grpc
 from search_service.server import start_server
+from tests.grpc.conftest import CONTENT_FILES
 
 pytestmark = [pytest.mark.grpc, pytest.mark.opensearch, pytest.mark.temporal, pytest.mark.postgres]
 
+SERVICE = "learn.search.v1.SearchService"
 
-@pytest.fixture(scope="module")
-async def os_stub(app, seeded, opensearch_url):
-    from search_service.backends.opensearch import OpenSearchKeywordIndex
 
-    index = OpenSearchKeywordIndex(
-        opensearch_url, f"learnflow_grpc_{uuid.uuid4().hex[:8]}", refresh=True
-    )
-    rows = await app.stores.catalog.get_resources(list(seeded.resource_ids.values()))
-    await index.upsert(
-        [
-            to_search_document(Resource.model_validate(r.data), r.id, r.created_on)
-            for r in rows
-            if r.published
-        ]
-    )
-    running = await start_server(dataclasses.replace(app.stores, keyword=index), auth=None)
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+@pytest.fixture
+async def os_stub(opensearch_service):
+    async with grpc.aio.insecure_channel(opensearch_service.address) as channel:
         yield search_pb2_grpc.SearchServiceStub(channel)
-    await running.stop(grace=1.0)
-    await index.close()
 
 
-async def test_keyword_filters_facets_and_paging(os_stub):
-    resp = await os_stub.SearchResources(
-        pb.SearchResourcesRequest(
-            query="differential equations",
-            filter=pb.ResourceFilter(platform=["mitxonline"]),
-            facets=["resource_type", "platform"],
-            keyword_options=pb.KeywordOptions(search_mode=pb.KEYWORD_SEARCH_MODE_BEST_FIELDS),
-            page_size=1,
+async def test_results_come_from_opensearch(os_stub, opensearch_service, seeded):
+    """The service reads the OpenSearch indexes: a document changed only there shows up."""
+    keyword, content = opensearch_service.keyword, opensearch_service.content
+    assert await keyword.count() >= 4
+    # the published files of CONTENT_FILES (other suites may add theirs to the session catalog)
+    assert await content.count() >= len([f for f in CONTENT_FILES if f[-1]]) == 2
+    rid = seeded.resource_ids["course-v1:MITxT+18.03.1x"]
+    (doc,) = await keyword.get([rid])
+    marker = "zyxwvutsrq"
+    await keyword.upsert([{**doc, "description": f"{doc['description']} {marker}"}])
+    try:
+        found = await os_stub.SearchResources(pb.SearchResourcesRequest(query=marker), timeout=20)
+        assert [r.resource.id for r in found.results] == [rid]
+    finally:
+        await keyword.upsert([doc])
+    files = await os_stub.SearchContentFiles(
+        pb.SearchContentFilesRequest(
+            query="laplace", filter=pb.ContentFileFilter(resource_id=[rid]), page_size=1
         ),
         timeout=20,
     )
-    assert resp.total >= 2 and "Differential" in resp.results[0].resource.title
-    facets = {f.name: {b.value: b.count for b in f.buckets} for f in resp.facets}
-    assert facets["platform"]["mitxonline"] == resp.total
-    assert resp.next_page_token
-    nxt = await os_stub.SearchResources(
-        pb.SearchResourcesRequest(
-            query="differential equations",
-            filter=pb.ResourceFilter(platform=["mitxonline"]),
-            facets=["resource_type", "platform"],
-            keyword_options=pb.KeywordOptions(search_mode=pb.KEYWORD_SEARCH_MODE_BEST_FIELDS),
-            page_size=1,
-            page_token=resp.next_page_token,
-        ),
-        timeout=20,
-    )
-    assert nxt.results[0].resource.id != resp.results[0].resource.id
+    (hit,) = files.results
+    assert hit.content_file.key == "ode/laplace.pdf"
+    assert (await content.get([hit.content_file.id]))[0]["key"] == "ode/laplace.pdf"
 
 
-async def test_hybrid_and_autocomplete(os_stub):
-    hybrid = await os_stub.SearchResources(
-        pb.SearchResourcesRequest(query="differential equations", mode=pb.SEARCH_MODE_HYBRID),
-        timeout=20,
+async def test_stream_answer_on_the_opensearch_configuration(os_stub, openai_server, seeded):
+    events = [
+        m
+        async for m in os_stub.StreamAnswer(
+            pb.StreamAnswerRequest(question="differential equations course", context_size=3),
+            timeout=20,
+        )
+    ]
+    kinds = [m.WhichOneof("event") for m in events]
+    assert kinds[-1] == "citations" and set(kinds[:-1]) == {"text"} and len(kinds) >= 5
+    cited = list(events[-1].citations.resource_ids)
+    assert len(cited) == 1 and cited[0] in seeded.resource_ids.values()
+    assert f"[{cited[0]}]" in "".join(m.text for m in events[:-1])
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        [m async for m in os_stub.StreamAnswer(pb.StreamAnswerRequest(question=""), timeout=5)]
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_unreachable_opensearch_is_unavailable_and_not_serving(app, seeded):
+    """OpenSearch URLs nobody listens on: keyword RPCs answer UNAVAILABLE (no stack trace), the
+    opensearch/keyword/content_keyword health entries are NOT_SERVING, the rest SERVING."""
+    from learnflow.stores.content_search import ContentStores, content_stores
+    from search_service.backends.opensearch import (
+        OpenSearchContentFileIndex,
+        OpenSearchKeywordIndex,
     )
-    assert "Differential" in hybrid.results[0].resource.title
-    ac = await os_stub.Autocomplete(pb.AutocompleteRequest(prefix="differ"), timeout=20)
-    assert ac.groups and all(
-        any(w.lower().startswith("differ") for w in s.title.split())
-        for g in ac.groups
-        for s in g.suggestions
+
+    keyword = OpenSearchKeywordIndex("http://127.0.0.1:9", "nowhere", timeout=2)
+    content = OpenSearchContentFileIndex(resources=keyword)
+    running = await start_server(
+        dataclasses.replace(app.stores, keyword=keyword),
+        auth=None,
+        content=ContentStores(keyword=content, vector=content_stores(app.stores.settings).vector),
+        health_interval=0.2,
     )
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as ch:
+            health = health_pb2_grpc.HealthStub(ch)
+
+            async def status(name: str) -> int:
+                req = health_pb2.HealthCheckRequest(service=f"{SERVICE}{name}")
+                return (await health.Check(req, timeout=5)).status
+
+            for name in ("/opensearch", "/keyword", "/content_keyword", ""):
+                assert await status(name) == health_pb2.HealthCheckResponse.NOT_SERVING, name
+            for name in ("/vector", "/postgres", "/qdrant"):
+                assert await status(name) == health_pb2.HealthCheckResponse.SERVING, name
+            stub = search_pb2_grpc.SearchServiceStub(ch)
+            calls = [
+                stub.SearchResources(pb.SearchResourcesRequest(query="x"), timeout=15),
+                stub.SearchResources(
+                    pb.SearchResourcesRequest(query="x", mode=pb.SEARCH_MODE_HYBRID), timeout=15
+                ),
+                stub.SearchContentFiles(pb.SearchContentFilesRequest(query="x"), timeout=15),
+                stub.Autocomplete(pb.AutocompleteRequest(prefix="diff"), timeout=15),
+            ]
+            for call in calls:
+                with pytest.raises(grpc.aio.AioRpcError) as err:
+                    await call
+                assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+                assert "Traceback" not in (err.value.details() or "")
+            # the catalog-backed RPCs do not need OpenSearch
+            got = await stub.GetResource(
+                pb.GetResourceRequest(id=seeded.resource_ids["course-v1:MITxT+18.03.1x"]),
+                timeout=10,
+            )
+            assert got.resource.platform == "mitxonline"
+    finally:
+        await running.stop(grace=0.5)
+        await keyword.close()

@@ -1,9 +1,12 @@
-"""Every RPC through a real gRPC channel against the real embedded engines and Postgres, with the
-data written by the real workflows (see conftest.py)."""
+"""Every RPC through a real gRPC channel, with the data written by the real workflows (see
+conftest.py), once per keyword backend: the embedded engines (`app`'s own service), and the
+OpenSearch configuration (a service whose resource and content-file keyword indexes are the real
+OpenSearch node; vector store, catalog and LLM double shared)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import grpc
@@ -13,10 +16,39 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from search_service.pb import search_pb2 as pb
+from search_service.pb import search_pb2_grpc
 
 pytestmark = [pytest.mark.grpc, pytest.mark.temporal, pytest.mark.postgres]
 
 DIFF_EQ = "course-v1:MITxT+18.03.1x"
+
+
+@pytest.fixture(
+    scope="module",
+    params=["embedded", pytest.param("opensearch", marks=pytest.mark.opensearch)],
+)
+def backend(request) -> str:
+    """Which keyword backend the service under test uses; every test here runs once per value."""
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def address(request, backend, app, seeded) -> str:
+    # A sync fixture: it may start the (async) OpenSearch service fixture on demand.
+    if backend == "embedded":
+        return app.grpc_address
+    return request.getfixturevalue("opensearch_service").address
+
+
+@pytest.fixture(scope="module")
+async def channel(address) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(address) as ch:
+        yield ch
+
+
+@pytest.fixture(scope="module")
+def stub(channel) -> search_pb2_grpc.SearchServiceStub:
+    return search_pb2_grpc.SearchServiceStub(channel)
 
 
 def _violations(exc: grpc.aio.AioRpcError) -> dict[str, str]:
@@ -345,14 +377,25 @@ async def test_content_files_keyword_vector_hybrid(stub, seeded):
 # -- health, reflection, concurrency ------------------------------------------------------------
 
 
-async def test_health_per_backend(channel, seeded):
+async def test_health_per_backend(channel, backend, seeded):
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     stub = health_pb2_grpc.HealthStub(channel)
-    for service in ("", "learn.search.v1.SearchService", "learn.search.v1.SearchService/keyword",
-                    "learn.search.v1.SearchService/vector", "learn.search.v1.SearchService/postgres"):  # fmt: skip
+    engine = "tantivy" if backend == "embedded" else "opensearch"
+    backends = ["keyword", "vector", "postgres", "content_keyword", "content_vector", "qdrant",
+                engine]  # fmt: skip
+    services = ["", "learn.search.v1.SearchService"]
+    services += [f"learn.search.v1.SearchService/{b}" for b in backends]
+    for service in services:
         resp = await stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
         assert resp.status == health_pb2.HealthCheckResponse.SERVING, service
+    other = "opensearch" if engine == "tantivy" else "tantivy"
+    with pytest.raises(grpc.aio.AioRpcError) as err:  # only the configured engine is reported
+        await stub.Check(
+            health_pb2.HealthCheckRequest(service=f"learn.search.v1.SearchService/{other}"),
+            timeout=5,
+        )
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 async def test_reflection_lists_and_describes_the_service(channel, seeded):

@@ -274,6 +274,19 @@ async def new_database(pg: DebianPostgres) -> str:
     return dsn
 
 
+async def connect_when_ready(address: str, data_converter: Any, within: float = 30.0) -> Client:
+    """A client of a dev server that has just started: its port may accept connections before
+    its frontend is healthy ("Frontend is not healthy yet"), so retry until a bounded deadline."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return await Client.connect(address, data_converter=data_converter)
+        except RuntimeError as exc:
+            if "not healthy" not in str(exc) or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+
+
 @pytest.fixture(scope="session")
 def reliability_pg() -> Iterator[DebianPostgres]:
     """This directory's own PostgreSQL cluster: a database per test, never the root cluster."""
@@ -303,7 +316,7 @@ class StackMaker:
         start_or_fail("Temporal dev server", temporal.start)
         fixtures = FixtureServer().start()
         mitxonline_routes(fixtures)
-        client = await Client.connect(temporal.address, data_converter=pydantic_data_converter)
+        client = await connect_when_ready(temporal.address, pydantic_data_converter)
         data_dir = self.root / f"data-{n}"
         data_dir.mkdir()
         stack = Stack(
