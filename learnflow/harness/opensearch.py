@@ -367,7 +367,11 @@ class OpenSearchNode:
         java_home: Path | None = None,
         keep_dir: bool = False,
         extra_settings: dict[str, str] | None = None,
+        http_port: int | None = None,
     ) -> None:
+        # A fixed HTTP port (None: a free one per start): a node stopped and started again
+        # then answers at the same URL, as a restarted production node does.
+        self.http_port = http_port
         self.heap = heap
         self.startup_timeout = startup_timeout
         self.user = user or os.environ.get("LEARNFLOW_OPENSEARCH_USER", DEFAULT_USER)
@@ -413,7 +417,7 @@ class OpenSearchNode:
             home = run / "home"
             _link_tree(dist, home)
         self._write_config(dist / "config", run)
-        http_port, transport_port = _free_port(), _free_port()
+        http_port, transport_port = self.http_port or _free_port(), _free_port()
         while transport_port == http_port:
             transport_port = _free_port()
         settings = {

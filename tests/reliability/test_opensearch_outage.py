@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import socket
 import tempfile
 import uuid
 from pathlib import Path
@@ -46,46 +47,24 @@ SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
-class PinnedHttpPort:
-    """Stands in for the harness's `_free_port` so each start binds HTTP to the same port.
-
-    The harness picks a fresh HTTP port per start and has no parameter for one (its `url` is
-    built from the port it picked, so an `-Ehttp.port` override would leave `url` wrong). The
-    first port a start asks for is the HTTP one; the transport port stays random."""
-
-    def __init__(self, real):
-        self.real = real
-        self.port = real()
-        self.http_next = False
-
-    def __call__(self) -> int:
-        if self.http_next:
-            self.http_next = False
-            return self.port
-        return self.real()
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @pytest.fixture
-def restartable_node(monkeypatch):
+def restartable_node():
     """An OpenSearch node of this test only, pinned to one HTTP port and one data directory so
-    `start_node()` after `stop()` brings the same cluster back at the same URL."""
-    from learnflow.harness import opensearch as harness
-
-    ports = PinnedHttpPort(harness._free_port)
-    monkeypatch.setattr(harness, "_free_port", ports)
+    `start()` after `stop()` brings the same cluster back at the same URL."""
     # World-writable: the harness runs the node as an unprivileged user when we are root.
     data = Path(tempfile.mkdtemp(prefix="learnflow-os-outage-"))
     data.chmod(0o777)
     node = OpenSearchNode(
-        extra_settings={"path.data": str(data), "cluster.name": f"outage-{uuid.uuid4().hex[:8]}"}
+        http_port=_free_port(),
+        extra_settings={"path.data": str(data), "cluster.name": f"outage-{uuid.uuid4().hex[:8]}"},
     )
-
-    def start_node() -> str:
-        ports.http_next = True
-        return node.start()
-
-    node.start_node = start_node  # type: ignore[attr-defined]
-    _start_or_fail("OpenSearch", start_node)
+    _start_or_fail("OpenSearch", node.start)
     try:
         yield node
     finally:
@@ -204,7 +183,7 @@ async def test_opensearch_down_during_a_run(stack_factory, restartable_node: Ope
         assert await keyword_code() == grpc.StatusCode.UNAVAILABLE  # still down meanwhile
 
         # -- recovery: the same node back on its port and data; nobody pokes anything ---------
-        await asyncio.to_thread(node.start_node)
+        await asyncio.to_thread(node.start)
         assert node.url == url
         await eventually(lambda: _eq(status("/opensearch"), SERVING), "health SERVING", within=15)
         assert await status("") == SERVING
