@@ -61,14 +61,12 @@ API::
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import json
 import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -81,6 +79,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from learnflow.harness import maven
+from learnflow.harness.process import ServiceProcess, free_port
 
 OPENSEARCH_VERSION = "2.19.6"
 DIST_COORDS = f"org.opensearch.distribution.integ-test-zip:opensearch:{OPENSEARCH_VERSION}:zip"
@@ -287,12 +286,6 @@ def ensure_distribution(version: str = OPENSEARCH_VERSION) -> Path:
     return home
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _ensure_user(name: str) -> pwd.struct_passwd:
     try:
         return pwd.getpwnam(name)
@@ -340,23 +333,17 @@ def _chown_tree(path: Path, uid: int, gid: int) -> None:
             os.chown(os.path.join(root, n), uid, gid, follow_symlinks=False)
 
 
-def _rss_kb(pid: int) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-class OpenSearchNode:
+class OpenSearchNode(ServiceProcess):
     """One throwaway single-node OpenSearch cluster.
 
     ``start()`` returns the base URL (``http://127.0.0.1:<port>``) once
     ``GET /_cluster/health`` is yellow or green; ``stop()`` kills the process group and removes
     the temp dir. Also a context manager.
     """
+
+    name = "OpenSearch"
+    stop_timeout = 30.0
+    start_error = OpenSearchStartError
 
     def __init__(
         self,
@@ -369,21 +356,14 @@ class OpenSearchNode:
         extra_settings: dict[str, str] | None = None,
         http_port: int | None = None,
     ) -> None:
+        super().__init__(startup_timeout=startup_timeout, keep_dir=keep_dir)
         # A fixed HTTP port (None: a free one per start): a node stopped and started again
         # then answers at the same URL, as a restarted production node does.
         self.http_port = http_port
         self.heap = heap
-        self.startup_timeout = startup_timeout
         self.user = user or os.environ.get("LEARNFLOW_OPENSEARCH_USER", DEFAULT_USER)
         self.java_home = java_home
-        self.keep_dir = keep_dir
         self.extra_settings = dict(extra_settings or {})
-        self.url: str | None = None
-        self.port: int | None = None
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.run_dir: Path | None = None
-        self.start_seconds: float | None = None
-        self.command: list[str] = []
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> str:
@@ -417,9 +397,9 @@ class OpenSearchNode:
             home = run / "home"
             _link_tree(dist, home)
         self._write_config(dist / "config", run)
-        http_port, transport_port = self.http_port or _free_port(), _free_port()
+        http_port, transport_port = self.http_port or free_port(), free_port()
         while transport_port == http_port:
-            transport_port = _free_port()
+            transport_port = free_port()
         settings = {
             "cluster.name": f"learnflow-{uuid.uuid4().hex[:8]}",
             "node.name": "learnflow-node",
@@ -469,18 +449,7 @@ class OpenSearchNode:
         self.command = prefix + cmd
         self.port = http_port
         self.url = f"http://127.0.0.1:{http_port}"
-        console = open(run / "console.log", "wb")  # noqa: SIM115 - closed in stop()
-        self._console = console
-        self.proc = subprocess.Popen(
-            self.command,
-            cwd=str(run),
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=console,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        atexit.register(self.stop)
+        self._launch(cwd=run, env=env)
         self._wait_healthy()
         self.start_seconds = time.monotonic() - t0
         return self.url
@@ -512,21 +481,11 @@ class OpenSearchNode:
         return "\n".join(out)
 
     def _wait_healthy(self) -> None:
-        assert self.proc is not None and self.url is not None
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise OpenSearchStartError(
-                    f"OpenSearch exited with {self.proc.returncode} during start-up.\n"
-                    f"command: {' '.join(self.command)}\n{self._log_tail()}"
-                )
+        def healthy() -> bool:
             health = self.health(timeout=2.0)
-            if health and health.get("status") in ("yellow", "green"):
-                return
-            time.sleep(0.5)
-        raise OpenSearchStartError(
-            f"OpenSearch not yellow/green after {self.startup_timeout:.0f}s.\n{self._log_tail()}"
-        )
+            return bool(health) and health.get("status") in ("yellow", "green")
+
+        self._wait_until(healthy, "cluster health not yellow/green", 0.5)
 
     def health(self, timeout: float = 5.0) -> dict | None:
         """``GET /_cluster/health`` as a dict, or None if the node does not answer."""
@@ -539,37 +498,6 @@ class OpenSearchNode:
                 return json.loads(resp.read())
         except (urllib.error.URLError, OSError, ValueError):
             return None
-
-    def rss_kb(self) -> int | None:
-        """Resident memory of the node's JVM (kB)."""
-        return _rss_kb(self.proc.pid) if self.proc else None
-
-    def stop(self, timeout: float = 30.0) -> None:
-        proc, self.proc = self.proc, None
-        if proc is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-            with contextlib.suppress(Exception):
-                atexit.unregister(self.stop)
-        console = getattr(self, "_console", None)
-        if console is not None:
-            console.close()
-            self._console = None
-        if self.run_dir is not None and not self.keep_dir:
-            shutil.rmtree(self.run_dir, ignore_errors=True)
-            self.run_dir = None
-
-    def __enter__(self) -> str:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 @contextlib.contextmanager

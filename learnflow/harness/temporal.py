@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from learnflow.harness.process import free_port
 from learnflow.search_attributes import SEARCH_ATTRIBUTE_CLI_FLAGS
 
 
@@ -42,12 +43,6 @@ def dev_server_path() -> str:
 
 def test_server_path() -> str:
     return _find_binary("temporal-test-server")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_port(port: int, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
@@ -83,13 +78,13 @@ class DevServer:
         return f"http://127.0.0.1:{self.ui_port}"
 
     def start(self) -> DevServer:
-        self.port = self.port or _free_port()
-        self.ui_port = self.ui_port or _free_port()
-        self.metrics_port = self.metrics_port or _free_port()
+        self.port = self.port or free_port()
+        self.ui_port = self.ui_port or free_port()
+        self.metrics_port = self.metrics_port or free_port()
         args = [
             dev_server_path(), "server", "start-dev",
             "--ip", "127.0.0.1", "--port", str(self.port),
-            "--ui-port", str(self.ui_port), "--http-port", str(_free_port()),
+            "--ui-port", str(self.ui_port), "--http-port", str(free_port()),
             "--metrics-port", str(self.metrics_port),
             "--ui-disable-news-fetch", "--log-level", "warn",
             "--namespace", "default",

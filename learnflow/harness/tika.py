@@ -39,14 +39,12 @@ API::
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import hashlib
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -58,6 +56,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from learnflow.harness import maven
+from learnflow.harness.process import ServiceProcess, free_port
 
 TIKA_VERSION = "3.3.1"
 DEFAULT_HEAP = "512m"
@@ -171,12 +170,6 @@ def ensure_tika(version: str = TIKA_VERSION) -> TikaInstall:
     return install
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def tika_client_env(url: str) -> dict[str, str]:
     """Env vars the Python ``tika`` client needs (set them before ``import tika``)."""
     return {"TIKA_CLIENT_ONLY": "1", "TIKA_SERVER_ENDPOINT": url.rstrip("/")}
@@ -196,8 +189,11 @@ def configure_tika_client(url: str) -> None:
         mod.ServerEndpoint = env["TIKA_SERVER_ENDPOINT"]  # type: ignore[attr-defined]
 
 
-class TikaServer:
+class TikaServer(ServiceProcess):
     """One throwaway Tika REST server on 127.0.0.1 (free port, 512 MB heap)."""
+
+    name = "Tika"
+    start_error = TikaStartError
 
     def __init__(
         self,
@@ -207,17 +203,9 @@ class TikaServer:
         startup_timeout: float = 90.0,
         keep_dir: bool = False,
     ) -> None:
+        super().__init__(startup_timeout=startup_timeout, keep_dir=keep_dir)
         self.heap = heap
         self.ocr = ocr
-        self.startup_timeout = startup_timeout
-        self.keep_dir = keep_dir
-        self.url: str | None = None
-        self.port: int | None = None
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.run_dir: Path | None = None
-        self.start_seconds: float | None = None
-        self.command: list[str] = []
-        self._console = None
 
     def _command(self, port: int, run: Path) -> list[str]:
         jvm = [
@@ -265,23 +253,14 @@ class TikaServer:
         run = Path(tempfile.mkdtemp(prefix="learnflow-tika-"))
         (run / "tmp").mkdir()
         self.run_dir = run
-        port = _free_port()
+        port = free_port()
         cmd = self._command(port, run)
         setpriv = shutil.which("setpriv")
         prefix = [setpriv, "--pdeathsig", "TERM", "--"] if setpriv else []
         self.command = prefix + cmd
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
-        self._console = open(run / "console.log", "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            self.command,
-            cwd=str(run),
-            stdin=subprocess.DEVNULL,
-            stdout=self._console,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        atexit.register(self.stop)
+        self._launch(cwd=run)
         try:
             self._wait_ready()
         except BaseException:
@@ -290,28 +269,9 @@ class TikaServer:
         self.start_seconds = time.monotonic() - t0
         return self.url
 
-    def _log_tail(self, n: int = 60) -> str:
-        if not self.run_dir:
-            return ""
-        with contextlib.suppress(OSError):
-            lines = (self.run_dir / "console.log").read_text(errors="replace").splitlines()
-            return "\n".join(lines[-n:])
-        return ""
-
     def _wait_ready(self) -> None:
-        assert self.proc is not None and self.url is not None
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise TikaStartError(
-                    f"Tika exited with {self.proc.returncode} during start-up.\n"
-                    f"command: {' '.join(self.command)}\n{self._log_tail()}"
-                )
-            if self.greeting(timeout=2.0):
-                return
-            time.sleep(0.2)
-        raise TikaStartError(
-            f"Tika did not answer GET /tika within {self.startup_timeout:.0f}s\n{self._log_tail()}"
+        self._wait_until(
+            lambda: self.greeting(timeout=2.0) is not None, "no answer to GET /tika", 0.2
         )
 
     def greeting(self, timeout: float = 5.0) -> str | None:
@@ -326,47 +286,10 @@ class TikaServer:
         except (urllib.error.URLError, OSError):
             return None
 
-    def rss_kb(self) -> int | None:
-        if not self.proc:
-            return None
-        try:
-            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        except OSError:
-            return None
-        return None
-
     def client_env(self) -> dict[str, str]:
         if not self.url:
             raise RuntimeError("not started")
         return tika_client_env(self.url)
-
-    def stop(self, timeout: float = 15.0) -> None:
-        proc, self.proc = self.proc, None
-        if proc is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-            with contextlib.suppress(Exception):
-                atexit.unregister(self.stop)
-        if self._console is not None:
-            self._console.close()
-            self._console = None
-        if self.run_dir is not None and not self.keep_dir:
-            shutil.rmtree(self.run_dir, ignore_errors=True)
-            self.run_dir = None
-
-    def __enter__(self) -> str:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 @contextlib.contextmanager

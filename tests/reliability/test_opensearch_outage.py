@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import tempfile
 import uuid
 from pathlib import Path
@@ -28,6 +27,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from temporalio.client import WorkflowHandle
 
 from learnflow.harness.opensearch import OpenSearchNode
+from learnflow.harness.process import free_port
 from search_service.pb import search_pb2 as pb
 from search_service.pb import search_pb2_grpc
 
@@ -47,12 +47,6 @@ SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def restartable_node():
     """An OpenSearch node of this test only, pinned to one HTTP port and one data directory so
@@ -61,7 +55,7 @@ def restartable_node():
     data = Path(tempfile.mkdtemp(prefix="learnflow-os-outage-"))
     data.chmod(0o777)
     node = OpenSearchNode(
-        http_port=_free_port(),
+        http_port=free_port(),
         extra_settings={"path.data": str(data), "cluster.name": f"outage-{uuid.uuid4().hex[:8]}"},
     )
     _start_or_fail("OpenSearch", node.start)

@@ -13,7 +13,7 @@ import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from learnflow.harness.temporal import _free_port
+from learnflow.harness.process import free_port as _free_port
 from learnflow.webhooks.config import WebhookConfig
 from learnflow.webhooks.starter import LazyTemporalStarter
 
