@@ -1,7 +1,7 @@
 """A real OpenSearch 2.19.6 node supports what MIT Learn's indexes and queries need.
 
-Index settings follow MIT Learn's learning_resources_search/indexing_api.py (custom_english and
-trigram analyzers, synonym_graph with its synonym list) and constants.py (join field
+Index settings are the backend's (search_service/backends/opensearch_mapping.py, after MIT Learn's
+learning_resources_search/indexing_api.py: custom_english and trigram analyzers, synonym_graph) and constants.py (join field
 resource_relations, scaled_float prices, painless scripts, percolator index).
 """
 
@@ -12,56 +12,13 @@ from opensearchpy import OpenSearch
 
 from learnflow.harness.opensearch import EXTRA_MODULES, OPENSEARCH_VERSION, OpenSearchNode
 
+# The backend's own analysis settings (MIT Learn's), so this proves the node runs what we ship.
+from search_service.backends.opensearch_mapping import ANALYSIS
+from search_service.backends.opensearch_mapping import (
+    ENGLISH_TEXT_WITH_SUGGEST as ENGLISH_TEXT_FIELD_WITH_SUGGEST,
+)
+
 pytestmark = pytest.mark.opensearch
-
-SYNONYMS = [
-    "ai, ml, artificial intelligence, machine learning",
-    "math, mathematics",
-    "chem, chemistry",
-    "bio, biology",
-    "econ, economics",
-    "natural language processing, nlp",
-    "large language model, llm",
-    "micromasters, micro masters",
-    "scm, supply chain management",
-]
-
-ANALYSIS = {
-    "analyzer": {
-        "trigram": {
-            "type": "custom",
-            "tokenizer": "standard",
-            "filter": ["lowercase", "synonyms_filter", "shingle"],
-        },
-        "custom_english": {
-            "tokenizer": "standard",
-            "filter": [
-                "english_possessive_stemmer",
-                "lowercase",
-                "synonyms_filter",
-                "english_stop",
-                "english_keywords",
-                "english_stemmer",
-            ],
-        },
-    },
-    "filter": {
-        "shingle": {"type": "shingle", "min_shingle_size": 2, "max_shingle_size": 3},
-        "english_stop": {"type": "stop", "stopwords": "_english_"},
-        "english_keywords": {"type": "keyword_marker", "keywords": []},
-        "english_stemmer": {"type": "stemmer", "language": "english"},
-        "english_possessive_stemmer": {"type": "stemmer", "language": "possessive_english"},
-        "synonyms_filter": {"type": "synonym_graph", "synonyms": SYNONYMS, "expand": "true"},
-    },
-}
-
-ENGLISH_TEXT_FIELD_WITH_SUGGEST = {
-    "type": "text",
-    "fields": {
-        "english": {"type": "text", "analyzer": "custom_english"},
-        "trigram": {"type": "text", "analyzer": "trigram"},
-    },
-}
 
 
 def _create(client: OpenSearch, name: str, properties: dict) -> None:
