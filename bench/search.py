@@ -6,12 +6,17 @@ engines (tantivy, qdrant-edge), then measures, for keyword (3 facets + 2 filters
 hybrid: straight to the engine in this process, and through gRPC to the service running in a
 separate process (`--serve`). p50/p99 at 1 client, QPS at 16 concurrent clients, and
 overhead_ratio = gRPC p50 / engine p50. Prints one JSON object.
+
+`--keyword-backend opensearch`: the keyword corpus goes into a real OpenSearch node (started
+here, or `--opensearch-url`) through `OpenSearchKeywordIndex`, as in the service's OpenSearch
+configuration; vector stays on the embedded qdrant-edge and hybrid fuses both by RRF.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -251,6 +256,129 @@ def engine_latencies(data_dir: Path, repeats: int) -> dict[str, dict]:
     return out
 
 
+JVM_WARMUP_S = 20.0  # keyword queries against the node before its latencies are sampled
+
+
+def opensearch_prefix(n: int) -> str:
+    """The index prefix of an N-doc bench corpus (fixed, so `--reuse` finds it again)."""
+    return f"bench_search_{n}"
+
+
+async def load_opensearch(url: str, prefix: str, n: int, reuse: bool) -> dict:
+    """Bulk the N-doc corpus into OpenSearch (5000-doc upserts), unless `reuse` and the index
+    already holds exactly N documents."""
+    from search_service.backends.opensearch import OpenSearchKeywordIndex
+
+    ix = OpenSearchKeywordIndex(url, prefix)
+    try:
+        await ix.ensure_indexes()
+        held = await ix.count()
+        if reuse and held == n:
+            return {"opensearch_bulk_reused": True}
+        if held:
+            await ix.drop_all()  # another corpus under this prefix: start clean
+            await ix.ensure_indexes()
+        docs = generate(n)
+        t0 = time.perf_counter()
+        for i in range(0, n, 5000):
+            await ix.upsert(docs[i : i + 5000])
+        await ix.refresh_all()
+        elapsed = time.perf_counter() - t0
+        held = await ix.count()
+        if held != n:
+            raise SystemExit(f"OpenSearch holds {held} docs after bulk, expected {n}")
+        # Settle the index before measuring (as the vector store is optimized): no background
+        # merges of the bulk's segments running under the latency samples.
+        t0 = time.perf_counter()
+        await ix.client.indices.forcemerge(
+            index=f"{prefix}_*", params={"max_num_segments": 1}, request_timeout=1800
+        )
+        return {
+            "opensearch_bulk_s": round(elapsed, 2),
+            "opensearch_docs_per_s": round(n / elapsed),
+            "opensearch_forcemerge_s": round(time.perf_counter() - t0, 2),
+        }
+    finally:
+        await ix.close()
+
+
+async def opensearch_engine_latencies(
+    data_dir: Path, url: str, prefix: str, repeats: int
+) -> dict[str, dict]:
+    """`engine_latencies` with OpenSearch as the keyword engine: `OpenSearchKeywordIndex.search`
+    (query building, HTTP round trip, response parsing) with the same KeywordQuery; hybrid runs
+    the keyword request and the vector search concurrently, as the service does. Also reports the
+    node's own `took` of the same sampled requests (keyword, hybrid)."""
+    from learnflow.stores.encoders import HashingProjectionEncoder
+    from learnflow.stores.keyword import KeywordQuery
+    from learnflow.stores.vector import EdgeVectorStore
+    from search_service.backends.opensearch import OpenSearchKeywordIndex
+    from search_service.query import rrf
+
+    keyword = OpenSearchKeywordIndex(url, prefix)
+    vector = EdgeVectorStore(path=str(data_dir / "qdrant"), collection="bench.resources")
+    encoder = HashingProjectionEncoder()
+
+    def query(q: str, limit: int = 10, facets=FACETS) -> KeywordQuery:
+        return KeywordQuery(
+            text=q, filters=_filters(), facets=facets, limit=limit, search_mode="best_fields"
+        )
+
+    async def kw(q: str, limit: int = 10, facets=FACETS):
+        return await keyword.search(query(q, limit, facets))
+
+    def vec_sync(q: str, limit: int = 10):
+        return vector.search_sync(encoder.encode([q])[0], {}, limit)
+
+    async def vec(q: str, limit: int = 10):
+        return vec_sync(q, limit)
+
+    async def hybrid(q: str):
+        k, v = await asyncio.gather(kw(q, 30, []), asyncio.to_thread(vec_sync, q, 30))
+        return rrf(
+            [[(h.id, h.document) for h in k.hits], [(h.id, h.document) for h in v.hits]], [1, 1]
+        )
+
+    # The node's own time (`took`) of each sampled request, to split node time from client time.
+    took: list[float] = []
+    node_search = keyword.client.search
+
+    async def search_recording_took(*args, **kwargs):
+        res = await node_search(*args, **kwargs)
+        took.append(res["took"] / 1000)
+        return res
+
+    keyword.client.search = search_recording_took  # type: ignore[method-assign]
+
+    out: dict[str, dict] = {}
+    try:
+        # A JVM warms up over many more requests than tantivy's 12 warm-up queries: keep querying
+        # until the node's JIT has seen the query shapes (bounded).
+        warm_until = time.perf_counter() + JVM_WARMUP_S
+        i = 0
+        while time.perf_counter() < warm_until:
+            await kw(QUERIES[i % len(QUERIES)])
+            await kw(QUERIES[i % len(QUERIES)], 30, [])
+            i += 1
+        for name, fn in (("keyword", kw), ("vector", vec), ("hybrid", hybrid)):
+            for q in QUERIES:
+                await fn(q)  # warm
+            samples = []
+            took.clear()
+            for i in range(repeats):
+                t0 = time.perf_counter()
+                await fn(QUERIES[i % len(QUERIES)])
+                samples.append(time.perf_counter() - t0)
+            out[name] = {"p50_ms": _pct(samples, 50), "p99_ms": _pct(samples, 99)}
+            if took:
+                out[name]["opensearch_took_p50_ms"] = _pct(took, 50)
+                out[name]["opensearch_took_p99_ms"] = _pct(took, 99)
+    finally:
+        await keyword.close()
+        await vector.close()
+    return out
+
+
 def _requests():
     from search_service.pb import search_pb2 as pb
 
@@ -320,8 +448,9 @@ async def grpc_latencies(address: str, repeats: int, seconds: float) -> dict[str
 # -- the server process ---------------------------------------------------------------------------
 
 
-def serve(data_dir: Path, port_file: Path) -> None:
-    """The gRPC service over the bench's indexes (no Postgres: search RPCs only)."""
+def serve(data_dir: Path, port_file: Path, opensearch: tuple[str, str] | None = None) -> None:
+    """The gRPC service over the bench's indexes (no Postgres: search RPCs only); keyword on
+    OpenSearch when `opensearch` = (url, index prefix)."""
     from learnflow.settings import get_settings
     from learnflow.stores import Stores
     from learnflow.stores.encoders import HashingProjectionEncoder
@@ -330,11 +459,17 @@ def serve(data_dir: Path, port_file: Path) -> None:
     from search_service.server import start_server
 
     async def run() -> None:
+        if opensearch:
+            from search_service.backends.opensearch import OpenSearchKeywordIndex
+
+            keyword = OpenSearchKeywordIndex(*opensearch)
+        else:
+            keyword = TantivyKeywordIndex(data_dir / "keyword")
         stores = Stores(
             settings=get_settings(),
             pool=None,  # type: ignore[arg-type]
             catalog=None,  # type: ignore[arg-type]
-            keyword=TantivyKeywordIndex(data_dir / "keyword"),
+            keyword=keyword,
             vector=EdgeVectorStore(path=str(data_dir / "qdrant"), collection="bench.resources"),
             blobs=None,  # type: ignore[arg-type]
             _encoder=HashingProjectionEncoder(),
@@ -348,6 +483,8 @@ def serve(data_dir: Path, port_file: Path) -> None:
         await stop.wait()
         await running.stop(grace=1)
         await stores.vector.close()
+        if opensearch:
+            await keyword.close()
 
     asyncio.run(run())
 
@@ -365,50 +502,103 @@ def main() -> None:
         help="with --dir: measure the indexes a previous run built there for the same --docs "
         "(building 100k takes ~12 minutes, mostly the HNSW graph)",
     )
+    parser.add_argument(
+        "--keyword-backend",
+        choices=("tantivy", "opensearch"),
+        default="tantivy",
+        help="keyword engine: embedded tantivy, or a real OpenSearch node",
+    )
+    parser.add_argument(
+        "--opensearch-url", default="", help="an existing OpenSearch node (default: start one)"
+    )
+    parser.add_argument(
+        "--opensearch-heap", default="1g", help="JVM heap of the node the bench starts"
+    )
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--port-file", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--opensearch-prefix", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     if args.serve:
-        serve(args.serve, args.port_file)
-        return
-    with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
-        data_dir = args.dir or Path(tmp)
-        built_marker = data_dir / "built.json"
-        previous = json.loads(built_marker.read_text()) if built_marker.exists() else {}
-        if args.reuse and args.dir and previous.get("docs") == args.docs:
-            build_times = {**previous["build"], "reused": True}
-        else:
-            built_marker.unlink(missing_ok=True)
-            build_times = build(data_dir, args.docs)
-            built_marker.write_text(json.dumps({"docs": args.docs, "build": build_times}))
-        engine = engine_latencies(data_dir, args.repeats)
-        port_file = data_dir / "port"
-        port_file.unlink(missing_ok=True)
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bench.search",
-                "--serve",
-                str(data_dir),
-                "--port-file",
-                str(port_file),
-            ],
-            stdout=subprocess.DEVNULL,
+        opensearch = (
+            (args.opensearch_url, args.opensearch_prefix)
+            if args.keyword_backend == "opensearch"
+            else None
         )
-        try:
-            deadline = time.monotonic() + 120
-            while not port_file.exists() or not port_file.read_text():
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("bench server did not start")
-                time.sleep(0.05)
-            remote = asyncio.run(
-                grpc_latencies(f"127.0.0.1:{port_file.read_text()}", args.repeats, args.seconds)
-            )
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+        serve(args.serve, args.port_file, opensearch)
+        return
+    with contextlib.ExitStack() as stack:
+        node_url = args.opensearch_url
+        if args.keyword_backend == "opensearch" and not node_url:
+            from learnflow.harness.opensearch import OpenSearchNode
+
+            node = OpenSearchNode(heap=args.opensearch_heap)
+            node_url = node.start()
+            stack.callback(node.stop)
+        result = run(args, node_url, stack)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(json.dumps(result, indent=2))
+
+
+def run(args: argparse.Namespace, opensearch_url: str, stack: contextlib.ExitStack) -> dict:
+    on_opensearch = args.keyword_backend == "opensearch"
+    prefix = opensearch_prefix(args.docs)
+    data_dir = args.dir or Path(
+        stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-search-"))
+    )
+    built_marker = data_dir / "built.json"
+    previous = json.loads(built_marker.read_text()) if built_marker.exists() else {}
+    reused = args.reuse and args.dir and previous.get("docs") == args.docs
+    if reused:
+        build_times = {**previous["build"], "reused": True}
+    else:
+        built_marker.unlink(missing_ok=True)
+        build_times = build(data_dir, args.docs)
+        built_marker.write_text(json.dumps({"docs": args.docs, "build": build_times}))
+    if on_opensearch:
+        build_times.update(
+            asyncio.run(load_opensearch(opensearch_url, prefix, args.docs, bool(reused)))
+        )
+        engine = asyncio.run(
+            opensearch_engine_latencies(data_dir, opensearch_url, prefix, args.repeats)
+        )
+    else:
+        engine = engine_latencies(data_dir, args.repeats)
+    port_file = data_dir / "port"
+    port_file.unlink(missing_ok=True)
+    serve_cmd = [
+        sys.executable,
+        "-m",
+        "bench.search",
+        "--serve",
+        str(data_dir),
+        "--port-file",
+        str(port_file),
+    ]
+    if on_opensearch:
+        serve_cmd += [
+            "--keyword-backend",
+            "opensearch",
+            "--opensearch-url",
+            opensearch_url,
+            "--opensearch-prefix",
+            prefix,
+        ]
+    server = subprocess.Popen(serve_cmd, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not port_file.exists() or not port_file.read_text():
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("bench server did not start")
+            time.sleep(0.05)
+        remote = asyncio.run(
+            grpc_latencies(f"127.0.0.1:{port_file.read_text()}", args.repeats, args.seconds)
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
     result: dict = {}
     for name in ("keyword", "vector", "hybrid"):
         result[name] = {
@@ -417,17 +607,29 @@ def main() -> None:
             "engine_p50_ms": engine[name]["p50_ms"],
             "engine_p99_ms": engine[name]["p99_ms"],
         }
+        for key in ("opensearch_took_p50_ms", "opensearch_took_p99_ms"):
+            if key in engine[name]:
+                result[name][key] = engine[name][key]
     result["meta"] = {
         "docs": args.docs,
         "cpus": os.cpu_count(),
-        "engines": "tantivy + qdrant-edge (embedded), encoder hashproj256",
+        "engines": (
+            "opensearch (keyword, one local node) + qdrant-edge (embedded), encoder hashproj256"
+            if on_opensearch
+            else "tantivy + qdrant-edge (embedded), encoder hashproj256"
+        ),
         "server": "separate process",
         **build_times,
     }
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print(json.dumps(result, indent=2))
+    if on_opensearch:
+        result["meta"]["opensearch"] = {
+            "url": opensearch_url,
+            "index_prefix": prefix,
+            "started_by_bench": not args.opensearch_url,
+            "heap": None if args.opensearch_url else args.opensearch_heap,
+            "engine_hybrid": "keyword request and vector search concurrent, as the service",
+        }
+    return result
 
 
 if __name__ == "__main__":
