@@ -5,11 +5,18 @@ Each takes one model and returns one model; pages and batches move between them 
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
 
 import structlog
 from temporalio import activity
 
+import sources
+from learnflow import models, reference
 from learnflow.contracts import (
     DEFAULT_QUEUE,
     FetchInput,
@@ -23,12 +30,16 @@ from learnflow.contracts import (
     UpsertInput,
     UpsertResult,
 )
+from learnflow.db.catalog import resource_rows
+from learnflow.db.content_files import ResourceFileLoad, rows_for_index, upsert_resource_files
 from learnflow.http import PermanentHttpError, SourceHttp, TransientHttpError
-from learnflow.models import TransformOutput
+from learnflow.models import Quarantined, TransformOutput
+from learnflow.search_doc import to_content_file_document
 from learnflow.settings import get_settings
 from learnflow.stores import get_stores
+from learnflow.stores.content_search import content_stores
 from sources import get_source
-from sources.base import ExtractContext
+from sources.base import ExtractContext, Source
 
 log = structlog.get_logger(__name__)
 
@@ -63,7 +74,9 @@ async def fetch_source_pages(req: FetchInput) -> FetchResult:
     )
     result = FetchResult()
     try:
-        ctx = ExtractContext(http=http, settings=settings, options=dict(req.options))
+        ctx = ExtractContext(
+            http=http, settings=settings, options=dict(req.options), pool=stores.pool
+        )
         async for n, page in _enumerate(source.extract(ctx)):
             key = await stores.blobs.put(_page_key(req.source, req.run_id, n, page.kind), page.body)
             result.pages.append(PageRef(kind=page.kind, key=key, item_count=page.item_count))
@@ -93,7 +106,13 @@ async def _enumerate(aiter):
 
 @activity.defn
 async def transform_page(req: TransformInput) -> TransformResult:
-    """Run the source's pure transform on one stored page; store the batch, return counts."""
+    """Run the source's pure transform on one stored page; store the batch, return counts.
+
+    A page whose hash (`_page_hash`) matches a page already loaded, whose resources still carry
+    the hashes it gave them, is not transformed: its resources are marked seen for the prune and
+    the batch says so. The batch holds DB-ready resource rows (`catalog.resource_rows`), so the
+    upsert does no model work.
+    """
     stores = await get_stores()
     source = get_source(req.source)
     raw = await stores.blobs.get(req.page.key)
@@ -102,14 +121,24 @@ async def transform_page(req: TransformInput) -> TransformResult:
     if req.manifest_key and wanted:
         manifest = json.loads(await stores.blobs.get(req.manifest_key))
         context_refs += [PageRef(**p) for p in manifest if p["kind"] in wanted]
-    context = [_decode(await stores.blobs.get(c.key)) for c in context_refs]
+    context_raw = [await stores.blobs.get(c.key) for c in context_refs]
+    batch_key = req.page.key.replace("raw/", "batch/", 1) + ".json"
+    page_hash = _page_hash(source, req.page.kind, raw, context_raw)
+    try:
+        seen = await stores.catalog.mark_page_seen(req.source, page_hash, req.run_id)
+    except Exception as exc:  # the skip is an optimisation, never a reason to fail
+        # Database down: transform the long way; the upsert then meets the outage and retries.
+        log.warning("page_skip.unavailable", source=req.source, error=str(exc))
+        seen = None
+    if seen is not None:
+        await stores.blobs.put(batch_key, json.dumps({"unchanged_page": seen}).encode())
+        return TransformResult(batch_key=batch_key, resources=seen)
+    context = [_decode(c) for c in context_raw]
     try:
         payload = _decode(raw)
         out = source.transform_payload(req.page.kind, payload, context)
     except ValueError as exc:
         # The whole page is unreadable (truncated JSON, wrong shape): quarantine it, load the rest.
-        from learnflow.models import Quarantined
-
         out = TransformOutput(
             quarantined=[
                 Quarantined(
@@ -120,8 +149,17 @@ async def transform_page(req: TransformInput) -> TransformResult:
                 )
             ]
         )
-    batch_key = req.page.key.replace("raw/", "batch/", 1) + ".json"
-    await stores.blobs.put(batch_key, out.model_dump_json().encode())
+    # Only a page that gave resources and nothing else is remembered: feed items, content files,
+    # view events and quarantined items go through the upsert every time.
+    only_resources = out.resources and not (
+        out.feed_items or out.content_files or out.view_events or out.quarantined
+    )
+    batch = {
+        "page_hash": page_hash if only_resources else None,
+        "resource_rows": resource_rows(out.resources),
+        "output": out.model_copy(update={"resources": []}).model_dump(mode="json"),
+    }
+    await stores.blobs.put(batch_key, json.dumps(batch, separators=(",", ":")).encode())
     return TransformResult(
         batch_key=batch_key,
         resources=len(out.resources),
@@ -130,6 +168,33 @@ async def transform_page(req: TransformInput) -> TransformResult:
         view_events=len(out.view_events),
         quarantined=len(out.quarantined),
     )
+
+
+@lru_cache(maxsize=8)
+def _transform_version(reference_dir: str) -> str:
+    """What else decides a transform's output: the transform code (sources/, the models) and
+    the reference data (topics, offerors). A deploy that changes either re-transforms all."""
+    digest = hashlib.sha256()
+    code = sorted(Path(sources.__file__).parent.glob("*.py"))
+    for path in [*code, Path(models.__file__), Path(reference.__file__)]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    ref = dataclasses.asdict(reference.reference_data())
+    digest.update(json.dumps(ref, sort_keys=True, default=str).encode())
+    return digest.hexdigest()
+
+
+def _page_hash(source: Source, kind: str, raw: bytes, context: list[bytes]) -> str:
+    """The page's identity for skipping: its bytes, the context pages the transform reads, the
+    transform version and, for a transform that compares with "now", the UTC day."""
+    digest = hashlib.sha256()
+    digest.update(_transform_version(str(get_settings().reference_data_dir)).encode())
+    digest.update(f"\0{source.name}\0{kind}\0".encode())
+    if source.reads_clock:
+        digest.update(datetime.now(UTC).date().isoformat().encode())
+    digest.update(hashlib.sha256(raw).digest())
+    for page in context:
+        digest.update(hashlib.sha256(page).digest())
+    return digest.hexdigest()
 
 
 def _decode(raw: bytes):
@@ -144,15 +209,63 @@ def _decode(raw: bytes):
 async def upsert_batch(req: UpsertInput) -> UpsertResult:
     """Load one transformed batch into Postgres (idempotent; unchanged rows are not rewritten)."""
     stores = await get_stores()
-    out = TransformOutput.model_validate_json(await stores.blobs.get(req.batch_key))
-    result = await stores.catalog.upsert_resources(req.run_id, out.resources)
+    batch = json.loads(await stores.blobs.get(req.batch_key))
+    if "unchanged_page" in batch:  # skipped by hash: its resources are already marked seen
+        return UpsertResult(unchanged=int(batch["unchanged_page"]))
+    if "resource_rows" in batch:
+        rows, page_hash = batch["resource_rows"], batch.get("page_hash")
+        out = TransformOutput.model_validate(batch["output"])
+    else:  # a batch written before resource rows (a run in flight across a deploy)
+        out = TransformOutput.model_validate(batch)
+        rows, page_hash = resource_rows(out.resources), None
+    loaded = await stores.catalog.upsert_resource_rows(req.run_id, rows)
+    result = loaded.result
     feed = await stores.catalog.upsert_feed_items(req.run_id, out.feed_items)
     await stores.catalog.record_view_events(out.view_events)
     result.inserted += feed.inserted
     result.updated += feed.updated
     result.unchanged += feed.unchanged
-    result.quarantined = await stores.catalog.quarantine(req.run_id, out.quarantined)
+    files = await _load_resource_files(stores, req, out)
+    result.inserted += files.counts.inserted
+    result.updated += files.counts.updated
+    result.unchanged += files.counts.unchanged
+    quarantined = out.quarantined + [
+        Quarantined(
+            source=req.source,
+            item_key=key,
+            reason="no published course or program has this url",
+            raw=next(f.content for f in out.content_files if f.key == key)[:1_000_000],
+        )
+        for key in files.unmatched
+    ]
+    result.quarantined = await stores.catalog.quarantine(req.run_id, quarantined)
+    if page_hash:
+        await stores.catalog.record_page(req.source, page_hash, req.run_id, loaded)
     return result
+
+
+async def _load_resource_files(stores, req: UpsertInput, out: TransformOutput) -> ResourceFileLoad:
+    """Content files a transform gives by url (marketing pages): attach each to the published
+    course/program with that url, then put the written ones in the content-file keyword index.
+
+    Indexed here, not by the run's index pass: that pass selects files by their resource's
+    etl_source, and these belong to other sources' resources. Their vectors come from the
+    all-sources embedding pass (`embeddings/resources`, every 30 minutes), which finds them by
+    `updated_on`.
+    """
+    load = await upsert_resource_files(stores.pool, out.content_files)
+    if load.changed_ids:
+        rows = await rows_for_index(stores.pool, load.changed_ids)
+        index = content_stores(stores.settings).keyword
+        await index.upsert(
+            [
+                {**to_content_file_document(row), "_content": row["content"] or ""}
+                for row in rows
+                if row["visible"]
+            ]
+        )
+        await index.delete([row["id"] for row in rows if not row["visible"]])
+    return load
 
 
 @activity.defn
@@ -170,6 +283,9 @@ async def prune_source(req: PruneInput) -> PruneResult:
     )
     if result.refused:
         log.warning("prune.refused", source=req.source, reason=result.reason)
+    if req.fetch_complete:
+        # Pages this run did not meet changed or went: their skip state is dead weight.
+        await stores.catalog.forget_pages_except(req.source, req.run_id)
     return result
 
 

@@ -10,7 +10,10 @@ Measures, in one run:
   embed), started together; wall time, resources/s, and per stage the summed activity time
   (from the workflow histories) — what dominates.
 * `rerun`: the same catalog again; wall time, its share of the first run, and rows rewritten
-  (learning_resource / learning_resource_run tuples whose xmin changed: must be 0).
+  (learning_resource / learning_resource_run tuples whose xmin changed: must be 0). Raw pages
+  identical to the first run's are skipped by hash (activities/ingest.py).
+* `phase_seconds` (both runs): per source, the wall time of load (fetch → transform → upsert →
+  prune), index and embed — the sources run side by side, so their sum is not the wall time.
 * `store_limit`: the raw store path with straight asyncpg on the same rows — COPY into a staging
   table + one INSERT … ON CONFLICT DO UPDATE … WHERE hash differs, into an empty table (all
   inserts) and again (no change).
@@ -96,6 +99,30 @@ async def stage_times(client, workflow_id: str) -> dict[str, float]:
         for name, seconds in (await stage_times(client, child)).items():
             totals[name] += seconds
     return dict(totals)
+
+
+async def phases(client, workflow_id: str) -> dict[str, float]:
+    """Wall time of an IngestSourceWorkflow's phases: load (fetch → transform → upsert →
+    prune), index (its IndexResourcesWorkflow child), embed (its embedding child, to the end)."""
+    from temporalio.api.enums.v1 import EventType
+
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    events = history.events
+    start = events[0].event_time.ToDatetime().timestamp()
+    end = events[-1].event_time.ToDatetime().timestamp()
+    children = [
+        e.event_time.ToDatetime().timestamp()
+        for e in events
+        if e.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED
+    ]
+    if len(children) < 2:
+        return {"total": round(end - start, 2)}
+    return {
+        "load": round(children[0] - start, 2),
+        "index": round(children[1] - children[0], 2),
+        "embed": round(end - children[1], 2),
+        "total": round(end - start, 2),
+    }
 
 
 async def rows_version(pool) -> dict[str, dict[int, str]]:
@@ -260,6 +287,9 @@ async def run(n: int, page_size: int) -> dict[str, Any]:
         for wid in first_ids:
             for name, seconds in (await stage_times(app.client, wid)).items():
                 stages[name] += seconds
+        first_phases = {
+            s: await phases(app.client, w) for s, w in zip(sources, first_ids, strict=True)
+        }
         before = await rows_version(app.stores.pool)
 
         rerun_s, rerun, rerun_ids = await ingest_all(app, sources, "rerun")
@@ -269,6 +299,9 @@ async def run(n: int, page_size: int) -> dict[str, Any]:
         rewritten = {
             table: sum(1 for k, x in after[table].items() if before[table].get(k) != x)
             for table in before
+        }
+        rerun_phases = {
+            s: await phases(app.client, w) for s, w in zip(sources, rerun_ids, strict=True)
         }
         rerun_stages: dict[str, float] = defaultdict(float)
         for wid in rerun_ids:
@@ -291,6 +324,8 @@ async def run(n: int, page_size: int) -> dict[str, Any]:
                 "catchup_index_embed_seconds": round(catchup_s, 2),
                 "pages": sum(r.pages for r in first),
                 "outcomes": {r.source: r.outcome for r in first},
+                # wall seconds per source (the sources run side by side)
+                "phase_seconds": first_phases,
                 "activity_seconds_by_stage": {k: round(v, 2) for k, v in sorted(stages.items())},
             },
             "rerun": {
@@ -300,6 +335,7 @@ async def run(n: int, page_size: int) -> dict[str, Any]:
                 "inserted_or_updated": sum(r.inserted + r.updated for r in rerun),
                 "indexed": sum(r.indexed for r in rerun) + rerun_catchup[0],
                 "embedded": sum(r.embedded for r in rerun) + rerun_catchup[1],
+                "phase_seconds": rerun_phases,
                 "activity_seconds_by_stage": {
                     k: round(v, 2) for k, v in sorted(rerun_stages.items())
                 },

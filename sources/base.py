@@ -30,6 +30,8 @@ from learnflow.models import (
 )
 
 if TYPE_CHECKING:
+    import asyncpg
+
     from learnflow.http import SourceHttp
     from learnflow.settings import Settings
 
@@ -53,6 +55,9 @@ class ExtractContext:
     http: SourceHttp
     settings: Settings
     options: dict[str, Any] = field(default_factory=dict)
+    # Read access to the catalog, for extractors that fetch what the catalog lists (marketing
+    # pages); None where no database is at hand (unit tests, `learn transform`).
+    pool: asyncpg.Pool | None = None
 
 
 Extractor = Callable[[ExtractContext], AsyncIterator[RawPage]]
@@ -82,6 +87,9 @@ class Source:
     # The URLs this source is configured to call: their hosts join `hosts` in the allow-list.
     urls: Callable[[Settings], list[str]] | None = None
     description: str = ""
+    # The transform compares dates with "now" (a module `clock`): the same raw page can transform
+    # differently tomorrow, so a page is only skipped as unchanged within the same UTC day.
+    reads_clock: bool = False
 
     def allowed_hosts(self, settings: Settings) -> set[str]:
         from urllib.parse import urlsplit
@@ -192,10 +200,27 @@ def parse_datetime(value: Any, *, assume_tz: ZoneInfo | None = None) -> datetime
     """Parse a date string to an aware UTC datetime; naive values are read in `assume_tz` (UTC)."""
     if value in (None, ""):
         return None
-    dt = value if isinstance(value, datetime) else dateparser.parse(str(value))
+    dt = value if isinstance(value, datetime) else _parse_text(str(value))
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=assume_tz or UTC)
     return dt.astimezone(UTC)
+
+
+# `YYYY-MM-DD`, optionally followed by `T` or a space and a time: what the APIs send nearly always.
+_ISO_HEAD = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]|$)")
+
+
+def _parse_text(text: str) -> datetime:
+    """ISO 8601 through `datetime.fromisoformat` (C, ~50x faster than dateutil, which took most
+    of a catalog transform); anything else — or an ISO-looking string it refuses — through
+    dateutil, as before."""
+    text = text.strip()
+    if _ISO_HEAD.match(text):
+        try:
+            return datetime.fromisoformat(text)
+        except ValueError:
+            pass
+    return dateparser.parse(text)
 
 
 _WEEKS = re.compile(r"(\d+)(?:\s*[-–]\s*(\d+))?\s*week", re.IGNORECASE)

@@ -12,14 +12,26 @@ with `url`), or — what the extractor stores — a JSON envelope `{"url": ..., 
 The output is `TransformOutput.content_files` (no resources): the loader attaches each file to
 the published course/program whose `url` is the file's key.
 
-The extractor reads the URLs to scrape from `ctx.options["urls"]` (the workflow picks published
-courses/programs lacking a published marketing page, as MIT Learn does); a page that fails is
-logged and skipped, the others load.
+Which pages: the extractor reads the catalog (`ctx.pool`) for every published course/program
+whose url is http(s) on an allowed host — all of them, not only those lacking a page as MIT Learn
+does. MIT Learn never re-scrapes a page it has, so an edited page stays stale forever; here a
+page whose markdown did not change rewrites nothing (content checksum), so re-reading all of them
+every 12 h costs one GET each and keeps pages current. Pages still lacking a file come first (a
+fetch cut short covers the new ones), and `options["only_missing"] = "true"` restores MIT Learn's
+rule, `options["etl_source"]` (comma-separated) keeps the resources of those sources only, and
+`options["urls"]` (a JSON list or whitespace-separated) names the pages instead. Pages
+travel `PAGES_PER_BATCH` envelopes to a raw page; one that fails is logged and skipped, the
+others load. The loader (`activities/ingest.py`) attaches each file to the published
+course/program whose `url` equals the file's key and quarantines a page no resource has.
+
+Allowed hosts: the course/program sites below plus the hosts of every catalog source's
+configured URLs (the catalogs' pages live beside their APIs: xPRO, MITx Online, MITPE, ...).
 
 Differences on purpose (reference/mit-learn.md §9): requests have a timeout and a size cap and
-fetch only from the listed hosts (`SOURCE.hosts`); no headless browser (React pages that render client-side
-give little text — MIT Learn's WebDriver path is not rebuilt); a program's page does not get its
-courses' pages appended (that needs the catalog; left to the loader).
+fetch only from the allowed hosts; every page is re-read (see above) and rewritten only when its
+markdown changed; a page that stops answering keeps its last file; no headless browser (React
+pages that render client-side give little text — MIT Learn's WebDriver path is not rebuilt); a
+program's page does not get its courses' pages appended (not rebuilt yet).
 """
 
 from __future__ import annotations
@@ -34,6 +46,7 @@ import structlog
 from bs4 import BeautifulSoup
 from markdownify import markdownify
 
+from learnflow.db.content_files import page_targets
 from learnflow.http import SourceHttpError
 from learnflow.models import ContentFile, Quarantined, TransformOutput
 from sources.base import ExtractContext, RawPage, Source
@@ -42,6 +55,7 @@ log = structlog.get_logger(__name__)
 
 ETL_SOURCE = "marketing_pages"
 FILE_TYPE = "marketing_page"
+PAGES_PER_BATCH = 20
 _DROP = ["script", "style", "noscript", "template", "svg", "iframe", "form", "nav", "footer"]
 _HIDDEN = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
 
@@ -93,6 +107,21 @@ def transform_page(html: str | bytes, url: str) -> ContentFile:
     )
 
 
+def canonical_url(html: str | bytes) -> str | None:
+    """The page's own URL (`<link rel=canonical>`, else `og:url`), when it states one."""
+    if isinstance(html, bytes | bytearray):
+        html = bytes(html).decode("utf-8", "replace")
+    soup = BeautifulSoup(html, "html.parser")
+    for tag, attr in (
+        (soup.find("link", rel="canonical"), "href"),
+        (soup.find("meta", property="og:url"), "content"),
+    ):
+        value = tag.get(attr) if tag else None
+        if isinstance(value, str) and urlsplit(value.strip()).scheme in ("http", "https"):
+            return value.strip()
+    return None
+
+
 def _url_from(context: Sequence[Any]) -> str | None:
     for c in context:
         if isinstance(c, bytes | bytearray):
@@ -113,9 +142,12 @@ def transform(kind: str, payload: Any, context: Sequence[Any] = ()) -> Transform
     elif isinstance(payload, list):
         pages = payload
     else:
-        url = _url_from(context)
+        url = _url_from(context) or canonical_url(payload)
         if url is None:
-            raise ValueError("the page's URL must come as context (a string or {'url': ...})")
+            raise ValueError(
+                "the page's URL must come as context (a string or {'url': ...})"
+                " or from the page's <link rel=canonical>"
+            )
         return TransformOutput(content_files=[transform_page(payload, url)])
     out = TransformOutput()
     for page in pages:
@@ -136,11 +168,41 @@ def transform(kind: str, payload: Any, context: Sequence[Any] = ()) -> Transform
     return out
 
 
+def _listed_urls(value: Any) -> list[str]:
+    """`options["urls"]`: a list, a JSON list, or whitespace-separated URLs."""
+    if isinstance(value, str):
+        value = json.loads(value) if value.lstrip().startswith("[") else value.split()
+    return [u for u in value or [] if isinstance(u, str) and u]
+
+
+async def _urls_to_fetch(ctx: ExtractContext) -> list[str]:
+    if ctx.options.get("urls"):
+        return _listed_urls(ctx.options["urls"])
+    if ctx.pool is None:
+        raise ValueError("marketing pages read their URLs from the catalog, and none is at hand")
+    only_missing = str(ctx.options.get("only_missing", "")).lower() in ("1", "true", "yes")
+    etl_sources = ctx.options.get("etl_source")
+    if isinstance(etl_sources, str):
+        etl_sources = [s.strip() for s in etl_sources.split(",") if s.strip()]
+    allowed = ctx.http.allowed_hosts
+    urls = []
+    for target in await page_targets(ctx.pool, FILE_TYPE, etl_sources or None):
+        if only_missing and target.has_page:
+            continue
+        host = (urlsplit(target.url).hostname or "").lower()
+        if allowed is None or host in allowed:
+            urls.append(target.url)
+    return urls
+
+
 async def extract(ctx: ExtractContext) -> AsyncIterator[RawPage]:
-    """GET each URL in `ctx.options["urls"]`; one envelope page per page that answered."""
-    urls = [u for u in ctx.options.get("urls") or [] if isinstance(u, str)]
+    """GET each course/program page (see the module docstring for which); envelopes travel
+    `PAGES_PER_BATCH` to a raw page (a JSON list)."""
+    urls = await _urls_to_fetch(ctx)
+    log.info("marketing_pages.targets", pages=len(urls))
+    batch: list[dict[str, str]] = []
     for url in urls:
-        try:  # a host outside SOURCE.hosts is refused by the client: logged, skipped
+        try:  # a host outside the allow-list is refused by the client: logged, skipped
             body = await ctx.http.get_bytes(url)
         except SourceHttpError as exc:
             log.warning("marketing_page.failed", url=url, error=str(exc))
@@ -148,8 +210,34 @@ async def extract(ctx: ExtractContext) -> AsyncIterator[RawPage]:
         if body is None:
             log.warning("marketing_page.missing", url=url)
             continue
-        envelope = {"url": url, "html": body.decode("utf-8", "replace")}
-        yield RawPage(kind="pages", body=json.dumps(envelope).encode(), item_count=1, url=url)
+        batch.append({"url": url, "html": body.decode("utf-8", "replace")})
+        if len(batch) >= PAGES_PER_BATCH:
+            yield _raw_page(batch)
+            batch = []
+    if batch:
+        yield _raw_page(batch)
+
+
+def _raw_page(envelopes: list[dict[str, str]]) -> RawPage:
+    return RawPage(
+        kind="pages",
+        body=json.dumps(envelopes).encode(),
+        item_count=len(envelopes),
+        url=envelopes[0]["url"],
+    )
+
+
+def _catalog_site_urls(settings: Any) -> list[str]:
+    """The configured URLs of every source that loads courses or programs."""
+    from sources import all_sources
+
+    urls: list[str] = []
+    for source in all_sources().values():
+        if source.name == ETL_SOURCE or source.urls is None:
+            continue
+        if {"course", "program"} & {str(t) for t in source.resource_types}:
+            urls += [u for u in source.urls(settings) if u]
+    return urls
 
 
 SOURCE = Source(
@@ -170,5 +258,6 @@ SOURCE = Source(
         "openlearninglibrary.mit.edu",
         "bootcamps.mit.edu",
     ),
+    urls=_catalog_site_urls,
     description="Course/program marketing pages as markdown content files",
 )

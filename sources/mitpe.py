@@ -428,6 +428,7 @@ async def extract(ctx: ExtractContext) -> AsyncIterator[RawPage]:
 SOURCE = Source(
     name="mitpe",
     etl_source=ETL_SOURCE,
+    reads_clock=True,  # `clock` picks the best run / upcoming events
     kinds=("courses", "news", "events"),
     transform=transform,
     extract=extract,

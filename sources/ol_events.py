@@ -334,6 +334,7 @@ async def extract(ctx: ExtractContext) -> AsyncIterator[RawPage]:
 SOURCE = Source(
     name="ol_events",
     etl_source=ETL_SOURCE,
+    reads_clock=True,  # `clock` picks the best run / upcoming events
     kinds=("events",),
     transform=transform,
     extract=extract,

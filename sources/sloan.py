@@ -273,6 +273,7 @@ async def extract(ctx: ExtractContext) -> AsyncIterator[RawPage]:
 SOURCE = Source(
     name="sloan",
     etl_source=ETL_SOURCE,
+    reads_clock=True,  # `clock` picks the best run / upcoming events
     kinds=("courses", "runs"),
     transform=transform,
     extract=extract,

@@ -306,6 +306,7 @@ async def extract(ctx: ExtractContext) -> AsyncIterator[RawPage]:
 SOURCE = Source(
     name="xpro",
     etl_source=ETL_SOURCE,
+    reads_clock=True,  # `clock` picks the best run / upcoming events
     kinds=("courses", "programs"),
     transform=transform,
     extract=extract,

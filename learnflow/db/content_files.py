@@ -167,45 +167,7 @@ class ContentFileStore:
             return counts
         values = list(unique.values())
         async with self.pool.acquire() as conn, conn.transaction():
-            changed = await conn.fetch(
-                """
-                INSERT INTO content_file AS cf (run_id, resource_id, key, title, url, file_type,
-                    content_type, file_extension, content, checksum, archive_checksum, published,
-                    data, unpublished_on)
-                SELECT $1, $2, t.key, t.title, t.url, t.file_type, t.content_type, t.file_extension,
-                    t.content, t.checksum, t.archive_checksum, true, t.data, NULL
-                FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-                    $9::text[], $10::text[], $11::text[], $12::jsonb[])
-                    AS t(key, title, url, file_type, content_type, file_extension, content,
-                         checksum, archive_checksum, data)
-                ON CONFLICT (coalesce(run_id, 0), resource_id, key) DO UPDATE SET
-                    title = EXCLUDED.title, url = EXCLUDED.url, file_type = EXCLUDED.file_type,
-                    content_type = EXCLUDED.content_type, file_extension = EXCLUDED.file_extension,
-                    content = EXCLUDED.content, checksum = EXCLUDED.checksum,
-                    archive_checksum = EXCLUDED.archive_checksum, published = true,
-                    data = EXCLUDED.data, unpublished_on = NULL, updated_on = now()
-                WHERE cf.checksum IS DISTINCT FROM EXCLUDED.checksum
-                   OR cf.archive_checksum IS DISTINCT FROM EXCLUDED.archive_checksum
-                   OR cf.title IS DISTINCT FROM EXCLUDED.title
-                   OR cf.url IS DISTINCT FROM EXCLUDED.url
-                   OR NOT cf.published
-                   OR cf.data IS DISTINCT FROM EXCLUDED.data
-                RETURNING (xmax = 0) AS inserted
-                """,
-                run.id,
-                run.resource_id,
-                [f.key for f in values],
-                [f.title for f in values],
-                [f.url for f in values],
-                [f.file_type for f in values],
-                [f.content_type for f in values],
-                [f.file_extension for f in values],
-                [f.content for f in values],
-                [f.checksum for f in values],
-                [f.archive_checksum for f in values],
-                # the pool's jsonb codec encodes dicts (see catalog.create_pool)
-                [f.model_dump(mode="json", exclude={"content"}) for f in values],
-            )
+            changed = await _write_files(conn, [(run.id, run.resource_id, f) for f in values])
             # A file that has text again is no longer textless.
             await conn.execute(
                 "DELETE FROM content_file_textless WHERE run_id = $1 AND key = ANY($2::text[])",
@@ -353,3 +315,154 @@ class ContentFileStore:
                 limit,
             )
         return [dict(r) for r in rows]
+
+
+# -- files of a resource (no run): marketing pages -------------------------------------------
+
+# Course and program pages are what MIT Learn scrapes (`scrape_marketing_pages`).
+PAGE_RESOURCE_TYPES = ("course", "program")
+
+
+@dataclass
+class PageTarget:
+    """A page the marketing-page fetch may GET: a published course/program URL."""
+
+    url: str
+    has_page: bool  # a published file of the file type already exists for it
+
+
+@dataclass
+class ResourceFileLoad:
+    """What `upsert_resource_files` did: counts, the keys no resource has, the rows it wrote."""
+
+    counts: FileUpsertCounts
+    unmatched: list[str]
+    changed_ids: list[int]
+
+
+# The columns `activities/search.py` (_CONTENT_ROWS) reads for `to_content_file_document`; kept
+# equal so a file indexed at load looks the same as one indexed by the watermark pass.
+_INDEX_ROWS = """
+SELECT cf.id, cf.key, cf.resource_id, run.run_id AS run_id, cf.title, cf.url, cf.file_type,
+       cf.content_type, cf.file_extension, cf.content, cf.checksum, cf.data,
+       (cf.published AND (lr.published OR lr.test_mode)
+        AND (coalesce(run.published, true) OR lr.test_mode)) AS visible,
+       lr.platform, lr.offered_by, lr.readable_id AS resource_readable_id,
+       lr.title AS resource_title
+FROM content_file cf
+JOIN learning_resource lr ON lr.id = cf.resource_id
+LEFT JOIN learning_resource_run run ON run.id = cf.run_id
+WHERE cf.id = ANY($1::bigint[])
+ORDER BY cf.id
+"""
+
+
+async def page_targets(
+    pool: asyncpg.Pool, file_type: str, etl_sources: Sequence[str] | None = None
+) -> list[PageTarget]:
+    """Published courses/programs with an http(s) URL (of these etl_sources, or all), those
+    without a published file of `file_type` first (a fetch cut short still covers the new ones)."""
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            """
+            SELECT lr.url, bool_or(EXISTS (
+                SELECT 1 FROM content_file cf WHERE cf.resource_id = lr.id AND cf.run_id IS NULL
+                  AND cf.file_type = $2 AND cf.published)) AS has_page
+            FROM learning_resource lr
+            WHERE lr.published AND lr.resource_type = ANY($1::text[])
+              AND lr.url ~* '^https?://'
+              AND ($3::text[] IS NULL OR lr.etl_source = ANY($3::text[]))
+            GROUP BY lr.url
+            ORDER BY has_page, lr.url
+            """,
+            list(PAGE_RESOURCE_TYPES),
+            file_type,
+            list(etl_sources) if etl_sources is not None else None,
+        )
+    return [PageTarget(r["url"], r["has_page"]) for r in rows]
+
+
+async def upsert_resource_files(
+    pool: asyncpg.Pool, files: Sequence[ContentFile]
+) -> ResourceFileLoad:
+    """Attach run-less files to every published course/program whose `url` equals the file's key
+    (MIT Learn's `learning_resource` content files); an unchanged file is not rewritten (same
+    checksum, title, url and metadata). Keys that match no resource come back in `unmatched`."""
+    unique = {f.key: f for f in files}
+    load = ResourceFileLoad(FileUpsertCounts(), [], [])
+    if not unique:
+        return load
+    async with pool.acquire() as conn, conn.transaction():
+        targets = await conn.fetch(
+            "SELECT id, url FROM learning_resource WHERE published AND url = ANY($1::text[])"
+            " AND resource_type = ANY($2::text[])",
+            list(unique),
+            list(PAGE_RESOURCE_TYPES),
+        )
+        matched = {r["url"] for r in targets}
+        load.unmatched = [k for k in unique if k not in matched]
+        pairs = [(r["id"], unique[r["url"]]) for r in targets]
+        if not pairs:
+            return load
+        changed = await _write_files(conn, [(None, rid, f) for rid, f in pairs])
+    load.counts.inserted = sum(1 for r in changed if r["inserted"])
+    load.counts.updated = len(changed) - load.counts.inserted
+    load.counts.unchanged = len(pairs) - len(changed)
+    load.changed_ids = [r["id"] for r in changed]
+    return load
+
+
+async def rows_for_index(pool: asyncpg.Pool, ids: Sequence[int]) -> list[dict]:
+    """Content-file rows by id, shaped for `search_doc.to_content_file_document`."""
+    if not ids:
+        return []
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(_INDEX_ROWS, list(ids))
+    return [dict(r) for r in rows]
+
+
+async def _write_files(
+    conn: asyncpg.Connection, rows: Sequence[tuple[int | None, int, ContentFile]]
+) -> list[asyncpg.Record]:
+    """Insert or update `(run pk or None, resource pk, file)` rows on (run, resource, key); a
+    row whose text, title, url, flags and metadata did not change is not rewritten. Returns the
+    written rows' `id` and `inserted`."""
+    return await conn.fetch(
+        """
+        INSERT INTO content_file AS cf (run_id, resource_id, key, title, url, file_type,
+            content_type, file_extension, content, checksum, archive_checksum, published,
+            data, unpublished_on)
+        SELECT t.run_id, t.resource_id, t.key, t.title, t.url, t.file_type, t.content_type,
+            t.file_extension, t.content, t.checksum, t.archive_checksum, true, t.data, NULL
+        FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
+            $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::jsonb[])
+            AS t(run_id, resource_id, key, title, url, file_type, content_type, file_extension,
+                 content, checksum, archive_checksum, data)
+        ON CONFLICT (coalesce(run_id, 0), resource_id, key) DO UPDATE SET
+            title = EXCLUDED.title, url = EXCLUDED.url, file_type = EXCLUDED.file_type,
+            content_type = EXCLUDED.content_type, file_extension = EXCLUDED.file_extension,
+            content = EXCLUDED.content, checksum = EXCLUDED.checksum,
+            archive_checksum = EXCLUDED.archive_checksum, published = true,
+            data = EXCLUDED.data, unpublished_on = NULL, updated_on = now()
+        WHERE cf.checksum IS DISTINCT FROM EXCLUDED.checksum
+           OR cf.archive_checksum IS DISTINCT FROM EXCLUDED.archive_checksum
+           OR cf.title IS DISTINCT FROM EXCLUDED.title
+           OR cf.url IS DISTINCT FROM EXCLUDED.url
+           OR NOT cf.published
+           OR cf.data IS DISTINCT FROM EXCLUDED.data
+        RETURNING id, (xmax = 0) AS inserted
+        """,
+        [run_pk for run_pk, _, _ in rows],
+        [resource_pk for _, resource_pk, _ in rows],
+        [f.key for _, _, f in rows],
+        [f.title for _, _, f in rows],
+        [f.url for _, _, f in rows],
+        [f.file_type for _, _, f in rows],
+        [f.content_type for _, _, f in rows],
+        [f.file_extension for _, _, f in rows],
+        [f.content for _, _, f in rows],
+        [f.checksum for _, _, f in rows],
+        [f.archive_checksum for _, _, f in rows],
+        # the pool's jsonb codec encodes dicts (see catalog.create_pool)
+        [f.model_dump(mode="json", exclude={"content"}) for _, _, f in rows],
+    )

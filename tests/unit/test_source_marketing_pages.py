@@ -151,6 +151,53 @@ async def test_extract_fetches_each_url_and_skips_failures():
             ctx = ExtractContext(http=http, settings=get_settings(), options={"urls": urls})
             pages = [p async for p in marketing_pages.extract(ctx)]
         assert server.hits("/courses/b") == 2  # 502, then the page
-    assert [json.loads(p.body)["url"] for p in pages] == [f"{base}/courses/a", f"{base}/courses/b"]
-    out = marketing_pages.transform("pages", json.loads(pages[1].body))
-    assert out.content_files[0].content.startswith("# B")
+    # Pages travel PAGES_PER_BATCH envelopes to a raw page: the two that answered share one.
+    (page,) = pages
+    assert page.kind == "pages" and page.item_count == 2
+    envelopes = json.loads(page.body)
+    assert [e["url"] for e in envelopes] == [f"{base}/courses/a", f"{base}/courses/b"]
+    out = marketing_pages.transform("pages", envelopes)
+    assert [c.content[:3] for c in out.content_files] == ["# A", "# B"]
+
+
+async def test_extract_batches_pages_and_reads_urls_from_options_text(monkeypatch):
+    monkeypatch.setattr(marketing_pages, "PAGES_PER_BATCH", 2)
+    with FixtureServer() as server:
+        base = server.base_url
+        for n in range(5):
+            server.route(f"/p/{n}", Response(200, built_marketing_page(f"P{n}").encode()))
+        listed = " ".join(f"{base}/p/{n}" for n in range(5))  # FetchInput.options are strings
+        async with SourceHttp(allowed_hosts={"127.0.0.1"}, allow_private=True) as http:
+            ctx = ExtractContext(http=http, settings=get_settings(), options={"urls": listed})
+            pages = [p async for p in marketing_pages.extract(ctx)]
+    assert [p.item_count for p in pages] == [2, 2, 1]
+    as_json = json.dumps([f"{base}/p/0"])
+    assert marketing_pages._listed_urls(as_json) == [f"{base}/p/0"]
+
+
+async def test_extract_without_urls_needs_the_catalog():
+    async with SourceHttp(allowed_hosts={"127.0.0.1"}) as http:
+        ctx = ExtractContext(http=http, settings=get_settings())
+        with pytest.raises(ValueError, match="catalog"):
+            [p async for p in marketing_pages.extract(ctx)]
+
+
+def test_page_url_from_its_canonical_link_when_no_context():
+    html = built_marketing_page().replace(
+        "<title>", f'<link rel="canonical" href="{URL}"><title>', 1
+    )
+    (page,) = marketing_pages.transform("pages", html.encode()).content_files
+    assert page.key == URL
+    og = built_marketing_page().replace(
+        "<title>", f'<meta property="og:url" content="{URL}"><title>', 1
+    )
+    assert marketing_pages.canonical_url(og) == URL
+    # Context wins over the page's own claim.
+    other = "https://xpro.mit.edu/other/"
+    assert marketing_pages.transform("pages", html.encode(), [other]).content_files[0].key == other
+
+
+def test_allowed_hosts_include_the_catalog_sources_sites():
+    hosts = marketing_pages.SOURCE.allowed_hosts(get_settings())
+    assert {"xpro.mit.edu", "learn.mit.edu", "mitxonline.mit.edu"} <= hosts
+    assert "professional.mit.edu" in hosts
