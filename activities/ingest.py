@@ -31,13 +31,11 @@ from learnflow.contracts import (
     UpsertResult,
 )
 from learnflow.db.catalog import resource_rows
-from learnflow.db.content_files import ResourceFileLoad, rows_for_index, upsert_resource_files
+from learnflow.db.content_files import ResourceFileLoad, upsert_resource_files
 from learnflow.http import PermanentHttpError, SourceHttp, TransientHttpError
 from learnflow.models import Quarantined, TransformOutput
-from learnflow.search_doc import to_content_file_document
 from learnflow.settings import get_settings
 from learnflow.stores import get_stores
-from learnflow.stores.content_search import content_stores
 from sources import get_source
 from sources.base import ExtractContext, Source
 
@@ -246,26 +244,9 @@ async def upsert_batch(req: UpsertInput) -> UpsertResult:
 
 async def _load_resource_files(stores, req: UpsertInput, out: TransformOutput) -> ResourceFileLoad:
     """Content files a transform gives by url (marketing pages): attach each to the published
-    course/program with that url, then put the written ones in the content-file keyword index.
-
-    Indexed here, not by the run's index pass: that pass selects files by their resource's
-    etl_source, and these belong to other sources' resources. Their vectors come from the
-    all-sources embedding pass (`embeddings/resources`, every 30 minutes), which finds them by
-    `updated_on`.
-    """
-    load = await upsert_resource_files(stores.pool, out.content_files)
-    if load.changed_ids:
-        rows = await rows_for_index(stores.pool, load.changed_ids)
-        index = content_stores(stores.settings).keyword
-        await index.upsert(
-            [
-                {**to_content_file_document(row), "_content": row["content"] or ""}
-                for row in rows
-                if row["visible"]
-            ]
-        )
-        await index.delete([row["id"] for row in rows if not row["visible"]])
-    return load
+    course/program with that url. The run's index and embed passes then pick the written ones
+    up by file type (activities/search.py), as they do an archive's files."""
+    return await upsert_resource_files(stores.pool, out.content_files)
 
 
 @activity.defn

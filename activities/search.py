@@ -3,6 +3,7 @@ the catalog, touching only what changed (by content hash / embedding-text checks
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 
 import numpy as np
@@ -75,6 +76,20 @@ def _checksum(text: str) -> str:
     return hashlib.md5(text.encode()).hexdigest()  # noqa: S324 - change detection, not security
 
 
+HEARTBEAT_EVERY_SECONDS = 10.0
+
+
+async def _optimize(vector, after_id: int | None, result: EmbedResult) -> None:
+    """Let the vector store index what was written, heartbeating meanwhile: building a large
+    segment's graph can outlast the heartbeat timeout, and a retry would redo it."""
+    task = asyncio.ensure_future(vector.optimize())
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY_SECONDS)
+        if done:
+            return task.result()
+        activity.heartbeat(after_id, result.model_dump())
+
+
 @activity.defn
 async def embed_pending(req: EmbedInput) -> EmbedResult:
     """Embed resources whose embedding text changed; remove unpublished ones. Idempotent:
@@ -82,8 +97,10 @@ async def embed_pending(req: EmbedInput) -> EmbedResult:
     stores = await get_stores()
     encoder = stores.encoder
     await stores.vector.ensure_collection(encoder.dim)
-    result = EmbedResult()
-    after_id = int(activity.info().heartbeat_details[0]) if activity.info().heartbeat_details else 0
+    # A retried attempt resumes after the last batch it heartbeat, with the counts so far.
+    details = activity.info().heartbeat_details
+    after_id = int(details[0]) if details else 0
+    result = EmbedResult.model_validate(details[1]) if len(details) > 1 else EmbedResult()
     while True:
         rows = await stores.catalog.pending_embedding(
             _etl_source(req.source), after_id, req.batch_size
@@ -127,9 +144,9 @@ async def embed_pending(req: EmbedInput) -> EmbedResult:
         result.removed += len(removed)
         result.unchanged += len(unchanged)
         after_id = rows[-1]["id"]
-        activity.heartbeat(after_id)
+        activity.heartbeat(after_id, result.model_dump())
     if result.embedded or result.removed:
-        await stores.vector.optimize()
+        await _optimize(stores.vector, after_id, result)
     log.info("embed.done", source=req.source, embedded=result.embedded, removed=result.removed)
     return result
 
@@ -157,7 +174,9 @@ WHERE ($1::timestamptz IS NULL
        OR cf.updated_on > $1::timestamptz - interval '1 minute'
        OR lr.updated_on > $1::timestamptz - interval '1 minute'
        OR run.updated_on > $1::timestamptz - interval '1 minute')
-  AND ($2::text IS NULL OR lr.etl_source = $2)
+  AND ($2::text IS NULL OR lr.etl_source = $2
+       -- marketing pages belong to other sources' resources: their run's pass selects by type
+       OR ($2 = 'marketing_pages' AND cf.file_type = 'marketing_page'))
   AND cf.id > $3
 ORDER BY cf.id LIMIT $4
 """
@@ -173,7 +192,8 @@ async def _content_pass(name: str, source: str | None, batch_size: int, handle) 
     async with stores.pool.acquire() as conn:
         started = await conn.fetchval("SELECT now()")
     details = activity.info().heartbeat_details
-    after_id = int(details[0]) if details else 0
+    # None: the attempt had finished paging and was optimising; paging again is idempotent
+    after_id = int(details[0]) if details and details[0] is not None else 0
     while True:
         async with stores.pool.acquire() as conn:
             rows = await conn.fetch(_CONTENT_ROWS, since, source, after_id, batch_size)
@@ -267,7 +287,7 @@ async def embed_content_files(req: EmbedInput) -> EmbedResult:
 
     await _content_pass("embedded", _etl_source(req.source), min(req.batch_size, 64), handle)
     if result.embedded or result.removed:
-        await vector.optimize()
+        await _optimize(vector, None, result)
     log.info("embed_content.done", embedded=result.embedded, removed=result.removed)
     return result
 

@@ -412,15 +412,6 @@ async def upsert_resource_files(
     return load
 
 
-async def rows_for_index(pool: asyncpg.Pool, ids: Sequence[int]) -> list[dict]:
-    """Content-file rows by id, shaped for `search_doc.to_content_file_document`."""
-    if not ids:
-        return []
-    async with pool.acquire() as conn:
-        rows = await conn.fetch(_INDEX_ROWS, list(ids))
-    return [dict(r) for r in rows]
-
-
 async def _write_files(
     conn: asyncpg.Connection, rows: Sequence[tuple[int | None, int, ContentFile]]
 ) -> list[asyncpg.Record]:
