@@ -371,12 +371,24 @@ class CatalogStore:
         return int(status.split()[-1])
 
     async def quarantine(self, run_id: str, items: Sequence[Quarantined]) -> int:
+        """Store unreadable items; one whose key names a published resource of its source keeps
+        that resource's last good version: it counts as seen, so the prune leaves it alone."""
         if not items:
             return 0
-        async with self.pool.acquire() as conn:
+        async with self.pool.acquire() as conn, conn.transaction():
             await conn.executemany(
                 "INSERT INTO quarantine (source, run_id, item_key, reason, raw) VALUES ($1,$2,$3,$4,$5)",
                 [(q.source, run_id, q.item_key, q.reason, q.raw) for q in items],
+            )
+            await conn.execute(
+                "INSERT INTO etl_seen (run_id, kind, item_id)"
+                " SELECT $1, 'resource', lr.id FROM learning_resource lr"
+                " JOIN unnest($2::text[], $3::text[]) AS q(source, item_key)"
+                "   ON lr.etl_source = q.source AND lr.readable_id = q.item_key"
+                " WHERE lr.published ON CONFLICT DO NOTHING",
+                run_id,
+                [q.source for q in items if q.item_key],
+                [q.item_key for q in items if q.item_key],
             )
         return len(items)
 

@@ -184,3 +184,22 @@ async def test_source_without_credentials_is_skipped_with_one_log_line(
     assert len(sources_server.server.requests) == hits  # nothing was called
     secrets = [v for k, v in sources_server.env.items() if "SECRET" in k or "KEY" in k]
     assert not any(s in json.dumps(logs, default=str) for s in secrets)
+
+
+async def test_a_broken_item_keeps_its_last_good_version(sources_app, sources_server):
+    """A course that was published and now arrives unreadable is quarantined, not unpublished:
+    its key counts as seen, so the prune leaves the last good version in the catalog."""
+    full = await ingest(sources_app, "xpro")
+    assert full.quarantined == 0
+    key = XPRO_COURSES[1]["readable_id"]
+    published_before, _ = await _published(sources_app, "xpro")
+    assert key in published_before
+
+    broken = [XPRO_COURSES[0], {**XPRO_COURSES[1], "title": None}, *XPRO_COURSES[2:]]
+    sources_server.server.inject("/api/courses/", _json(broken))
+    # forced past the share guard (1 of a handful would trip it): the seen rule alone keeps it
+    result, outcome = await _run(sources_app, "xpro", force_prune=True)
+    assert result.quarantined == 1 and result.unpublished == 0, result
+    assert outcome == "ok"
+    published_after, _ = await _published(sources_app, "xpro")
+    assert published_after == published_before
