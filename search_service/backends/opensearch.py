@@ -34,6 +34,7 @@ from search_service.backends.opensearch_mapping import (
     CONTENT_FILE_TYPES,
     CONTENT_FILES_ONLY,
     CONTENT_FILTERS,
+    FILTERS,
     JOIN_FIELD,
     RESOURCE_TYPES,
     RESOURCES_ONLY,
@@ -53,6 +54,24 @@ log = structlog.get_logger(__name__)
 # some domains reject > 10 MiB. 8 MiB stays under every limit.
 DEFAULT_MAX_CHUNK_BYTES = 8 * 1024 * 1024
 DEFAULT_MAX_CHUNK_ACTIONS = 1000
+
+
+def keyword_results(
+    res: dict[str, Any], facet_names: list[str], specs: dict[str, Any] = FILTERS
+) -> KeywordResults:
+    """An OpenSearch search response as the keyword interface's results."""
+    hits = [
+        Hit(id=int(h["_source"]["id"]), score=float(h.get("_score") or 0.0), document=h["_source"])
+        for h in res["hits"]["hits"]
+    ]
+    facets = {name: facet_buckets(name, res["aggregations"][name], specs) for name in facet_names}
+    total = res["hits"]["total"]
+    return KeywordResults(
+        total=int(total["value"]),
+        hits=hits,
+        facets=facets,
+        total_is_estimate=total.get("relation") == "gte",
+    )
 
 
 class ReindexError(RuntimeError):
@@ -406,22 +425,7 @@ class OpenSearchKeywordIndex:
             # MIT Learn: global term statistics for text queries (one shard per type is small)
             params["search_type"] = "dfs_query_then_fetch"
         res = await self.client.search(index=self.global_alias, body=body, params=params)
-        hits = [
-            Hit(
-                id=int(h["_source"]["id"]),
-                score=float(h.get("_score") or 0.0),
-                document=h["_source"],
-            )
-            for h in res["hits"]["hits"]
-        ]
-        facets = {name: facet_buckets(name, res["aggregations"][name]) for name in query.facets}
-        total = res["hits"]["total"]
-        return KeywordResults(
-            total=int(total["value"]),
-            hits=hits,
-            facets=facets,
-            total_is_estimate=total.get("relation") == "gte",
-        )
+        return keyword_results(res, query.facets)
 
     async def get(self, ids: list[int]) -> list[dict[str, Any]]:
         """Documents by id, real-time (mget on each type's alias; ids are unique across types)."""
@@ -731,25 +735,7 @@ class OpenSearchContentFileIndex:
     async def search(self, query: KeywordQuery) -> KeywordResults:
         await self.resources.ensure_indexes()
         res = await self.client.search(index=self._aliases(), body=content_search_body(query))
-        hits = [
-            Hit(
-                id=int(h["_source"]["id"]),
-                score=float(h.get("_score") or 0.0),
-                document=h["_source"],
-            )
-            for h in res["hits"]["hits"]
-        ]
-        facets = {
-            name: facet_buckets(name, res["aggregations"][name], CONTENT_FILTERS)
-            for name in query.facets
-        }
-        total = res["hits"]["total"]
-        return KeywordResults(
-            total=int(total["value"]),
-            hits=hits,
-            facets=facets,
-            total_is_estimate=total.get("relation") == "gte",
-        )
+        return keyword_results(res, query.facets, CONTENT_FILTERS)
 
     async def get(self, ids: list[int]) -> list[dict[str, Any]]:
         """Content files by id (a search: children are routed by a parent the caller may not
