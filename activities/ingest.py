@@ -31,7 +31,7 @@ from learnflow.contracts import (
     UpsertResult,
 )
 from learnflow.db.catalog import resource_rows
-from learnflow.db.content_files import ResourceFileLoad, upsert_resource_files
+from learnflow.db.content_files import upsert_resource_files
 from learnflow.http import PermanentHttpError, SourceHttp, TransientHttpError
 from learnflow.models import Quarantined, TransformOutput
 from learnflow.settings import get_settings
@@ -223,16 +223,19 @@ async def upsert_batch(req: UpsertInput) -> UpsertResult:
     result.inserted += feed.inserted
     result.updated += feed.updated
     result.unchanged += feed.unchanged
-    files = await _load_resource_files(stores, req, out)
+    # Content files a transform gives by url (marketing pages) attach to the published
+    # course/program with that url; the run's index and embed passes pick them up by file type.
+    files = await upsert_resource_files(stores.pool, out.content_files)
     result.inserted += files.counts.inserted
     result.updated += files.counts.updated
     result.unchanged += files.counts.unchanged
+    content_by_key = {f.key: f.content for f in out.content_files}
     quarantined = out.quarantined + [
         Quarantined(
             source=req.source,
             item_key=key,
             reason="no published course or program has this url",
-            raw=next(f.content for f in out.content_files if f.key == key)[:1_000_000],
+            raw=(content_by_key[key] or "")[:1_000_000],
         )
         for key in files.unmatched
     ]
@@ -240,13 +243,6 @@ async def upsert_batch(req: UpsertInput) -> UpsertResult:
     if page_hash:
         await stores.catalog.record_page(req.source, page_hash, req.run_id, loaded)
     return result
-
-
-async def _load_resource_files(stores, req: UpsertInput, out: TransformOutput) -> ResourceFileLoad:
-    """Content files a transform gives by url (marketing pages): attach each to the published
-    course/program with that url. The run's index and embed passes then pick the written ones
-    up by file type (activities/search.py), as they do an archive's files."""
-    return await upsert_resource_files(stores.pool, out.content_files)
 
 
 @activity.defn

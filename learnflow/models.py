@@ -241,11 +241,15 @@ class Resource(_Model):
         """The natural key as one string: also the vector point key (MIT Learn's `platform.readable_id`)."""
         return f"{self.platform}.{self.readable_id}.{self.resource_type}"
 
+    def stored_form(self) -> tuple[dict[str, Any], str, str]:
+        """What the loader stores, from one dump: the JSON values, their canonical text (the
+        `data` column) and its SHA-256 (equal digests mean nothing to rewrite)."""
+        data = self.model_dump(mode="json", exclude={"content_files"})
+        blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        return data, blob, hashlib.sha256(blob.encode()).hexdigest()
+
     def content_hash(self) -> str:
-        """A stable digest of everything the loader stores: equal digests mean nothing to rewrite."""
-        payload = self.model_dump(mode="json", exclude={"content_files"})
-        blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()
+        return self.stored_form()[2]
 
     @property
     def free(self) -> bool:

@@ -22,6 +22,12 @@ def _default_reference_dir() -> Path:
 DEFAULT_OVS_MEDIA_HOSTS = ("du3yhovcx8dht.cloudfront.net", "d1rlgptj9v7p9j.cloudfront.net")
 
 
+def host_list(value: Any) -> list[str]:
+    """A host allow-list from a comma string or a list: lower-cased, blanks dropped."""
+    items = value.split(",") if isinstance(value, str) else value or []
+    return [h for h in (str(x).strip().lower() for x in items) if h]
+
+
 class Settings(BaseSettings):
     # `learn up` writes the addresses of what it started to .learnflow/learnflow.env, so other
     # `learn` commands in the same directory find them; real environment variables win.
@@ -235,9 +241,7 @@ class Settings(BaseSettings):
     @field_validator("ovs_allowed_media_hosts", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> list[str]:
-        if isinstance(value, str):
-            return [h.strip().lower() for h in value.split(",") if h.strip()]
-        return [str(h).strip().lower() for h in value or [] if str(h).strip()]
+        return host_list(value)
 
     @property
     def mitxonline_courses_url(self) -> str:

@@ -42,7 +42,7 @@ from learnflow.models import (
     ResourceType,
     TransformOutput,
 )
-from learnflow.webhooks.config import DEFAULT_MEDIA_HOSTS
+from learnflow.settings import DEFAULT_OVS_MEDIA_HOSTS, host_list
 from learnflow.webhooks.models import media_url_problem
 from sources._catalog import source_settings
 from sources.base import (
@@ -65,15 +65,13 @@ class OvsSettings(BaseModel):
 
     ovs_api_base_url: str = "https://video.odl.mit.edu"
     ovs_allowed_media_hosts: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: list(DEFAULT_MEDIA_HOSTS)
+        default_factory=lambda: list(DEFAULT_OVS_MEDIA_HOSTS)
     )
 
     @field_validator("ovs_allowed_media_hosts", mode="before")
     @classmethod
     def _split(cls, value: Any) -> list[str]:
-        if isinstance(value, str):
-            return [h.strip().lower() for h in value.split(",") if h.strip()]
-        return [str(h).strip().lower() for h in value or [] if str(h).strip()]
+        return host_list(value)
 
     @property
     def base(self) -> str:
@@ -84,7 +82,7 @@ class OvsSettings(BaseModel):
         return f"{self.base}{API_PATH}"
 
     def media_hosts(self) -> frozenset[str]:
-        hosts = {h.strip().lower() for h in self.ovs_allowed_media_hosts if h.strip()}
+        hosts = set(self.ovs_allowed_media_hosts)  # already normalised by _split
         hosts.add((urlsplit(self.base).hostname or "").lower())
         return frozenset(hosts)
 

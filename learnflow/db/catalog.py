@@ -10,7 +10,6 @@ staging tables too (one statement each, not one per row).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -65,10 +64,9 @@ class RowsLoaded:
 
 def resource_row(resource: Resource) -> dict[str, Any]:
     """A resource as the loader stores it: plain JSON values (a batch blob carries them), the
-    `data` text and the content hash computed from one dump (`Resource.content_hash` dumps the
-    same thing), runs and relationships as flat tuples."""
-    data = resource.model_dump(mode="json", exclude={"content_files"})
-    blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    `data` text and the content hash (`Resource.stored_form`), runs and relationships as flat
+    tuples."""
+    data, blob, content_hash = resource.stored_form()
     return {
         "platform": data["platform"],
         "readable_id": data["readable_id"],
@@ -81,7 +79,7 @@ def resource_row(resource: Resource) -> dict[str, Any]:
         "test_mode": data["test_mode"],
         "last_modified": data["last_modified"],
         "data": blob,
-        "content_hash": hashlib.sha256(blob.encode()).hexdigest(),
+        "content_hash": content_hash,
         "runs": [
             (
                 run["run_id"],

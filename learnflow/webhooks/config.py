@@ -10,13 +10,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
 
-from learnflow.settings import DEFAULT_OVS_MEDIA_HOSTS, Settings, get_settings
+from learnflow.settings import DEFAULT_OVS_MEDIA_HOSTS, Settings, get_settings, host_list
 
 Scheme = Literal["mitlearn", "standard"]
 SCHEMES: tuple[Scheme, ...] = ("mitlearn", "standard")
-
-# MIT Learn's OVS webhook allow-lists these media hosts (CloudFront distributions of OVS).
-DEFAULT_MEDIA_HOSTS = DEFAULT_OVS_MEDIA_HOSTS
 
 
 def standard_key(secret: str) -> bytes:
@@ -44,7 +41,7 @@ class WebhookConfig(BaseModel):
     dedupe_ttl_seconds: int = 900
     dedupe_max_entries: int = 100_000
     ocw_webhook_key: SecretStr | None = None
-    ovs_allowed_media_hosts: frozenset[str] = frozenset(DEFAULT_MEDIA_HOSTS)
+    ovs_allowed_media_hosts: frozenset[str] = frozenset(DEFAULT_OVS_MEDIA_HOSTS)
     # ProgramCertificate read side; empty database_url = endpoint answers 503.
     database_url: str = ""
     certificates_api_tokens: tuple[SecretStr, ...] = ()
@@ -61,7 +58,7 @@ class WebhookConfig(BaseModel):
     @field_validator("ovs_allowed_media_hosts")
     @classmethod
     def _hosts_lower(cls, value: frozenset[str]) -> frozenset[str]:
-        return frozenset(h.strip().lower() for h in value if h.strip())
+        return frozenset(host_list(list(value)))
 
     def standard_keys(self) -> list[bytes]:
         return [standard_key(s.get_secret_value()) for s in self.secrets]
