@@ -24,7 +24,8 @@ from search_service.pb import search_pb2
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 10
 MAX_WINDOW = 10_000  # offset + page_size (OpenSearch's max_result_window)
-MAX_QUERY_CHARS = 1000
+# A pasted page (10 kB) still answers: the engines search its first words (engine_text).
+MAX_QUERY_CHARS = 16_384
 MAX_FILTER_VALUES = 100
 RRF_K = 60
 

@@ -7,10 +7,16 @@ filters); results are paged by offset/limit.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 SEARCH_MODES = ("phrase", "best_fields", "most_fields")
+# The engines search the first this-many words of a text: a longer text (a pasted page) still
+# answers, and no engine meets a query with thousands of clauses (OpenSearch counts every term of
+# every field against its limit of 1024).
+MAX_QUERY_WORDS = 32
+_WORD = re.compile(r"\w+")
 SORT_FIELDS = {
     "id": "id",
     "readable_id": "readable_id",
@@ -23,6 +29,23 @@ SORT_FIELDS = {
     "featured": "featured_rank",
     "mitcoursenumber": "sort_coursenum",
 }
+
+
+def is_quoted(text: str) -> bool:
+    """A fully quoted text means an exact phrase (MIT Learn's query_string branch)."""
+    return len(text) >= 2 and text.startswith('"') and text.endswith('"')
+
+
+def engine_text(text: str) -> str:
+    """User text as the engines search it: whitespace collapsed, cut after MAX_QUERY_WORDS words
+    (a quoted phrase stays quoted). It is text, never query syntax: engines build term and
+    phrase queries from it."""
+    text = " ".join(text.split())
+    for n, word in enumerate(_WORD.finditer(text), start=1):
+        if n == MAX_QUERY_WORDS:
+            short = text[: word.end()]
+            return short + '"' if is_quoted(text) else short
+    return text
 
 
 @dataclass

@@ -30,6 +30,7 @@ from learnflow.search_doc import (
     search_text,
 )
 from learnflow.stores.keyword import SORT_FIELDS, Hit, KeywordQuery, KeywordResults
+from learnflow.stores.tantivy_query import TEXT_TOKENIZER, TextQueries
 
 # Bumped when the schema changes: an index written with an older schema is left alone and a new
 # one is built next to it by the indexing workflow (tantivy cannot open a mismatched schema).
@@ -98,7 +99,7 @@ def _schema(spec: IndexSpec) -> tantivy.Schema:
     sb = tantivy.SchemaBuilder()
     sb.add_integer_field("id", stored=True, indexed=True, fast=True)
     for name in spec.text_fields:
-        sb.add_text_field(name, stored=False, tokenizer_name="en_stem")
+        sb.add_text_field(name, stored=False, tokenizer_name=TEXT_TOKENIZER)
     # Typeahead: title words lowercased but not stemmed, with positions for phrase-prefix.
     sb.add_text_field("ac_title", stored=False, tokenizer_name="default")
     sb.add_text_field("doc", stored=True, index_option="basic", tokenizer_name="raw")
@@ -139,6 +140,7 @@ class TantivyIndex:
             p = Path(path) / SCHEMA_VERSION
             p.mkdir(parents=True, exist_ok=True)
             self.index = tantivy.Index(self.schema, path=str(p), reuse=True)
+        self.queries = TextQueries(self.schema, spec.text_fields)
         self._heap = heap_bytes
         self._writer: tantivy.IndexWriter | None = None
         self._lock = threading.Lock()
@@ -200,29 +202,12 @@ class TantivyIndex:
 
     # -- reads ----------------------------------------------------------------------------
 
-    def _parse(self, text: str) -> tantivy.Query:
-        fields = list(self.spec.text_fields)
-        return self.index.parse_query(text, fields, field_boosts=self.spec.text_fields)
-
     def _text_query(self, q: KeywordQuery) -> tantivy.Query:
         if q.title_prefix is not None:
-            words = q.title_prefix.lower().split()
-            if not words:
-                return tantivy.Query.all_query()
-            return tantivy.Query.phrase_prefix_query(self.schema, "ac_title", words)
-        text = q.text.strip()
-        if not text:
+            return self.queries.title_prefix("ac_title", q.title_prefix)
+        if not q.text.strip():
             return tantivy.Query.all_query()
-        quoted = len(text) >= 2 and text.startswith('"') and text.endswith('"')
-        try:
-            if quoted or q.search_mode == "phrase":
-                # phrase mode with slop, as MIT Learn's multi_match type=phrase
-                inner = _escape(text.strip('"'))
-                return self._parse(f'"{inner}"~{0 if quoted else q.slop}')
-            # best_fields / most_fields: any term may match, BM25 ranks (tantivy sums fields)
-            return self._parse(_escape(text))
-        except ValueError:
-            return self._parse(_escape(text))
+        return self.queries.text(q.text, q.search_mode, q.slop)
 
     def _filter_query(
         self, filters: dict[str, list[str]], skip: str | None = None
@@ -381,10 +366,3 @@ def shaping_factor(
         s = 365.0 / (1.0 - decay)
         factor *= max(0.0, (s - days) / s)
     return factor
-
-
-def _escape(text: str) -> str:
-    # tantivy's query parser treats these as syntax; user text is plain words here.
-    for ch in '\\+-&|!(){}[]^"~*?:/':
-        text = text.replace(ch, " ")
-    return " ".join(text.split()) or "*"

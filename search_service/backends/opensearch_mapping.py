@@ -17,7 +17,7 @@ from typing import Any
 
 from learnflow.models import ResourceType
 from learnflow.search_doc import CONTENT_FILTER_FIELDS, FILTER_FIELDS, to_content_file_document
-from learnflow.stores.keyword import SORT_FIELDS, KeywordQuery
+from learnflow.stores.keyword import SORT_FIELDS, KeywordQuery, engine_text, is_quoted
 
 # Every resource type gets its own backing index. MIT Learn leaves learning_path out of its
 # indexed types; learnflow indexes it so both engines hold the same catalog.
@@ -517,26 +517,16 @@ CONTENT_FILE_QUERY_FIELDS = [
 ]
 
 
-def is_quoted(text: str) -> bool:
-    return len(text) >= 2 and text.startswith('"') and text.endswith('"')
-
-
-def _quoted_query_string(text: str) -> str:
-    # The text between the outer quotes is one phrase; inner quotes/backslashes are escaped so
-    # user input cannot change the query_string syntax.
-    inner = text[1:-1].replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{inner}"'
-
-
 def text_match(text: str, fields: list[str], q: KeywordQuery) -> dict[str, Any]:
-    """`query_string` for "quoted" text, else `multi_match` of type search_mode (slop in phrase)."""
+    """`multi_match` of type search_mode (slop in phrase); a "quoted" text is an exact phrase.
+
+    Always a match query, never query_string: OpenSearch analyses the text as text, so no user
+    input is parsed as query syntax. (MIT Learn sends quoted text through query_string, which
+    for a whole-quoted text means the same phrase over the same fields.)"""
     if is_quoted(text):
+        inner = text[1:-1]
         return {
-            "query_string": {
-                "query": _quoted_query_string(text),
-                "fields": fields,
-                "lenient": True,
-            }
+            "multi_match": {"query": inner, "fields": fields, "type": "phrase", "lenient": True}
         }
     mode = q.search_mode if q.search_mode in ("phrase", "best_fields", "most_fields") else "phrase"
     body: dict[str, Any] = {"query": text, "fields": fields, "type": mode, "lenient": True}
@@ -663,7 +653,7 @@ def search_body(
 ) -> dict[str, Any]:
     """The whole search request body for a KeywordQuery (MIT Learn's construct_search)."""
     now = now or datetime.now(UTC)
-    text = (q.text or "").strip()
+    text = engine_text(q.text or "")
     must: list[dict[str, Any]] = []
     scored = False
     if q.title_prefix is not None:
@@ -703,7 +693,7 @@ CONTENT_SORT_FIELDS = {"id": "id", "resource_readable_id": "resource_readable_id
 def content_search_body(q: KeywordQuery) -> dict[str, Any]:
     """MIT Learn's content-file search (content_file_search endpoint) over the child documents:
     CONTENT_FILE_QUERY_FIELDS, no min_score or score shaping, post_filter + disjunctive facets."""
-    text = (q.text or "").strip()
+    text = engine_text(q.text or "")
     must: list[dict[str, Any]] = []
     if text:
         must.append(text_match(text, CONTENT_FILE_QUERY_FIELDS, q))

@@ -1,5 +1,5 @@
 """MIT Learn's query semantics in the OpenSearch backend, on the real node (§4.3): score shaping
-by completeness and staleness, min_score, query_string for quoted text, the request options."""
+by completeness and staleness, min_score, a quoted text as an exact phrase, the request options."""
 
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ async def test_quoted_text_is_an_exact_phrase_and_cannot_inject_syntax(keyword_i
     await ix.upsert([_doc(1, title="Signals and Systems"), _doc(2, title="Systems and Signals")])
     res = await ix.search(KeywordQuery(text='"signals and systems"'))
     assert [h.id for h in res.hits] == [1]
-    # query_string syntax inside the quotes is text, not an error
+    # query syntax inside the quotes is text, not an error
     res = await ix.search(KeywordQuery(text='"signals" OR title:(x AND "y'))
     assert res.total == 0
 
