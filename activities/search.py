@@ -29,7 +29,12 @@ from learnflow.search_doc import (
     to_search_document,
 )
 from learnflow.stores import get_stores
-from learnflow.stores.content_search import content_stores, read_watermarks, write_watermark
+from learnflow.stores.content_search import (
+    content_stores,
+    new_generation,
+    read_watermarks,
+    write_watermark,
+)
 from learnflow.stores.vector import VectorPoint, payload_for
 
 log = structlog.get_logger(__name__)
@@ -50,8 +55,18 @@ async def index_pending(req: IndexInput) -> IndexResult:
     """Index new/changed published resources, deindex unpublished ones; loop in batches."""
     stores = await get_stores()
     result = IndexResult()
+    source = _etl_source(req.source)
+
+    async def forget_indexed() -> None:
+        async with stores.pool.acquire() as conn:
+            await conn.execute("DELETE FROM search_index_state")
+
+    if await new_generation(stores.blobs, "keyword", stores.keyword, forget_indexed):
+        # A new index (schema/analyzer change): everything is pending again, every source now.
+        source = None
+        log.info("index.rebuild", generation=stores.keyword.generation)
     while True:
-        batch = await stores.catalog.pending_index(_etl_source(req.source), req.batch_size)
+        batch = await stores.catalog.pending_index(source, req.batch_size)
         if not batch:
             break
         docs, gone = [], []
@@ -246,7 +261,9 @@ async def index_content_files(req: IndexInput) -> IndexResult:
         result.indexed += indexed
         result.deindexed += deindexed
 
-    await _content_pass("indexed", _etl_source(req.source), min(req.batch_size, 200), handle)
+    # A new index generation drops the watermark: the pass starts from the first file.
+    source = None if await new_generation(stores.blobs, "indexed", index) else req.source
+    await _content_pass("indexed", _etl_source(source), min(req.batch_size, 200), handle)
     log.info("index_content.done", indexed=result.indexed, deindexed=result.deindexed)
     return result
 

@@ -12,6 +12,7 @@ from the same settings, so the indexing activities and the gRPC service see the 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,3 +101,28 @@ async def write_watermark(blobs: BlobStore, name: str, value: str) -> None:
     marks = await read_watermarks(blobs)
     marks[name] = value
     await blobs.put(WATERMARK_KEY, json.dumps(marks, sort_keys=True).encode())
+
+
+async def new_generation(
+    blobs: BlobStore,
+    name: str,
+    index: object,
+    reset: Callable[[], Awaitable[None]] | None = None,
+) -> bool:
+    """Whether `index` is a generation the `name` pass has not indexed into yet (a new tantivy
+    schema starts empty): the caller then indexes everything again. `reset` (forget what was
+    indexed) runs before the generation is recorded, so a crash in between resets again. The
+    `name` pass's watermark is dropped in the same write, so it starts from the first file."""
+    generation = getattr(index, "generation", None)
+    if generation is None:  # OpenSearch: rebuilt by `learn index reindex`, never in place
+        return False
+    marks = await read_watermarks(blobs)
+    key = f"generation:{name}"
+    if marks.get(key) == generation:
+        return False
+    if reset is not None:
+        await reset()
+    marks[key] = generation
+    marks.pop(name, None)
+    await blobs.put(WATERMARK_KEY, json.dumps(marks, sort_keys=True).encode())
+    return True

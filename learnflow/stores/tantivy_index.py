@@ -30,11 +30,13 @@ from learnflow.search_doc import (
     search_text,
 )
 from learnflow.stores.keyword import SORT_FIELDS, Hit, KeywordQuery, KeywordResults
-from learnflow.stores.tantivy_query import TEXT_TOKENIZER, TextQueries
+from learnflow.stores.tantivy_query import TEXT_TOKENIZER, TextQueries, prepare, register
 
-# Bumped when the schema changes: an index written with an older schema is left alone and a new
-# one is built next to it by the indexing workflow (tantivy cannot open a mismatched schema).
-SCHEMA_VERSION = "v2"
+# Bumped when the schema or an analyzer changes: an index written with an older schema is left
+# alone and a new one is built next to it by the indexing workflow, which sees the new
+# `generation` and indexes the whole catalog again (tantivy cannot open a mismatched schema).
+# v3: English analysis as OpenSearch's `english` analyzer (stop words, possessives).
+SCHEMA_VERSION = "v3"
 # Score shaping re-ranks at most this many BM25 candidates (a window, as a rescore phase would).
 SHAPING_WINDOW = 200
 
@@ -128,6 +130,9 @@ class TantivyIndex:
     """A tantivy index over search documents described by `spec`."""
 
     engine = "tantivy"  # the name health checks report it under
+    # What the index was built as: the indexing activities index the whole catalog again when
+    # the generation they last indexed into differs (a new schema starts empty).
+    generation = f"tantivy-{SCHEMA_VERSION}"
 
     def __init__(
         self, spec: IndexSpec, path: Path | str | None = None, heap_bytes: int = 128_000_000
@@ -140,6 +145,7 @@ class TantivyIndex:
             p = Path(path) / SCHEMA_VERSION
             p.mkdir(parents=True, exist_ok=True)
             self.index = tantivy.Index(self.schema, path=str(p), reuse=True)
+        register(self.index)
         self.queries = TextQueries(self.schema, spec.text_fields)
         self._heap = heap_bytes
         self._writer: tantivy.IndexWriter | None = None
@@ -156,14 +162,14 @@ class TantivyIndex:
         fields: dict[str, Any] = {
             "id": int(doc["id"]),
             "doc": json.dumps(self.spec.stored(doc), separators=(",", ":")),
-            "ac_title": doc.get("title") or "",
+            "ac_title": prepare(doc.get("title") or ""),
             "shape_completeness": float(
                 doc["completeness"] if doc.get("completeness") is not None else 1.0
             ),
             "shape_age": _epoch(
                 doc.get("next_start_date") or doc.get("last_modified") or doc.get("created_on")
             ),
-            **self.spec.text_of(doc),
+            **{name: prepare(text) for name, text in self.spec.text_of(doc).items()},
         }
         for key in set(self.spec.sort_fields.values()) - {"id"}:
             value = doc.get(key)

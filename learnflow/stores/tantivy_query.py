@@ -17,8 +17,10 @@ import tantivy
 
 from learnflow.stores.keyword import engine_text, is_quoted
 
-# The analyzer of the indexed text fields, registered under this name on every index.
-TEXT_TOKENIZER = "en_stem"
+# The analyzer of the indexed text fields, registered under this name on every index: OpenSearch's
+# `english` analyzer (possessive stemmer, lowercase, English stop words, English stemmer) on
+# tantivy's simple tokenizer, with the possessive handled by `prepare` before tokenizing.
+TEXT_TOKENIZER = "learn_english"
 MAX_TOKEN_CHARS = 40  # tantivy's RemoveLong limit in its built-in analyzers
 
 
@@ -31,13 +33,21 @@ def _analyzer(*filters: tantivy.Filter) -> tantivy.TextAnalyzer:
 
 # The tokenizer alone (lowercased): positions are counted over its tokens, as the index does.
 WORDS = _analyzer(tantivy.Filter.lowercase())
-# tantivy's built-in "default" (typeahead words) and "en_stem" (the text fields).
+# tantivy's built-in "default" (typeahead words).
 DEFAULT = _analyzer(tantivy.Filter.remove_long(MAX_TOKEN_CHARS), tantivy.Filter.lowercase())
+# The text fields. tantivy's English stop words are Lucene's, which OpenSearch's `_english_` is.
 ENGLISH = _analyzer(
     tantivy.Filter.remove_long(MAX_TOKEN_CHARS),
     tantivy.Filter.lowercase(),
+    tantivy.Filter.stopword("english"),
     tantivy.Filter.stemmer("english"),
 )
+
+
+def register(index: tantivy.Index) -> None:
+    """Make TEXT_TOKENIZER known to an opened index (tantivy keeps custom analyzers in memory)."""
+    index.register_tokenizer(TEXT_TOKENIZER, ENGLISH)
+
 
 _POSSESSIVE = re.compile(r"(?<=\w)['’]s\b", re.IGNORECASE)
 
@@ -55,7 +65,7 @@ class Term:
 
 
 def analyse(
-    text: str, analyzer: tantivy.TextAnalyzer = ENGLISH, possessive: bool = False
+    text: str, analyzer: tantivy.TextAnalyzer = ENGLISH, possessive: bool = True
 ) -> list[Term]:
     """Terms with their positions as the index sees them: a word the analyzer removes still
     takes a position, so phrases over it match as they were indexed."""

@@ -46,3 +46,29 @@ def test_content_file_index(tmp_path):
     assert [h.id for h in res.hits] == [7] and "_content" not in res.hits[0].document
     assert res.facets["platform"] == [("ocw", 1)]
     assert len(chunk_words(row["content"])) == 4  # 2000 words / 512
+
+
+def test_english_analysis_as_opensearch(tmp_path):
+    """Stemming, English stop words and possessives, index and query side alike, and a phrase
+    over a stop word matches as indexed (the stop word keeps its position)."""
+    idx = TantivyKeywordIndex(tmp_path)
+    docs = [
+        {"id": 1, "title": "Women's Leadership in Negotiation", "resource_type": "course"},
+        {"id": 2, "title": "Newton’s Laws of Motion", "resource_type": "course"},
+        {"id": 3, "title": "The History of the Laws", "resource_type": "course"},
+    ]
+    idx._upsert_sync(docs)
+
+    def ids(text: str, mode: str = "best_fields") -> list[int]:
+        return [h.id for h in idx.search_sync(KeywordQuery(text=text, search_mode=mode)).hits]
+
+    assert ids("negotiating women") == [1]  # stems: negotiating ~ negotiation, women's ~ women
+    assert ids('"women leadership"') == [1]  # the possessive 's is not a word of its own
+    assert ids('"women\'s leadership"') == [1]
+    assert ids("newton's law", "phrase") == [2]  # a typographic apostrophe in the title
+    assert ids('"laws of motion"') == [2]  # a phrase over a stop word, exact
+    assert ids('"laws motion"') == []  # … which still takes its position
+    assert ids("the of and") == []  # only stop words: nothing, as OpenSearch's zero_terms_query
+    assert set(ids("laws", "phrase")) == {2, 3}
+    prefix = idx.search_sync(KeywordQuery(title_prefix="women's lea"))
+    assert [h.id for h in prefix.hits] == [1]
