@@ -27,45 +27,18 @@ from typing import Any
 
 import structlog
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
-from learnflow.archives.canvas import (
-    canvas_content_files,
-    course_info,
-    parse_url_config,
-    published_items,
-    zip_reader,
-)
-from learnflow.archives.checksum import canvas_archive_checksum, tar_header_checksum
-from learnflow.archives.ocw import read_ocw_site, transform_course
-from learnflow.archives.olx import (
-    FileFailure,
-    edx_module_id,
-    find_olx_root,
-    iter_olx_files,
-    walk_olx,
-)
-from learnflow.archives.safe_extract import ExtractionLimits, UnsafeArchiveError, safe_extract
 from learnflow.contracts import (
     ARCHIVE_QUEUE,
     DEFAULT_QUEUE,
     OcwUnpublishInput,
     OcwUnpublishResult,
 )
-from learnflow.db.by_key import unpublish_resource
-from learnflow.db.content_files import ArchiveRun, ContentFileStore
-from learnflow.models import ContentFile, Department, Quarantined, Resource, Run, Topic
-from learnflow.settings import Settings, get_settings
-from learnflow.stores import Stores, get_stores
-from learnflow.textextract import (
-    EmbeddedTikaExtractor,
-    TextExtractor,
-    TikaServerExtractor,
-)
-from learnflow.webhooks.models import ArchiveWebhookInput, DeleteCourseContentInput
-from workflows.archives import (
+from learnflow.contracts.archives import (
     ArchiveIngestResult,
     ArchiveRef,
+    ArchiveWebhookInput,
+    DeleteCourseContentInput,
     DeleteCourseContentResult,
     DiscoverArchivesInput,
     DiscoverArchivesResult,
@@ -76,6 +49,34 @@ from workflows.archives import (
     PurgeContentFilesInput,
     PurgeContentFilesResult,
 )
+from learnflow.db.by_key import unpublish_resource
+from learnflow.db.content_files import ArchiveRun, ContentFileStore
+from learnflow.errors import MissingBucket, UnknownArchiveSource
+from learnflow.models import ContentFile, Department, Quarantined, Resource, Run, Topic
+from learnflow.settings import Settings, get_settings
+from learnflow.stores import Stores, get_stores
+from learnflow.textextract import (
+    EmbeddedTikaExtractor,
+    TextExtractor,
+    TikaServerExtractor,
+)
+from sources.archives.canvas import (
+    canvas_content_files,
+    course_info,
+    parse_url_config,
+    published_items,
+    zip_reader,
+)
+from sources.archives.checksum import canvas_archive_checksum, tar_header_checksum
+from sources.archives.ocw import read_ocw_site, transform_course
+from sources.archives.olx import (
+    FileFailure,
+    edx_module_id,
+    find_olx_root,
+    iter_olx_files,
+    walk_olx,
+)
+from sources.archives.safe_extract import ExtractionLimits, UnsafeArchiveError, safe_extract
 
 log = structlog.get_logger(__name__)
 
@@ -138,10 +139,8 @@ SOURCE_ALIASES = {"edx": "mit_edx"}
 def archive_source(name: str) -> ArchiveSource:
     src = ARCHIVE_SOURCES.get(SOURCE_ALIASES.get(name, name))
     if src is None:
-        raise ApplicationError(
-            f"no archive source {name!r}; known: {', '.join(sorted(ARCHIVE_SOURCES))}",
-            type="UnknownArchiveSource",
-            non_retryable=True,
+        raise UnknownArchiveSource(
+            f"no archive source {name!r}; known: {', '.join(sorted(ARCHIVE_SOURCES))}"
         )
     return src
 
@@ -240,9 +239,7 @@ def _list_objects(
             yield from page.get("Contents", [])
     except ClientError as exc:
         if _client_error_code(exc) == "NoSuchBucket":
-            raise ApplicationError(
-                f"bucket {bucket!r} does not exist", type="MissingBucket", non_retryable=True
-            ) from exc
+            raise MissingBucket(f"bucket {bucket!r} does not exist") from exc
         raise
 
 

@@ -12,10 +12,10 @@ import structlog
 from temporalio import activity
 
 from learnflow.contracts import DEFAULT_QUEUE, PruneResult, UpsertResult
+from learnflow.contracts.ovs import OvsVideoDeleteInput, OvsVideoWebhookInput
 from learnflow.db.by_key import unpublish_resource
 from learnflow.models import ResourceType
 from learnflow.stores import get_stores
-from learnflow.webhooks.models import OvsVideoDeleteInput, OvsVideoWebhookInput
 from sources import ovs
 
 log = structlog.get_logger(__name__)

@@ -19,10 +19,10 @@ import time
 import uuid
 from pathlib import Path
 
-from learnflow.archives.checksum import tar_header_checksum
-from learnflow.archives.olx import extract_olx_archive
-from learnflow.archives.safe_extract import safe_extract
 from learnflow.textextract import EmbeddedTikaExtractor, ExtractedText, TextExtractor
+from sources.archives.checksum import tar_header_checksum
+from sources.archives.olx import extract_olx_archive
+from sources.archives.safe_extract import safe_extract
 
 FIXTURE = Path(
     os.environ.get("LEARNFLOW_FIXTURES", "/work/shared/fixtures"),

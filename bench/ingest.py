@@ -1,9 +1,9 @@
 """Benchmark ingestion end to end: `python -m bench.ingest --resources N --json`.
 
-Generates a catalog of about N resources in the MITx Online and edX formats (`learnflow.demo`'s
+Generates a catalog of about N resources in the MITx Online and edX formats (`devstack.demo`'s
 generators, half each), serves it from a local FixtureServer at the real API paths (large pages),
-and runs the real system: Temporal dev server + a throwaway Debian Postgres (`learnflow.harness`),
-learnflow in-process (`learnflow.system.start_app`: workers + embedded tantivy / Qdrant local).
+and runs the real system: Temporal dev server + a throwaway Debian Postgres (`devstack.harness`),
+learnflow in-process (`devstack.system.start_app`: workers + embedded tantivy / Qdrant local).
 
 Measures, in one run:
 * `first`: both sources' IngestSourceWorkflow (fetch → transform → Postgres → prune → index →
@@ -62,7 +62,7 @@ def machine() -> dict[str, Any]:
 
 def build_catalog(n: int) -> tuple[dict[str, Any], int]:
     """MITx Online + edX payloads totalling about n resources (courses + programs)."""
-    from learnflow.demo import edx_catalog, mitxonline_catalog
+    from devstack.demo import edx_catalog, mitxonline_catalog
 
     # mitxonline: c courses + c//12 programs; edX: c courses + c//8 programs + 1 non-MIT course
     mx_courses = max(12, round(n / 2 / (1 + 1 / 12)))
@@ -241,13 +241,13 @@ async def store_limit(dsn: str) -> dict[str, Any]:
 
 
 async def run(n: int, page_size: int) -> dict[str, Any]:
-    from learnflow.demo import install_edx, install_mitxonline
-    from learnflow.harness.fixture_server import FixtureServer
-    from learnflow.harness.postgres import DebianPostgres
-    from learnflow.harness.temporal import DevServer
+    from devstack.demo import install_edx, install_mitxonline
+    from devstack.harness.fixture_server import FixtureServer
+    from devstack.harness.postgres import DebianPostgres
+    from devstack.harness.temporal import DevServer
+    from devstack.system import start_app
     from learnflow.settings import reset_settings
     from learnflow.stores import reset_stores
-    from learnflow.system import start_app
 
     gen_started = time.perf_counter()
     catalog, total = build_catalog(n)

@@ -25,7 +25,7 @@ def _pct(samples: list[float], q: float) -> float:
 
 async def run(url: str, n: int, repeats: int) -> dict:
     from learnflow.stores.keyword import KeywordQuery
-    from search_service.backends.opensearch import OpenSearchKeywordIndex
+    from learnflow.stores.opensearch import OpenSearchKeywordIndex
 
     docs = generate(n)
     ix = OpenSearchKeywordIndex(url, f"bench_{uuid.uuid4().hex[:8]}")
@@ -97,7 +97,7 @@ def main() -> None:
     node = None
     url = args.url
     if not url:
-        from learnflow.harness.opensearch import OpenSearchNode
+        from devstack.harness.opensearch import OpenSearchNode
 
         node = OpenSearchNode()
         url = node.start()

@@ -267,7 +267,7 @@ def opensearch_prefix(n: int) -> str:
 async def load_opensearch(url: str, prefix: str, n: int, reuse: bool) -> dict:
     """Bulk the N-doc corpus into OpenSearch (5000-doc upserts), unless `reuse` and the index
     already holds exactly N documents."""
-    from search_service.backends.opensearch import OpenSearchKeywordIndex
+    from learnflow.stores.opensearch import OpenSearchKeywordIndex
 
     ix = OpenSearchKeywordIndex(url, prefix)
     try:
@@ -311,8 +311,8 @@ async def opensearch_engine_latencies(
     node's own `took` of the same sampled requests (keyword, hybrid)."""
     from learnflow.stores.encoders import HashingProjectionEncoder
     from learnflow.stores.keyword import KeywordQuery
+    from learnflow.stores.opensearch import OpenSearchKeywordIndex
     from learnflow.stores.vector import EdgeVectorStore
-    from search_service.backends.opensearch import OpenSearchKeywordIndex
     from search_service.query import rrf
 
     keyword = OpenSearchKeywordIndex(url, prefix)
@@ -460,7 +460,7 @@ def serve(data_dir: Path, port_file: Path, opensearch: tuple[str, str] | None = 
 
     async def run() -> None:
         if opensearch:
-            from search_service.backends.opensearch import OpenSearchKeywordIndex
+            from learnflow.stores.opensearch import OpenSearchKeywordIndex
 
             keyword = OpenSearchKeywordIndex(*opensearch)
         else:
@@ -530,7 +530,7 @@ def main() -> None:
     with contextlib.ExitStack() as stack:
         node_url = args.opensearch_url
         if args.keyword_backend == "opensearch" and not node_url:
-            from learnflow.harness.opensearch import OpenSearchNode
+            from devstack.harness.opensearch import OpenSearchNode
 
             node = OpenSearchNode(heap=args.opensearch_heap)
             node_url = node.start()

@@ -20,12 +20,12 @@ from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from learnflow.harness.temporal import DevServer
-from learnflow.webhooks.app import create_app
-from learnflow.webhooks.config import WebhookConfig
-from learnflow.webhooks.server import ServerThread
-from learnflow.webhooks.signatures import standard_headers
-from learnflow.webhooks.starter import LazyTemporalStarter
+from devstack.harness.temporal import DevServer
+from webhook_service.app import create_app
+from webhook_service.config import WebhookConfig
+from webhook_service.server import ServerThread
+from webhook_service.signatures import standard_headers
+from webhook_service.starter import LazyTemporalStarter
 
 KEY = b"bench-key-0123456789abcdefghijklmn"
 PATH = "/api/v1/webhooks/content_files/"

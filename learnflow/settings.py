@@ -177,7 +177,7 @@ class Settings(BaseSettings):
     posthog_event_s3_endpoint_url: str = ""
     posthog_max_object_bytes: int = 512 * 1024 * 1024
 
-    # ---- Webhook service (`learn webhooks serve`; learnflow/webhooks/config.py derives its
+    # ---- Webhook service (`learn webhooks serve`; webhook_service/config.py derives its
     # WebhookConfig from these). Every secret in WEBHOOK_SECRET + WEBHOOK_SECRETS (comma list) is
     # accepted at once, for rotation. OVS_ALLOWED_MEDIA_HOSTS, DATABASE_URL (certificate read
     # side) and TEMPORAL_* are the fields above.

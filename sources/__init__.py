@@ -6,9 +6,10 @@ import importlib
 import pkgutil
 from functools import lru_cache
 
+from learnflow.errors import UnknownSource
 from sources.base import Source
 
-_NOT_SOURCES = {"base"}
+_NOT_SOURCES = {"base", "archives"}
 
 
 @lru_cache(maxsize=1)
@@ -28,4 +29,4 @@ def get_source(name: str) -> Source:
     try:
         return all_sources()[name]
     except KeyError:
-        raise KeyError(f"unknown source {name!r}; known: {', '.join(all_sources())}") from None
+        raise UnknownSource(f"unknown source {name!r}; known: {', '.join(all_sources())}") from None

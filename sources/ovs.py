@@ -16,7 +16,7 @@ must see all pages at once because the loader replaces a parent's relationships)
 
 Differences on purpose (reference/mit-learn.md §9): every request has a timeout; every media URL
 (sources, thumbnails, captions, cta_link) must be https on `OVS_ALLOWED_MEDIA_HOSTS` or the API
-host, with no userinfo or backslash (the webhook's rule, `learnflow.webhooks.models`); a `next`
+host, with no userinfo or backslash (the webhook's rule, `learnflow.contracts.ovs`); a `next`
 link to another host is refused; a run that finds no playlist fails instead of unpublishing
 everything.
 """
@@ -31,6 +31,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import NoDecode
 
+from learnflow.contracts.ovs import media_url_problem
 from learnflow.http import PermanentHttpError
 from learnflow.models import (
     Availability,
@@ -43,7 +44,6 @@ from learnflow.models import (
     TransformOutput,
 )
 from learnflow.settings import DEFAULT_OVS_MEDIA_HOSTS, host_list
-from learnflow.webhooks.models import media_url_problem
 from sources._catalog import source_settings
 from sources.base import (
     ExtractContext,

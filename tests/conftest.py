@@ -19,12 +19,12 @@ os.environ["LEARNFLOW_ENV_FILE"] = ""
 
 from opensearchpy import OpenSearch
 
-from learnflow.harness.fixture_server import FixtureServer, Request, Response
-from learnflow.harness.opensearch import OpenSearchNode
-from learnflow.harness.postgres import DebianPostgres
-from learnflow.harness.s3 import MotoS3
-from learnflow.harness.temporal import DevServer, test_server_path
-from learnflow.harness.tika import TikaServer, configure_tika_client
+from devstack.harness.fixture_server import FixtureServer, Request, Response
+from devstack.harness.opensearch import OpenSearchNode
+from devstack.harness.postgres import DebianPostgres
+from devstack.harness.s3 import MotoS3
+from devstack.harness.temporal import DevServer, test_server_path
+from devstack.harness.tika import TikaServer, configure_tika_client
 from learnflow.settings import get_settings, reset_settings
 
 SHARED = get_settings().reference_data_dir.parent.parent  # ../shared
@@ -191,8 +191,8 @@ async def app(
     postgres_dsn, temporal_server, fixture_server, s3_server, tmp_path_factory
 ) -> AsyncIterator:
     """learnflow itself (workers of every queue + the gRPC service) against the real services."""
+    from devstack.system import start_app
     from learnflow.stores import reset_stores
-    from learnflow.system import start_app
 
     data_dir = tmp_path_factory.mktemp("learnflow")
     env = {

@@ -20,12 +20,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from pydantic import BaseModel, Field
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError, ChildWorkflowError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ChildWorkflowError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -44,162 +42,33 @@ with workflow.unsafe.imports_passed_through():
         embed_workflow_id,
         index_workflow_id,
     )
-    from learnflow.webhooks.models import ArchiveWebhookInput, DeleteCourseContentInput
-
-
-# -- models ------------------------------------------------------------------------------------
-
-
-class ArchiveRef(BaseModel):
-    """The newest archive of one course in the bucket."""
-
-    course_id: str
-    key: str
-    last_modified: datetime | None = None
-
-
-class DiscoverArchivesInput(BaseModel):
-    source: str
-    after_course: str | None = None  # resume cursor: course ids are listed in sorted order
-    limit: int = 100
-
-
-class DiscoverArchivesResult(BaseModel):
-    source: str  # the canonical (ETL) source name
-    archives: list[ArchiveRef] = Field(default_factory=list)
-    more: bool = False
-    courses_total: int = 0
-
-
-class FileFailureOut(BaseModel):
-    key: str
-    reason: str
-
-
-class ArchiveIngestResult(BaseModel):
-    """What happened to one archive. `outcome`:
-    loaded | empty | unchanged_key | unchanged_checksum | no_run | retired | rejected |
-    all_failed | missing."""
-
-    source: str
-    key: str
-    outcome: str
-    course_id: str | None = None
-    run_id: str | None = None
-    readable_id: str | None = None
-    reason: str | None = None
-    checksum: str | None = None
-    loaded: int = 0
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    reused: int = 0
-    textless: int = 0
-    extractor_calls: int = 0
-    retired: int = 0  # unpublished (soft) or, for Canvas, deleted
-    failed: int = 0
-    failures: list[FileFailureOut] = Field(default_factory=list)  # the first few, for operators
-    resumed_from_chunk: int = 0
-    resources_upserted: int = 0  # Canvas/OCW create or update their course resource
-    index_workflow_id: str | None = None  # started when this ran on its own (webhook)
-
-
-class ArchivesTotals(BaseModel):
-    courses: int = 0
-    outcomes: dict[str, int] = Field(default_factory=dict)
-    loaded: int = 0
-    extractor_calls: int = 0
-    retired: int = 0
-    failed: int = 0
-    already_running: int = 0
-    resources: int = 0
-
-    def add(self, r: ArchiveIngestResult) -> None:
-        self.courses += 1
-        self.resources += r.resources_upserted
-        self.outcomes[r.outcome] = self.outcomes.get(r.outcome, 0) + 1
-        self.loaded += r.loaded
-        self.extractor_calls += r.extractor_calls
-        self.retired += r.retired
-        self.failed += r.failed
-
-
-class IngestArchivesInput(BaseModel):
-    """One run of one archive source. The schedule passes only `source` (canvas, edx/mit_edx,
-    mitxonline, xpro, oll); the rest is for operators, tests and continue-as-new."""
-
-    source: str
-    overwrite: bool = False
-    max_concurrent: int = 4
-    page_size: int = 100  # courses per discovery page; the workflow continues as new after each
-    after_course: str | None = None
-    totals: ArchivesTotals = Field(default_factory=ArchivesTotals)
-    generation: int = 0  # how many times this run continued as new
-    index: bool = True
-
-
-class IngestArchivesResult(BaseModel):
-    source: str
-    totals: ArchivesTotals
-    generations: int = 0
-    index_workflow_id: str | None = None
-
-
-class OcwSiteInput(BaseModel):
-    prefix: str  # courses/<slug>
-    overwrite: bool = False
-
-
-class DiscoverOcwInput(BaseModel):
-    prefixes: list[str] = Field(default_factory=list)  # empty: every site under courses/
-
-
-class DiscoverOcwResult(BaseModel):
-    prefixes: list[str] = Field(default_factory=list)
-    rejected: list[str] = Field(default_factory=list)
-
-
-class IngestOcwResult(BaseModel):
-    totals: ArchivesTotals
-    rejected_prefixes: list[str] = Field(default_factory=list)
-    index_workflow_id: str | None = None
-
-
-class DeleteCourseContentResult(BaseModel):
-    source: str
-    course_id: str
-    outcome: str  # deleted | refused | nothing
-    reason: str | None = None
-    resources: int = 0
-    content_files: int = 0
-    index_workflow_id: str | None = None
-
-
-class PurgeContentFilesInput(BaseModel):
-    retention_days: int = 14
-    batch_size: int = 1000
-
-
-class PurgeContentFilesResult(BaseModel):
-    deleted: int = 0
+    from learnflow.contracts.archives import (
+        ArchiveIngestResult,
+        ArchiveRef,
+        ArchivesTotals,
+        ArchiveWebhookInput,
+        DeleteCourseContentInput,
+        DeleteCourseContentResult,
+        DiscoverArchivesInput,
+        DiscoverArchivesResult,
+        DiscoverOcwInput,
+        DiscoverOcwResult,
+        IngestArchivesInput,
+        IngestArchivesResult,
+        IngestOcwResult,
+        OcwSiteInput,
+        PurgeContentFilesInput,
+        PurgeContentFilesResult,
+    )
+    from learnflow.errors import InvalidPurge
+    from learnflow.policies import ARCHIVE_LONG, ARCHIVE_RETRY, ARCHIVE_SHORT
 
 
 # -- helpers ------------------------------------------------------------------------------------
 
-RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=2),
-    maximum_attempts=6,
-    non_retryable_error_types=["UnknownArchiveSource", "InvalidArchiveRequest"],
-)
-SHORT = {"start_to_close_timeout": timedelta(minutes=5), "retry_policy": RETRY}
-# One course: download, unpack, Tika. Heartbeats carry the resume cursor (the chunk index).
-LONG = {
-    "start_to_close_timeout": timedelta(hours=2),
-    "heartbeat_timeout": timedelta(minutes=2),
-    "retry_policy": RETRY,
-}
+RETRY = ARCHIVE_RETRY
+SHORT = ARCHIVE_SHORT
+LONG = ARCHIVE_LONG
 
 _MAX_ID_PART = 200
 
@@ -488,7 +357,7 @@ class PurgeContentFilesWorkflow:
     @workflow.run
     async def run(self, req: PurgeContentFilesInput) -> PurgeContentFilesResult:
         if req.retention_days < 1:
-            raise ApplicationError("retention_days must be at least 1", type="InvalidPurge")
+            raise InvalidPurge("retention_days must be at least 1")
         return await workflow.execute_activity(
             "purge_content_files",
             req,

@@ -6,7 +6,6 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from learnflow import search_attributes as sa
@@ -31,16 +30,9 @@ with workflow.unsafe.imports_passed_through():
         embed_workflow_id,
         index_workflow_id,
     )
+    from learnflow.policies import SOURCE_RETRY
 
-# Retry transient failures (network, a database restart) with backoff; permanent ones are raised
-# as non-retryable ApplicationErrors by the activities.
-RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=8,
-    non_retryable_error_types=["PermanentHttpError", "UnknownSource"],
-)
+RETRY = SOURCE_RETRY
 
 
 # How many pages of one kind load at once (bounded so one source cannot flood the workers).

@@ -1,7 +1,7 @@
 """The OVS webhook's workflows: a video changed (upsert it) or was deleted (unpublish it), then
 the search engines follow (index and embed children, as after a crawl).
 
-Started by the webhook service (`learnflow/webhooks/targets.py`) with ids
+Started by the webhook service (`webhook_service/targets.py`) with ids
 `webhook/ovs_videos/<key>/…` and `webhook/ovs_videos_delete/<key>/…`.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from learnflow.contracts import (
@@ -25,15 +24,11 @@ with workflow.unsafe.imports_passed_through():
         embed_workflow_id,
         index_workflow_id,
     )
-    from learnflow.webhooks.models import OvsVideoDeleteInput, OvsVideoWebhookInput
+    from learnflow.contracts.ovs import OvsVideoDeleteInput, OvsVideoWebhookInput
+    from learnflow.policies import SOURCE_RETRY
 
 SOURCE = "ovs"
-RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=8,
-)
+RETRY = SOURCE_RETRY
 
 
 async def _follow_in_search(run: str) -> tuple[IndexResult, EmbedResult]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from learnflow.contracts import (
@@ -16,8 +15,9 @@ with workflow.unsafe.imports_passed_through():
         IndexInput,
         IndexResult,
     )
+    from learnflow.policies import INDEX_RETRY
 
-RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
+RETRY = INDEX_RETRY
 
 
 @workflow.defn

@@ -8,8 +8,15 @@ to autogenerate from, and SQL files are what a DBA reviews.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
+import structlog
+
+if TYPE_CHECKING:
+    from learnflow.stores import Stores
+
+log = structlog.get_logger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _LOCK_ID = 4_242_001
@@ -40,3 +47,14 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_ID)
     return applied_now
+
+
+async def prepare_database(stores: Stores) -> None:
+    """Migrate and load reference data: what `learn migrate` and `learn up` do before serving."""
+    from learnflow.reference import reference_data
+
+    async with stores.pool.acquire() as conn:
+        applied = await migrate(conn)
+    if applied:
+        log.info("db.migrated", applied=applied)
+    await stores.catalog.load_reference_data(reference_data())

@@ -50,7 +50,7 @@ class Stores:
 
 def make_keyword_index(settings: Settings) -> KeywordIndex:
     if settings.keyword_backend == "opensearch" or settings.opensearch_url:
-        from search_service.backends.opensearch import OpenSearchKeywordIndex  # type: ignore[import-not-found]
+        from learnflow.stores.opensearch import OpenSearchKeywordIndex  # type: ignore[import-not-found]
 
         return OpenSearchKeywordIndex(settings.opensearch_url, settings.opensearch_index)
     from learnflow.stores.tantivy_index import TantivyKeywordIndex

@@ -47,7 +47,7 @@ def uses_opensearch(settings: Settings) -> bool:
 
 def make_content_keyword_index(settings: Settings) -> KeywordIndex:
     if uses_opensearch(settings):
-        from search_service.backends.opensearch import (  # type: ignore[import-not-found]
+        from learnflow.stores.opensearch import (  # type: ignore[import-not-found]
             OpenSearchContentFileIndex,
         )
 

@@ -26,8 +26,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from devstack.harness.tika import TikaServer
 from learnflow.db.content_files import ContentFileStore
-from learnflow.harness.tika import TikaServer
 from learnflow.models import Resource, Run
 from tests.conftest import TEST_JSON
 
@@ -116,7 +116,7 @@ class CountingTikaProxy:
 
 @pytest.fixture(scope="session")
 def tika_proxy() -> Iterator[CountingTikaProxy]:
-    """A REAL Tika server (learnflow.harness.tika) behind the counting proxy."""
+    """A REAL Tika server (devstack.harness.tika) behind the counting proxy."""
     server = TikaServer()
     try:
         server.start()

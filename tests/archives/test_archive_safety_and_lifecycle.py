@@ -12,17 +12,18 @@ from pathlib import Path
 import grpc
 import pytest
 
-from learnflow.webhooks import targets
-from learnflow.webhooks.models import ArchiveWebhookInput, DeleteCourseContentInput
-from search_service.pb import search_pb2, search_pb2_grpc
-from tests.archives.conftest import ARCHIVE_3X, PREFIXES, rebuild_tar
-from workflows.archives import (
+from learnflow.contracts.archives import (
     ArchiveIngestResult,
+    ArchiveWebhookInput,
+    DeleteCourseContentInput,
     DeleteCourseContentResult,
     IngestArchivesInput,
     IngestArchivesResult,
     PurgeContentFilesResult,
 )
+from search_service.pb import search_pb2, search_pb2_grpc
+from tests.archives.conftest import ARCHIVE_3X, PREFIXES, rebuild_tar
+from webhook_service import targets
 
 pytestmark = [pytest.mark.temporal, pytest.mark.postgres, pytest.mark.s3, pytest.mark.tika]
 

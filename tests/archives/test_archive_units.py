@@ -15,9 +15,10 @@ from activities.archives import (
     normalise_run_id,
     ocw_prefix,
 )
+from learnflow.contracts.archives import IngestArchivesInput
 from learnflow.db.content_files import ArchiveRun, escape_like
 from learnflow.settings import Settings
-from workflows.archives import IngestArchivesInput, archive_workflow_id
+from workflows.archives import archive_workflow_id
 
 S = Settings()  # the defaults (LEARNFLOW_ENV_FILE is empty under the tests)
 

@@ -8,15 +8,15 @@ import grpc
 import pytest
 
 from learnflow.contracts import IngestSourceInput
-from search_service.pb import search_pb2, search_pb2_grpc
-from tests.archives.conftest import CANVAS_DIR, OCW_SLUG, PREFIXES, build_imscc
-from tests.conftest import TEST_JSON
-from workflows.archives import (
+from learnflow.contracts.archives import (
     ArchiveIngestResult,
     IngestArchivesInput,
     IngestArchivesResult,
     IngestOcwResult,
 )
+from search_service.pb import search_pb2, search_pb2_grpc
+from tests.archives.conftest import CANVAS_DIR, OCW_SLUG, PREFIXES, build_imscc
+from tests.conftest import TEST_JSON
 
 pytestmark = [pytest.mark.temporal, pytest.mark.postgres, pytest.mark.s3, pytest.mark.tika]
 

@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from learnflow.contracts.archives import (
+    ArchiveIngestResult,
+    IngestArchivesInput,
+    IngestArchivesResult,
+)
 from tests.archives.conftest import (
     ARCHIVE_3X,
     ARCHIVE_3X_NO_CHANGE,
@@ -14,11 +19,6 @@ from tests.archives.conftest import (
     PREFIXES,
     RUN_3X,
     rebuild_tar,
-)
-from workflows.archives import (
-    ArchiveIngestResult,
-    IngestArchivesInput,
-    IngestArchivesResult,
 )
 
 pytestmark = [pytest.mark.temporal, pytest.mark.postgres, pytest.mark.s3, pytest.mark.tika]

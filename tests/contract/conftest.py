@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from learnflow.stores.opensearch import OpenSearchKeywordIndex
 from learnflow.stores.tantivy_index import TantivyKeywordIndex
-from search_service.backends.opensearch import OpenSearchKeywordIndex
 from tests.contract.corpus import corpus_documents
 
 

@@ -15,8 +15,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from devstack.harness.fixture_server import FixtureServer, Response
 from learnflow.contracts import EmbedInput, EmbedResult, IndexInput, IndexResult, IngestSourceInput
-from learnflow.harness.fixture_server import FixtureServer, Response
 from search_service.answers import LLMConfig
 from search_service.auth import AuthConfig
 from search_service.pb import search_pb2_grpc
@@ -220,7 +220,7 @@ async def opensearch_service(
     import uuid
 
     from learnflow.stores.content_search import ContentStores, content_stores
-    from search_service.backends.opensearch import (
+    from learnflow.stores.opensearch import (
         OpenSearchContentFileIndex,
         OpenSearchKeywordIndex,
     )

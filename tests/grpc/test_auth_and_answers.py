@@ -164,8 +164,8 @@ async def test_unreachable_backends_make_the_service_not_serving(app, seeded):
     """A Qdrant server URL nobody listens on, and a Postgres pool whose server is gone."""
     import dataclasses
 
+    from devstack.harness.postgres import DebianPostgres
     from learnflow.db.catalog import create_pool
-    from learnflow.harness.postgres import DebianPostgres
     from learnflow.stores.vector import QdrantVectorStore
     from search_service.server import start_server
 

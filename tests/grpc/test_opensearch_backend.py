@@ -74,7 +74,7 @@ async def test_unreachable_opensearch_is_unavailable_and_not_serving(app, seeded
     """OpenSearch URLs nobody listens on: keyword RPCs answer UNAVAILABLE (no stack trace), the
     opensearch/keyword/content_keyword health entries are NOT_SERVING, the rest SERVING."""
     from learnflow.stores.content_search import ContentStores, content_stores
-    from search_service.backends.opensearch import (
+    from learnflow.stores.opensearch import (
         OpenSearchContentFileIndex,
         OpenSearchKeywordIndex,
     )

@@ -10,8 +10,8 @@ import grpc
 import pytest
 from temporalio.client import WorkflowExecutionStatus
 
+from devstack.harness.fixture_server import Response
 from learnflow.contracts import IngestResult, IngestSourceInput
-from learnflow.harness.fixture_server import Response
 from learnflow.schedules import SCHEDULES, reconcile
 from search_service.pb import search_pb2, search_pb2_grpc
 from tests.conftest import TEST_JSON, unique_id

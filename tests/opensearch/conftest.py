@@ -1,6 +1,6 @@
 """Session fixtures that start a REAL OpenSearch 2.19.6 node and a REAL Tika 3.3.1 server.
 
-Both come from Maven Central via learnflow.harness (cached under ~/.cache/learnflow or
+Both come from Maven Central via devstack.harness (cached under ~/.cache/learnflow or
 $LEARNFLOW_CACHE_DIR). A failure to start is a test failure (never a skip), in CI and out.
 """
 
@@ -21,13 +21,13 @@ def index_name(opensearch_client: OpenSearch) -> Iterator[str]:
     opensearch_client.indices.delete(index=name, ignore_unavailable=True)
 
 
-# -- the OpenSearch keyword backend (search_service.backends.opensearch) ----------------------
+# -- the OpenSearch keyword backend (learnflow.stores.opensearch) ----------------------
 
 
 @pytest.fixture
 async def keyword_index(opensearch_url: str):
     """An OpenSearchKeywordIndex under a fresh prefix, refreshing after writes; dropped after."""
-    from search_service.backends.opensearch import OpenSearchKeywordIndex
+    from learnflow.stores.opensearch import OpenSearchKeywordIndex
 
     index = OpenSearchKeywordIndex(opensearch_url, f"kw_{uuid.uuid4().hex[:10]}", refresh=True)
     await index.ensure_indexes()

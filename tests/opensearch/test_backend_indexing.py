@@ -16,8 +16,8 @@ import pytest
 from learnflow.models import Resource
 from learnflow.search_doc import to_search_document
 from learnflow.stores.keyword import KeywordQuery
-from search_service.backends.opensearch import bulk_chunks
-from search_service.backends.opensearch_mapping import (
+from learnflow.stores.opensearch import bulk_chunks
+from learnflow.stores.opensearch_mapping import (
     RESOURCE_TYPES,
     content_file_document,
     mapping_differences,
@@ -86,7 +86,7 @@ async def test_layout_aliases_mappings_and_analyzer(keyword_index, opensearch_cl
     )["tokens"]
     assert {"student", "ml", "machin", "learn", "cours"} <= {t["token"] for t in tokens}
     # idempotent: a second backend on the same prefix finds the indexes, creates nothing
-    from search_service.backends.opensearch import OpenSearchKeywordIndex
+    from learnflow.stores.opensearch import OpenSearchKeywordIndex
 
     again = OpenSearchKeywordIndex(ix.url, ix.prefix)
     await again.ensure_indexes()

@@ -17,8 +17,8 @@ from learnflow.db.catalog import CatalogStore
 from learnflow.models import Resource
 from learnflow.search_doc import to_search_document
 from learnflow.stores.keyword import KeywordQuery
-from search_service.backends.opensearch import ReindexError
-from search_service.backends.opensearch_mapping import index_settings
+from learnflow.stores.opensearch import ReindexError
+from learnflow.stores.opensearch_mapping import index_settings
 
 pytestmark = pytest.mark.opensearch
 
@@ -203,7 +203,7 @@ async def test_rollback_and_roll_forward(keyword_index) -> None:
 
 def _learn(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "learnflow.cli", "index", *args],
+        [sys.executable, "-m", "learn_cli.cli", "index", *args],
         env={**os.environ, **env},
         capture_output=True,
         text=True,

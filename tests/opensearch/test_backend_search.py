@@ -10,7 +10,7 @@ import pytest
 from learnflow.models import Resource
 from learnflow.search_doc import to_search_document
 from learnflow.stores.keyword import KeywordQuery
-from search_service.backends.opensearch_mapping import search_body
+from learnflow.stores.opensearch_mapping import search_body
 
 pytestmark = pytest.mark.opensearch
 

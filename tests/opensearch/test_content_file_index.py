@@ -46,7 +46,7 @@ ROWS = [_row(i) for i in range(1, 25)]
 
 @pytest.fixture
 async def indexes(keyword_index, tmp_path) -> AsyncIterator[tuple[Any, Any]]:
-    from search_service.backends.opensearch import OpenSearchContentFileIndex
+    from learnflow.stores.opensearch import OpenSearchContentFileIndex
 
     os_index = OpenSearchContentFileIndex(resources=keyword_index)
     tv_index = TantivyContentFileIndex(tmp_path)

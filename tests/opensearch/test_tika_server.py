@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from learnflow.harness.tika import TIKA_VERSION, TikaServer, tika_client_env
+from devstack.harness.tika import TIKA_VERSION, TikaServer, tika_client_env
 from learnflow.settings import get_settings
 
 pytestmark = pytest.mark.tika

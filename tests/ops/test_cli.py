@@ -15,7 +15,7 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.worker import Worker
 from typer.testing import CliRunner
 
-from learnflow.cli import app as cli
+from learn_cli.cli import app as cli
 from learnflow.contracts import FetchInput, FetchResult, IngestSourceInput
 from learnflow.schedules import ScheduledWorkflow, reconcile
 from tests.conftest import unique_id
@@ -71,7 +71,7 @@ async def test_sync_then_list(cli_env, temporal_client):
         assert f"{prefix}ingest/mitxonline" in created
         assert f"{prefix}embeddings/resources" in created
         # exactly what this build can run: registered workflow types and source modules
-        from learnflow.commands.ops import _wanted
+        from learn_cli.commands.ops import _wanted
 
         assert sorted(created) == sorted(f"{prefix}{e.schedule_id}" for e in _wanted())
         if "IngestArchivesWorkflow" not in registered_workflow_types():

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from devstack.harness.postgres import free_port
 from learnflow import search_attributes as sa
-from learnflow.harness.postgres import free_port
 from learnflow.settings import Settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.temporal, pytest.mark.postgres, pytest.mark.s3]
@@ -71,7 +71,7 @@ def demo_stack(tmp_path_factory) -> Iterator[DemoStack]:
             [
                 sys.executable,
                 "-m",
-                "learnflow.cli",
+                "learn_cli.cli",
                 "up",
                 "--demo",
                 "--data-dir",
@@ -177,7 +177,7 @@ async def test_demo_runs_every_schedule_and_status_finds_the_stack(demo_stack, t
     # `learn status --data-dir DIR` from another directory finds the stack the env file names.
     status = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "learnflow.cli", "status", "--data-dir", str(demo_stack.data_dir)],
+        [sys.executable, "-m", "learn_cli.cli", "status", "--data-dir", str(demo_stack.data_dir)],
         cwd=tmp_path,
         env=_clean_env(),
         capture_output=True,
@@ -204,7 +204,7 @@ async def test_demo_runs_every_schedule_and_status_finds_the_stack(demo_stack, t
 async def test_demo_web_proxy_answers_https_pages_with_verified_tls(tmp_path, monkeypatch):
     """The marketing pages' GETs to real hosts reach the demo's proxy, over TLS the client
     verifies against the demo CA (not with verification turned off); other hosts stay refused."""
-    from learnflow.demo_web import DemoWebProxy
+    from devstack.demo_web import DemoWebProxy
     from learnflow.http import PermanentHttpError, SourceHttp
 
     with DemoWebProxy(tmp_path) as proxy:

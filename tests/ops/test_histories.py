@@ -9,7 +9,7 @@ import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from learnflow.commands.histories import (
+from learn_cli.commands.histories import (
     RECORDINGS,
     Recording,
     history_files,

@@ -19,10 +19,10 @@ import httpx
 import pytest
 from temporalio.api.enums.v1 import EventType
 
+from devstack.harness.fixture_server import FixtureServer, Request, Response
+from devstack.harness.process import free_port as _free_port
 from learnflow import REPO_ROOT
 from learnflow.contracts import IngestSourceInput
-from learnflow.harness.fixture_server import FixtureServer, Request, Response
-from learnflow.harness.process import free_port as _free_port
 from tests.conftest import TEST_JSON, unique_id
 from tests.ops.conftest import eventually
 

@@ -28,10 +28,10 @@ import pytest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError
 
+from devstack.harness.fixture_server import FixtureServer, Request, Response
+from devstack.harness.postgres import DebianPostgres
+from devstack.harness.temporal import DevServer
 from learnflow.contracts import IngestResult, IngestSourceInput
-from learnflow.harness.fixture_server import FixtureServer, Request, Response
-from learnflow.harness.postgres import DebianPostgres
-from learnflow.harness.temporal import DevServer
 from tests.conftest import TEST_JSON, mitxonline_routes
 
 REPO = Path(__file__).resolve().parents[2]

@@ -161,12 +161,12 @@ async def standalone(seconds: float, clients: int) -> dict:
     import tempfile
     from pathlib import Path
 
-    from learnflow.harness.fixture_server import FixtureServer
-    from learnflow.harness.postgres import DebianPostgres
-    from learnflow.harness.temporal import DevServer
+    from devstack.harness.fixture_server import FixtureServer
+    from devstack.harness.postgres import DebianPostgres
+    from devstack.harness.temporal import DevServer
+    from devstack.system import start_app
     from learnflow.settings import reset_settings
     from learnflow.stores import reset_stores
-    from learnflow.system import start_app
     from tests.conftest import mitxonline_routes
 
     with (

@@ -26,10 +26,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from learnflow.archives.safe_extract import ExtractionLimits, UnsafeArchiveError, safe_extract
 from learnflow.models import TransformOutput
-from learnflow.webhooks.starter import LazyTemporalStarter
 from sources import all_sources
+from sources.archives.safe_extract import ExtractionLimits, UnsafeArchiveError, safe_extract
 from tests.corruption import corrupted
 from tests.webhooks.conftest import (
     OLD_SECRET,
@@ -41,6 +40,7 @@ from tests.webhooks.conftest import (
     sign_standard,
     start_server,
 )
+from webhook_service.starter import LazyTemporalStarter
 
 CONTENT = "/api/v1/webhooks/content_files/"
 

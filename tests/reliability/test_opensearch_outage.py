@@ -26,8 +26,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from temporalio.client import WorkflowHandle
 
-from learnflow.harness.opensearch import OpenSearchNode
-from learnflow.harness.process import free_port
+from devstack.harness.opensearch import OpenSearchNode
+from devstack.harness.process import free_port
 from search_service.pb import search_pb2 as pb
 from search_service.pb import search_pb2_grpc
 
@@ -92,11 +92,11 @@ async def test_opensearch_down_during_a_run(stack_factory, restartable_node: Ope
     from learnflow.stores import Stores
     from learnflow.stores.blobs import DirectoryBlobStore
     from learnflow.stores.content_search import ContentStores
-    from learnflow.stores.vector import QdrantVectorStore
-    from search_service.backends.opensearch import (
+    from learnflow.stores.opensearch import (
         OpenSearchContentFileIndex,
         OpenSearchKeywordIndex,
     )
+    from learnflow.stores.vector import QdrantVectorStore
     from search_service.server import start_server
 
     node = restartable_node

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from learnflow.harness.fixture_server import Response
+from devstack.harness.fixture_server import Response
 
 from .conftest import (
     COURSES,

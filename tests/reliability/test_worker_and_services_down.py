@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 import tantivy
 
-from learnflow.harness.postgres import DebianPostgres
+from devstack.harness.postgres import DebianPostgres
 from learnflow.stores.tantivy_index import TantivyKeywordIndex
 
 from .conftest import (

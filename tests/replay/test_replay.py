@@ -1,7 +1,7 @@
 """Every recorded history in tests/histories/ replays against today's workflow code, with the
 worker's own data converter; and a non-deterministic edit is caught by the same replay.
 
-New histories come from `learn histories record` (learnflow/commands/histories.py).
+New histories come from `learn histories record` (learn_cli/commands/histories.py).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
-from learnflow.commands.histories import (
+from learn_cli.commands.histories import (
     HISTORIES_DIR,
     history_files,
     history_shape,

@@ -21,9 +21,9 @@ import boto3
 import pytest
 import yaml
 
+from devstack.harness.fixture_server import FixtureServer, Request, Response
+from devstack.harness.s3 import MotoS3
 from learnflow.contracts import IngestResult, IngestSourceInput
-from learnflow.harness.fixture_server import FixtureServer, Request, Response
-from learnflow.harness.s3 import MotoS3
 from tests.conftest import FIXTURES, TEST_JSON, unique_id
 
 SHARED_FIXTURES = FIXTURES.parent

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import grpc
 import pytest
 
+from devstack.demo import posthog_parquet
 from learnflow.contracts import IndexInput, IndexResult
-from learnflow.demo import posthog_parquet
 from search_service.pb import search_pb2, search_pb2_grpc
 from sources import get_source
 from tests.conftest import unique_id

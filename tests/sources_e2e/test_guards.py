@@ -12,9 +12,9 @@ import pytest
 import structlog
 from typer.testing import CliRunner
 
+from devstack.harness.fixture_server import Response
 from learnflow import search_attributes as sa
 from learnflow.contracts import IngestResult, IngestSourceInput
-from learnflow.harness.fixture_server import Response
 from sources._oauth import TOKENS
 from tests.conftest import FIXTURES, TEST_JSON, unique_id
 from tests.sources_e2e.conftest import SEE_TOKEN_PATH, TOKEN_PATH, ingest
@@ -141,7 +141,7 @@ async def test_broken_item_is_quarantined_and_listed(sources_app, sources_server
         )
     assert row is not None and "title" in row["reason"] and key in row["raw"]
 
-    from learnflow.cli import app as cli
+    from learn_cli.cli import app as cli
 
     out = await asyncio.to_thread(
         CliRunner().invoke, cli, ["quarantine", "list", "--source", "xpro", "--limit", "5"]

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import grpc
 import pytest
 
-from learnflow.harness.fixture_server import FixtureServer, Response
+from devstack.harness.fixture_server import FixtureServer, Response
 from search_service.pb import search_pb2, search_pb2_grpc
 from tests.conftest import TEST_JSON
 from tests.sources_e2e.conftest import ingest

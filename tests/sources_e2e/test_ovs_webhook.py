@@ -8,7 +8,7 @@ import json
 import pytest
 
 from learnflow.contracts import PruneResult, UpsertResult
-from learnflow.webhooks.models import OvsVideoDeleteInput, OvsVideoWebhookInput
+from learnflow.contracts.ovs import OvsVideoDeleteInput, OvsVideoWebhookInput
 from tests.conftest import TEST_JSON, unique_id
 from tests.sources_e2e.test_every_source import _search
 

@@ -9,8 +9,8 @@ import json
 
 import pytest
 
+from devstack.harness.fixture_server import Response
 from learnflow.db.by_key import unpublish_resource
-from learnflow.harness.fixture_server import Response
 from sources import xpro
 from tests.conftest import TEST_JSON
 from tests.sources_e2e.conftest import ingest

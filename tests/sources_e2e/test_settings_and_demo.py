@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from activities.ingest import _decode
-from learnflow.demo import DEMO_SOURCES, install_demo
-from learnflow.harness.fixture_server import FixtureServer
+from devstack.demo import DEMO_SOURCES, install_demo
+from devstack.harness.fixture_server import FixtureServer
 from learnflow.http import SourceHttp
 from learnflow.settings import Settings, get_settings
 from sources import all_sources, get_source

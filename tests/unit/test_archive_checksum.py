@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from learnflow.archives.checksum import (
+from sources.archives.checksum import (
     archive_checksum,
     canvas_archive_checksum,
     legacy_tar_checksum,
     tar_header_checksum,
     tar_header_checksums,
 )
-from learnflow.archives.safe_extract import CorruptArchiveError, TooManyMembersError
+from sources.archives.safe_extract import CorruptArchiveError, TooManyMembersError
 
 FIXTURES = Path("/work/shared/fixtures/mitlearn/test_json")
 OLX = FIXTURES / "course-v1:MITxT+8.01.3x+3T2022.tar.gz"
@@ -126,7 +126,7 @@ def test_empty_archive_has_a_stable_checksum():
 
 
 def test_member_cap_and_corrupt(tmp_path):
-    from learnflow.archives.safe_extract import ExtractionLimits
+    from sources.archives.safe_extract import ExtractionLimits
 
     with pytest.raises(TooManyMembersError):
         tar_header_checksum(OLX, ExtractionLimits(max_members=3))
@@ -199,7 +199,7 @@ def test_archive_checksum_command(canvas_zip):
     import typer
     from typer.testing import CliRunner
 
-    from learnflow.commands.archives import register
+    from learn_cli.commands.archives import register
 
     app = typer.Typer()
     register(app)

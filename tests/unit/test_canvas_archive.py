@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from learnflow.archives.canvas import (
+from learnflow.textextract import EmbeddedTikaExtractor, ExtractedText, TextExtractor
+from sources.archives.canvas import (
     canvas_content_files,
     course_info,
     is_date_locked,
@@ -17,8 +18,7 @@ from learnflow.archives.canvas import (
     published_items,
     zip_reader,
 )
-from learnflow.archives.olx import previous_lookup
-from learnflow.textextract import EmbeddedTikaExtractor, ExtractedText, TextExtractor
+from sources.archives.olx import previous_lookup
 
 CANVAS_DIR = Path("/work/shared/fixtures/canvas-export/du-spcs-302-earth-and-its-processes")
 NOW = datetime(2026, 1, 15, tzinfo=UTC)

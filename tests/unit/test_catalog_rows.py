@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
+from devstack.demo import edx_catalog, mitxonline_catalog
 from learnflow.db.catalog import resource_row, resource_rows
-from learnflow.demo import edx_catalog, mitxonline_catalog
 from sources import get_source
 
 

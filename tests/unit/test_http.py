@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from learnflow.harness.fixture_server import FixtureServer, Request, Response
+from devstack.harness.fixture_server import FixtureServer, Request, Response
 from learnflow.http import PermanentHttpError, SourceHttp, TransientHttpError
 
 

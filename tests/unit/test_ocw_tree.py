@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from learnflow.archives.ocw import (
+from learnflow.textextract import EmbeddedTikaExtractor, ExtractedText, TextExtractor
+from sources.archives.ocw import (
     OCW_BASE_URL,
     directory_tree,
     mapping_tree,
     read_ocw_site,
     transform_course,
 )
-from learnflow.textextract import EmbeddedTikaExtractor, ExtractedText, TextExtractor
 
 ROOT = Path("/work/shared/fixtures/mitlearn/test_json")
 SLUG = "16-01-unified-engineering-i-ii-iii-iv-fall-2005-spring-2006"

@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from learnflow.archives.olx import (
+from learnflow.textextract import (
+    EmbeddedTikaExtractor,
+    ExtractedText,
+    TextExtractionError,
+    TextExtractor,
+)
+from sources.archives.olx import (
     VALID_TEXT_FILE_TYPES,
     edx_module_id,
     extract_olx_archive,
@@ -19,12 +25,6 @@ from learnflow.archives.olx import (
     text_from_srt,
     url_for_module,
     walk_olx,
-)
-from learnflow.textextract import (
-    EmbeddedTikaExtractor,
-    ExtractedText,
-    TextExtractionError,
-    TextExtractor,
 )
 
 FIXTURES = Path("/work/shared/fixtures/mitlearn/test_json")
@@ -351,7 +351,7 @@ def test_extract_archive_command(tmp_path):
     import typer
     from typer.testing import CliRunner
 
-    from learnflow.commands.archives import register
+    from learn_cli.commands.archives import register
 
     app = typer.Typer()
     register(app)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from learnflow.archives.safe_extract import (
+from sources.archives.safe_extract import (
     CompressionRatioError,
     CorruptArchiveError,
     ExtractionLimits,

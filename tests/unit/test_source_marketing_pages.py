@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from learnflow.harness.fixture_server import FixtureServer, Response
+from devstack.harness.fixture_server import FixtureServer, Response
 from learnflow.http import SourceHttp
 from learnflow.models import TransformOutput
 from learnflow.settings import get_settings

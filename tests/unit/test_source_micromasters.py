@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from learnflow.harness.fixture_server import FixtureServer, Response
+from devstack.harness.fixture_server import FixtureServer, Response
 from learnflow.http import SourceHttp
 from learnflow.models import TransformOutput
 from learnflow.settings import get_settings

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from learnflow.harness.fixture_server import FixtureServer, Request, Response
+from devstack.harness.fixture_server import FixtureServer, Request, Response
 from learnflow.http import PermanentHttpError, SourceHttp
 from learnflow.models import TransformOutput
 from learnflow.settings import get_settings

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, quote
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from learnflow.harness.fixture_server import FixtureServer, Request, Response
+from devstack.harness.fixture_server import FixtureServer, Request, Response
 from learnflow.http import SourceHttp
 from learnflow.models import TransformOutput
 from learnflow.settings import get_settings

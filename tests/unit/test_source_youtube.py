@@ -14,7 +14,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 
-from learnflow.harness.fixture_server import FixtureServer, Request, Response
+from devstack.harness.fixture_server import FixtureServer, Request, Response
 from learnflow.http import SourceHttp
 from learnflow.models import TransformOutput
 from learnflow.settings import get_settings

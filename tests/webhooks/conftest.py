@@ -23,11 +23,11 @@ from pydantic import BaseModel, SecretStr
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from learnflow.webhooks.app import create_app
-from learnflow.webhooks.config import WebhookConfig
-from learnflow.webhooks.server import ServerThread
-from learnflow.webhooks.signatures import MITLEARN_HEADER, mitlearn_signature, standard_headers
-from learnflow.webhooks.starter import LazyTemporalStarter, WorkflowStarter
+from webhook_service.app import create_app
+from webhook_service.config import WebhookConfig
+from webhook_service.server import ServerThread
+from webhook_service.signatures import MITLEARN_HEADER, mitlearn_signature, standard_headers
+from webhook_service.starter import LazyTemporalStarter, WorkflowStarter
 
 MIGRATION = (
     Path(__file__).resolve().parents[2] / "learnflow/db/migrations/0002_program_certificate.sql"
@@ -128,7 +128,7 @@ def start_server(config: WebhookConfig, starter: WorkflowStarter) -> Running:
 
 @pytest.fixture(scope="session")
 def temporal_dev() -> Iterator[object]:
-    from learnflow.harness.temporal import DevServer
+    from devstack.harness.temporal import DevServer
 
     try:
         dev = DevServer().start()
@@ -159,7 +159,7 @@ async def http(service: Running) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[str]:
-    from learnflow.harness.postgres import DebianPostgres
+    from devstack.harness.postgres import DebianPostgres
 
     try:
         pg = DebianPostgres().start()

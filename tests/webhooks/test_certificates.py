@@ -11,7 +11,7 @@ import asyncpg
 import httpx
 import pytest
 
-from learnflow.webhooks.certificates import (
+from webhook_service.certificates import (
     APP_ROLE,
     REVERSE_ETL_ROLE,
     ProgramCertificate,

@@ -13,9 +13,9 @@ import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from learnflow.harness.process import free_port as _free_port
-from learnflow.webhooks.config import WebhookConfig
-from learnflow.webhooks.starter import LazyTemporalStarter
+from devstack.harness.process import free_port as _free_port
+from webhook_service.config import WebhookConfig
+from webhook_service.starter import LazyTemporalStarter
 
 from .conftest import (
     NEW_KEY,
@@ -440,7 +440,7 @@ async def test_plumbing_endpoints(http):
 
 
 def test_empty_secrets_refused():
-    from learnflow.webhooks.app import create_app
+    from webhook_service.app import create_app
 
     with pytest.raises(ValueError, match="secret"):
         create_app(WebhookConfig(secrets=()), LazyTemporalStarter("127.0.0.1:1"))
@@ -451,7 +451,7 @@ async def test_temporal_going_down_after_connect_is_503():
     Temporal is back the same delivery is accepted."""
     from datetime import timedelta
 
-    from learnflow.harness.temporal import DevServer
+    from devstack.harness.temporal import DevServer
 
     try:
         dev = DevServer().start()

@@ -19,8 +19,8 @@ from schemathesis.checks import (
 )
 from schemathesis.core import NOT_SET
 
-from learnflow.webhooks.openapi import build_openapi
-from learnflow.webhooks.starter import LazyTemporalStarter
+from webhook_service.openapi import build_openapi
+from webhook_service.starter import LazyTemporalStarter
 
 from .conftest import CERT_TOKEN, OCW_KEY, Running, base_config, sign_standard, start_server
 

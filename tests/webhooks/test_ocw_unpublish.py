@@ -21,7 +21,6 @@ import grpc
 import httpx
 import pytest
 
-from learnflow.archives.ocw import transform_course, transform_page
 from learnflow.contracts import (
     DEFAULT_QUEUE,
     EMBEDDINGS_QUEUE,
@@ -32,9 +31,10 @@ from learnflow.contracts import (
     OcwUnpublishResult,
 )
 from learnflow.db.content_files import ContentFileStore
-from learnflow.webhooks.starter import LazyTemporalStarter
 from search_service.pb import search_pb2 as pb
 from search_service.pb import search_pb2_grpc
+from sources.archives.ocw import transform_course, transform_page
+from webhook_service.starter import LazyTemporalStarter
 
 from .conftest import OCW_KEY, Running, base_config, dumps, start_server
 

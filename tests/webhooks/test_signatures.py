@@ -7,10 +7,10 @@ import base64
 import pytest
 from pydantic import SecretStr
 
-from learnflow.webhooks import targets
-from learnflow.webhooks.config import WebhookConfig, webhook_config
-from learnflow.webhooks.dedupe import DeliveryCache, Seen
-from learnflow.webhooks.signatures import (
+from webhook_service import targets
+from webhook_service.config import WebhookConfig, webhook_config
+from webhook_service.dedupe import DeliveryCache, Seen
+from webhook_service.signatures import (
     SignatureError,
     mitlearn_signature,
     standard_headers,
