@@ -18,6 +18,7 @@ import asyncio
 import json
 import os
 import tempfile
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -32,6 +33,8 @@ from learnflow.contracts import (
     EmbedInput,
     IndexInput,
     IngestSourceInput,
+    LoadResourcesInput,
+    load_file_key,
 )
 
 HISTORIES_DIR = REPO_ROOT / "tests" / "histories"
@@ -50,6 +53,30 @@ class Recording:
     arg: Any
     what: str
     task_queue: str = DEFAULT_QUEUE
+    # Runs before the start: puts in place what the input names by key (a blob).
+    prepare: Callable[[], Awaitable[None]] | None = None
+
+
+LOAD_RECORDING_ID = "histories"
+
+
+async def _put_load_file() -> None:
+    """Two resources and a bad line for `learn load`'s workflow, where its input says."""
+    from learnflow.models import Resource
+    from learnflow.stores import get_stores
+
+    lines = [
+        Resource(
+            readable_id=f"histories-load-{n}",
+            platform="xpro",
+            resource_type="course",
+            etl_source="xpro",
+            title=f"Recorded load {n}",
+        ).model_dump_json()
+        for n in (1, 2)
+    ]
+    data = "\n".join([lines[0], "{not json", lines[1]]).encode()
+    await (await get_stores()).blobs.put(load_file_key(LOAD_RECORDING_ID), data)
 
 
 RECORDINGS: tuple[Recording, ...] = (
@@ -118,6 +145,18 @@ RECORDINGS: tuple[Recording, ...] = (
         "histories/ocw-unpublish/unknown",
         {"site_uid": "00000000-0000-0000-0000-000000000000"},
         "the OCW webhook's unpublish for a site the catalog does not have (nothing to do)",
+    ),
+    Recording(
+        "LoadResourcesWorkflow",
+        "histories/load",
+        LoadResourcesInput(
+            load_id=LOAD_RECORDING_ID,
+            file_key=load_file_key(LOAD_RECORDING_ID),
+            file_name="histories.jsonl",
+            lines_per_page=2,
+        ),
+        "`learn load`: split, two pages read and upserted (a bad line quarantined), index, embed",
+        prepare=_put_load_file,
     ),
 )
 
@@ -237,6 +276,8 @@ async def record_histories(
         if rec.workflow not in registered:
             outcomes.append(RecordOutcome(rec, note="not registered by any worker: skipped"))
             continue
+        if rec.prepare is not None:
+            await rec.prepare()
         handle = await client.start_workflow(
             rec.workflow,
             rec.arg,

@@ -159,3 +159,59 @@ class OcwUnpublishResult(BaseModel):
     content_files: int = 0  # content files unpublished by this run
     indexed: IndexResult | None = None  # the index child's result, when one ran
     embedded: EmbedResult | None = None  # the embed child's result, when one ran
+
+
+# -- learn load: resources given as JSON lines (what `learn transform` prints) -------------------
+
+# The source name load runs are recorded under (runs, quarantine); blobs live under raw/load/<id>.
+LOAD_SOURCE = "load"
+
+
+def load_workflow_id(load_id: str) -> str:
+    return f"load/{load_id}"
+
+
+def load_file_key(load_id: str) -> str:
+    """Where `learn load` puts the file before starting the workflow (finish_run deletes it)."""
+    return f"raw/{LOAD_SOURCE}/{load_id}/input.jsonl"
+
+
+class LoadResourcesInput(BaseModel):
+    """LoadResourcesWorkflow: a JSONL file already in the blob store, loaded page by page."""
+
+    load_id: str  # also the run id the catalog records
+    file_key: str
+    file_name: str = ""  # names quarantined lines (`FILE:LINE`)
+    lines_per_page: int = 500
+
+
+class LoadSplitResult(BaseModel):
+    pages: list[PageRef] = Field(default_factory=list)  # kind "jsonl", item_count = lines
+    lines: int = 0
+
+
+class LoadPageInput(BaseModel):
+    load_id: str
+    page: PageRef
+    first_line: int  # 1-based number of the page's first line in the file
+    file_name: str = ""
+
+
+class LineProblem(BaseModel):
+    line: int
+    reason: str
+
+
+class LoadPageResult(BaseModel):
+    batch_key: str
+    resources: int = 0
+    other_items: int = 0  # feed items, content files, view events
+    quarantined: int = 0
+    problems: list[LineProblem] = Field(default_factory=list)  # the first few, for the console
+
+
+class LoadResult(IngestResult):
+    """An ingestion result (what finish_run records) plus the file's lines and its bad lines."""
+
+    lines: int = 0
+    problems: list[LineProblem] = Field(default_factory=list)  # capped; all are in quarantine
