@@ -152,12 +152,7 @@ async def transform_page(req: TransformInput) -> TransformResult:
     only_resources = out.resources and not (
         out.feed_items or out.content_files or out.view_events or out.quarantined
     )
-    batch = {
-        "page_hash": page_hash if only_resources else None,
-        "resource_rows": resource_rows(out.resources),
-        "output": out.model_copy(update={"resources": []}).model_dump(mode="json"),
-    }
-    await stores.blobs.put(batch_key, json.dumps(batch, separators=(",", ":")).encode())
+    await put_batch(stores, batch_key, out, page_hash if only_resources else None)
     return TransformResult(
         batch_key=batch_key,
         resources=len(out.resources),
@@ -166,6 +161,17 @@ async def transform_page(req: TransformInput) -> TransformResult:
         view_events=len(out.view_events),
         quarantined=len(out.quarantined),
     )
+
+
+async def put_batch(stores, batch_key: str, out: TransformOutput, page_hash: str | None) -> None:
+    """Store a transformed page as the batch `upsert_batch` reads: DB-ready resource rows, the
+    rest of the output, and the page hash to remember once it is loaded (None: never skip)."""
+    batch = {
+        "page_hash": page_hash,
+        "resource_rows": resource_rows(out.resources),
+        "output": out.model_copy(update={"resources": []}).model_dump(mode="json"),
+    }
+    await stores.blobs.put(batch_key, json.dumps(batch, separators=(",", ":")).encode())
 
 
 @lru_cache(maxsize=8)

@@ -14,6 +14,7 @@ import structlog
 from pydantic import BaseModel, ValidationError
 from temporalio import activity
 
+from activities.ingest import put_batch
 from learnflow.contracts import (
     DEFAULT_QUEUE,
     LOAD_SOURCE,
@@ -24,7 +25,6 @@ from learnflow.contracts import (
     LoadSplitResult,
     PageRef,
 )
-from learnflow.db.catalog import resource_rows
 from learnflow.models import (
     ContentFile,
     FeedItem,
@@ -167,12 +167,8 @@ async def read_jsonl_page(req: LoadPageInput) -> LoadPageResult:
     raw = await stores.blobs.get(req.page.key)
     out = read_page(raw, req.first_line, req.file_name)
     batch_key = req.page.key.replace("raw/", "batch/", 1) + ".json"
-    batch = {
-        "page_hash": None,  # loaded pages are never skipped: a load says "write this"
-        "resource_rows": resource_rows(out.resources),
-        "output": out.model_copy(update={"resources": []}).model_dump(mode="json"),
-    }
-    await stores.blobs.put(batch_key, json.dumps(batch, separators=(",", ":")).encode())
+    # No page hash: loaded pages are never skipped, a load says "write this".
+    await put_batch(stores, batch_key, out, None)
     return LoadPageResult(
         batch_key=batch_key,
         resources=len(out.resources),

@@ -39,8 +39,10 @@ RETRY = SOURCE_RETRY
 PAGE_WINDOW = 4
 
 
-@workflow.defn
-class IngestSourceWorkflow:
+class StageProgress:
+    """A `progress` query and current details naming the stage and its counts (no commands:
+    queries and details are not part of the history's command sequence)."""
+
     def __init__(self) -> None:
         self._progress: dict[str, object] = {"stage": "starting"}
 
@@ -56,6 +58,9 @@ class IngestSourceWorkflow:
             + ", ".join(f"{k}: {v}" for k, v in self._progress.items() if k != "stage")
         )
 
+
+@workflow.defn
+class IngestSourceWorkflow(StageProgress):
     @workflow.run
     async def run(self, req: IngestSourceInput) -> IngestResult:
         info = workflow.info()

@@ -34,28 +34,15 @@ with workflow.unsafe.imports_passed_through():
         embed_workflow_id,
         index_workflow_id,
     )
-    from workflows.ingest import PAGE_WINDOW, RETRY
+    from workflows.ingest import PAGE_WINDOW, RETRY, StageProgress
 
 # The console shows this many bad lines; every one of them is in the quarantine table.
 MAX_PROBLEMS = 100
 
 
 @workflow.defn
-class LoadResourcesWorkflow:
-    def __init__(self) -> None:
-        self._progress: dict[str, object] = {"stage": "starting"}
-
-    @workflow.query
-    def progress(self) -> dict[str, object]:
-        """Live progress for `learn load` (also the workflow's current details)."""
-        return dict(self._progress)
-
-    def _stage(self, stage: str, **counts: object) -> None:
-        self._progress.update(stage=stage, **counts)
-        workflow.set_current_details(
-            f"**{stage}** — "
-            + ", ".join(f"{k}: {v}" for k, v in self._progress.items() if k != "stage")
-        )
+class LoadResourcesWorkflow(StageProgress):
+    """Progress (`progress` query): splitting → loading (pages, counts) → indexing → embedding."""
 
     @workflow.run
     async def run(self, req: LoadResourcesInput) -> LoadResult:
