@@ -34,7 +34,8 @@ with workflow.unsafe.imports_passed_through():
         embed_workflow_id,
         index_workflow_id,
     )
-    from workflows.ingest import PAGE_WINDOW, RETRY, StageProgress
+    from learnflow.policies import SOURCE_RETRY
+    from workflows.ingest import PAGE_WINDOW, StageProgress
 
 # The console shows this many bad lines; every one of them is in the quarantine table.
 MAX_PROBLEMS = 100
@@ -49,7 +50,7 @@ class LoadResourcesWorkflow(StageProgress):
         run_id = req.load_id
         workflow.upsert_search_attributes([sa.SOURCE.value_set(LOAD_SOURCE)])
         result = LoadResult(source=LOAD_SOURCE, run_id=run_id, outcome="ok")
-        opts = {"start_to_close_timeout": timedelta(minutes=10), "retry_policy": RETRY}
+        opts = {"start_to_close_timeout": timedelta(minutes=10), "retry_policy": SOURCE_RETRY}
         await workflow.execute_activity(
             "start_run",
             FetchInput(source=LOAD_SOURCE, run_id=run_id),

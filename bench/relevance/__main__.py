@@ -33,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 QUERIES = HERE / "queries.jsonl"
 JUDGEMENTS = HERE / "judgements.jsonl"
-CLI_MODULE = "learnflow.cli"
+CLI_MODULE = "learn_cli"
 DEPTH = 20  # results asked per query: Recall@20 needs 20
 
 
@@ -155,11 +155,11 @@ async def load_corpus(work: Path, corpus: Path) -> dict[str, Any]:
 
 async def measure(backend: str, work: Path, corpus: Path, queries: list[dict]) -> dict[str, Any]:
     """A fresh stack on `backend`, the corpus loaded through `learn load`, every query searched."""
-    from learnflow.harness.postgres import DebianPostgres
-    from learnflow.harness.temporal import DevServer
+    from devstack.harness.postgres import DebianPostgres
+    from devstack.harness.temporal import DevServer
+    from devstack.system import start_app
     from learnflow.settings import reset_settings
     from learnflow.stores import reset_stores
-    from learnflow.system import start_app
 
     with contextlib.ExitStack() as stack:
         pg = stack.enter_context(DebianPostgres())
@@ -179,7 +179,7 @@ async def measure(backend: str, work: Path, corpus: Path, queries: list[dict]) -
             "OPENSEARCH_URL": "",
         }
         if backend == "opensearch":
-            from learnflow.harness.opensearch import OpenSearchNode
+            from devstack.harness.opensearch import OpenSearchNode
 
             node = OpenSearchNode()
             env["OPENSEARCH_URL"] = node.start()
