@@ -10,7 +10,9 @@ are scored against judgements.jsonl (graded 0/1/2, keyed by query and `platform/
 nDCG@10, Recall@20, MRR, empty answers and errors per mode, and the judged share of each top 10.
 
 Judging is pooled: `--pool-out FILE` writes every unjudged document of any mode's top
-`--pool-depth` with its title and description, for the assessor to grade into judgements.jsonl.
+`--pool-depth` with its title and description, for the assessor to grade into judgements.jsonl;
+`--rankings-out R` keeps the run's rankings and `--rescore R` scores them again once the pool is
+judged (a figure is recorded with every document of its top 10 judged).
 """
 
 from __future__ import annotations
@@ -269,26 +271,43 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pool-out", type=Path, help="write unjudged top documents here (JSONL)")
     parser.add_argument("--pool-depth", type=int, default=10)
     parser.add_argument("--work", type=Path, help="keep the stacks' state here")
+    parser.add_argument(
+        "--rankings-out", type=Path, help="keep every ranking of this run here (JSON)"
+    )
+    parser.add_argument(
+        "--rescore",
+        type=Path,
+        help="score rankings kept by --rankings-out against today's judgements (runs nothing):"
+        " judge a run's pool, then rescore that same run",
+    )
     args = parser.parse_args(argv)
 
     queries = read_jsonl(QUERIES)
     judgements = load_judgements()
-    work = args.work or Path(tempfile.mkdtemp(prefix="learnflow-bench-relevance-"))
-    work.mkdir(parents=True, exist_ok=True)
-    corpus = work / "corpus.jsonl"
     report: dict[str, Any] = {
-        "corpus": write_corpus(corpus),
         "queries": len(queries),
         "judged_pairs": sum(len(j) for j in judgements.values()),
         "relevant_pairs": sum(1 for j in judgements.values() for g in j.values() if g > 0),
     }
-    backends = (
-        ["tantivy", "opensearch"] if args.keyword_backend == "both" else [args.keyword_backend]
-    )
+    if args.rescore:
+        kept = json.loads(args.rescore.read_text())
+        report["corpus"], runs = kept["corpus"], kept["runs"]
+    else:
+        work = args.work or Path(tempfile.mkdtemp(prefix="learnflow-bench-relevance-"))
+        work.mkdir(parents=True, exist_ok=True)
+        corpus = work / "corpus.jsonl"
+        report["corpus"] = write_corpus(corpus)
+        backends = (
+            ["tantivy", "opensearch"] if args.keyword_backend == "both" else [args.keyword_backend]
+        )
+        runs = {}
+        for backend in backends:
+            (work / backend).mkdir(exist_ok=True)
+            runs[backend] = asyncio.run(measure(backend, work / backend, corpus, queries))
+        if args.rankings_out:
+            args.rankings_out.write_text(json.dumps({"corpus": report["corpus"], "runs": runs}))
     pool: list[dict[str, Any]] = []
-    for backend in backends:
-        (work / backend).mkdir(exist_ok=True)
-        searched = asyncio.run(measure(backend, work / backend, corpus, queries))
+    for backend, searched in runs.items():
         scores = score(searched, judgements)
         report[backend] = {
             "load": searched["load"],
