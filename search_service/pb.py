@@ -1,9 +1,18 @@
-"""The generated protobuf and gRPC modules (generated on first import when missing or stale)."""
+"""The generated protobuf and gRPC modules.
 
-from search_service.protos import ensure_generated
+Importing never generates code (an import that writes into the installed tree races between
+processes and fails on a read-only image): `learn protos` generates it, and `make install` and the
+image build run that. Missing or stale code fails here with the command that fixes it.
+"""
 
-ensure_generated()
+from search_service.protos import GEN_ROOT, is_stale
 
-from search_service._gen.learn.search.v1 import search_pb2, search_pb2_grpc  # noqa: E402
+if is_stale():
+    raise ImportError(
+        f"the generated gRPC code in {GEN_ROOT} is missing or older than protos/: "
+        "run `learn protos` (make install runs it)"
+    )
+
+from search_service._gen.learn.search.v1 import search_pb2, search_pb2_grpc
 
 __all__ = ["search_pb2", "search_pb2_grpc"]

@@ -1,8 +1,9 @@
 """Generate the gRPC Python code from `protos/` (never edited by hand).
 
-`learn protos` runs it; importing `search_service.pb` runs it when the generated files are missing
-or older than their .proto. Output goes to `search_service/_gen/` (git-ignored) with imports
-rewritten to be package-relative, so the generated modules need no sys.path changes.
+`learn protos` runs it (so do `make install` and the image build); importing `search_service.pb`
+refuses generated files that are missing or older than their .proto. Output goes to
+`search_service/_gen/` (git-ignored) with imports rewritten to be package-relative, so the
+generated modules need no sys.path changes.
 """
 
 from __future__ import annotations
@@ -69,8 +70,3 @@ def generate() -> list[Path]:
     for d in [GEN_ROOT, *(p for p in GEN_ROOT.rglob("*") if p.is_dir())]:
         (d / "__init__.py").touch()
     return written
-
-
-def ensure_generated() -> None:
-    if is_stale():
-        generate()

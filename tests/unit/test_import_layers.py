@@ -41,3 +41,24 @@ def test_a_forbidden_import_is_caught():
         probe.unlink()
     assert out.returncode != 0
     assert "learnflow._layer_probe -> sources" in out.stdout
+
+
+def test_workflow_type_names_are_class_names():
+    """worker.registered_workflow_types names a workflow by its class (no private SDK API):
+    that holds while no `@workflow.defn` passes `name=`."""
+    import ast
+
+    from worker import registered_workflow_types
+
+    named = []
+    for path in (REPO_ROOT / "workflows").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef):
+                for dec in node.decorator_list:
+                    is_defn = isinstance(dec, ast.Call) and ast.unparse(dec.func) == "workflow.defn"
+                    if is_defn and any(k.arg == "name" for k in dec.keywords):
+                        named.append(node.name)
+    assert named == []
+    types = registered_workflow_types()
+    assert "IngestSourceWorkflow" in types
+    assert all(name == cls.__name__ for name, cls in types.items())
