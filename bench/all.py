@@ -228,6 +228,13 @@ def markdown(report: dict[str, Any]) -> str:
         f" commit {m.get('git_commit') or '?'}. Every figure comes from `python -m bench.all --json`"
         " (raw numbers in `bench/results/latest.json`); the load run is the issue's 60 s."
     )
+    later = [
+        f"{name} ({entry['measured'][:16].replace('T', ' ')} UTC, commit {entry.get('git_commit') or '?'})"
+        for name, entry in sorted(benches.items())
+        if entry.get("measured")
+    ]
+    if later:
+        rows.append(f"Re-measured since with `--only`: {', '.join(later)}.")
     return "\n".join(rows)
 
 
@@ -265,6 +272,19 @@ def run_all(
     return report
 
 
+def merge_partial(previous: dict[str, Any], partial: dict[str, Any]) -> dict[str, Any]:
+    """`--only X`: X's entries replace the previous report's, the others stay; each refreshed
+    entry records when and at which commit it ran (the table's footer names them)."""
+    benches = dict(previous.get("benchmarks", {}))
+    for name, entry in partial["benchmarks"].items():
+        benches[name] = {
+            **entry,
+            "measured": partial["finished"],
+            "git_commit": partial["machine"].get("git_commit"),
+        }
+    return {**previous, "benchmarks": benches}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -294,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     only = {n for n in args.only.split(",") if n} or None
     skip = {n for n in args.skip.split(",") if n}
     report = run_all(only, skip, args.timeout, args.load_seconds)
+    if only and args.output.exists():
+        report = merge_partial(json.loads(args.output.read_text()), report)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")
     print(markdown(report))
