@@ -281,6 +281,9 @@ def main(argv: list[str] | None = None) -> int:
         " judge a run's pool, then rescore that same run",
     )
     args = parser.parse_args(argv)
+    from learnflow.logging import configure_logging
+
+    configure_logging(level="WARNING", json=False)  # stdout carries the JSON report only
 
     queries = read_jsonl(QUERIES)
     judgements = load_judgements()
