@@ -387,6 +387,7 @@ def _requests():
         "keyword": [
             pb.SearchResourcesRequest(
                 query=q,
+                mode=pb.SEARCH_MODE_KEYWORD,
                 filter=flt,
                 facets=FACETS,
                 keyword_options=pb.KeywordOptions(search_mode=pb.KEYWORD_SEARCH_MODE_BEST_FIELDS),

@@ -89,7 +89,9 @@ def migrate() -> None:
 @app.command()
 def search(
     text: str,
-    mode: Annotated[str, typer.Option(help="keyword | vector | hybrid")] = "keyword",
+    mode: Annotated[
+        str, typer.Option(help="default (hybrid for text) | keyword | vector | hybrid")
+    ] = "default",
     limit: int = 10,
     address: Annotated[
         str | None, typer.Option(help="gRPC address (default: GRPC_ADDRESS)")
@@ -102,6 +104,7 @@ def search(
     from search_service.pb import search_pb2, search_pb2_grpc
 
     modes = {
+        "default": search_pb2.SEARCH_MODE_UNSPECIFIED,
         "keyword": search_pb2.SEARCH_MODE_KEYWORD,
         "vector": search_pb2.SEARCH_MODE_VECTOR,
         "hybrid": search_pb2.SEARCH_MODE_HYBRID,

@@ -4,6 +4,7 @@ tokens, RRF, and search documents → proto messages. No I/O (unit-testable as f
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -19,6 +20,9 @@ from learnflow.reference import reference_data
 from learnflow.search_doc import FILTER_FIELDS
 from learnflow.stores.keyword import SEARCH_MODES, SORT_FIELDS, KeywordQuery
 from search_service.errors import InvalidArgument
+from search_service.hybrid import DEFAULT_FUSION, RRF_K, Fusion, rrf
+
+__all__ = ["RRF_K", "rrf"]  # kept here for callers of the first version
 from search_service.pb import search_pb2
 
 MAX_PAGE_SIZE = 100
@@ -27,7 +31,6 @@ MAX_WINDOW = 10_000  # offset + page_size (OpenSearch's max_result_window)
 # A pasted page (10 kB) still answers: the engines search its first words (engine_text).
 MAX_QUERY_CHARS = 16_384
 MAX_FILTER_VALUES = 100
-RRF_K = 60
 
 # MIT Learn's LevelType codes.
 LEVELS = {
@@ -177,12 +180,9 @@ def validate_search(req: search_pb2.SearchResourcesRequest) -> tuple[dict[str, l
     for facet in req.facets:
         if facet not in FACETS:
             violations.append(("facets", f"unknown facet {facet!r}; one of {', '.join(FACETS)}"))
-    if req.sort:
-        if req.sort.lstrip("-") not in SORT_FIELDS:
-            options = ", ".join(sorted(SORT_FIELDS))
-            violations.append(("sort", f"unknown sort {req.sort!r}; one of {options}"))
-        elif req.mode not in (search_pb2.SEARCH_MODE_UNSPECIFIED, search_pb2.SEARCH_MODE_KEYWORD):
-            violations.append(("sort", "sort applies to keyword mode only"))
+    if req.sort and req.sort.lstrip("-") not in SORT_FIELDS:
+        options = ", ".join(sorted(SORT_FIELDS))
+        violations.append(("sort", f"unknown sort {req.sort!r}; one of {options}"))
     if req.view not in search_pb2.ResourceView.values():
         violations.append(("view", f"unknown view {req.view}"))
     ko = req.keyword_options
@@ -263,24 +263,41 @@ def keyword_query(
     return q
 
 
-def hybrid_weights(opts: search_pb2.HybridOptions) -> tuple[float, float]:
-    kw = opts.keyword_weight if opts.HasField("keyword_weight") else 1.0
-    vec = opts.vector_weight if opts.HasField("vector_weight") else 1.0
-    return kw, vec
+def effective_mode(req: search_pb2.SearchResourcesRequest) -> int:
+    """No mode: hybrid for a query with text, keyword for one without (a browse or a sort)."""
+    if req.mode != search_pb2.SEARCH_MODE_UNSPECIFIED:
+        return req.mode
+    if req.query.strip():
+        return search_pb2.SEARCH_MODE_HYBRID
+    return search_pb2.SEARCH_MODE_KEYWORD
 
 
-def rrf(
-    rankings: list[list[tuple[Any, dict]]], weights: list[float], k: int = RRF_K
-) -> list[tuple[Any, float, dict]]:
-    """Reciprocal rank fusion: score(d) = Σ w_i / (k + rank_i(d)); ties broken by key."""
-    scores: dict[Any, float] = {}
-    docs: dict[Any, dict] = {}
-    for ranking, weight in zip(rankings, weights, strict=True):
-        for rank, (key, doc) in enumerate(ranking, start=1):
-            scores[key] = scores.get(key, 0.0) + weight / (k + rank)
-            docs.setdefault(key, doc)
-    ordered = sorted(scores.items(), key=lambda kv: (-kv[1], str(kv[0])))
-    return [(key, s, docs[key]) for key, s in ordered]
+def fusion(req: search_pb2.SearchResourcesRequest | search_pb2.SearchContentFilesRequest) -> Fusion:
+    """The tuned fusion, with the request's weights where it gives them."""
+    opts = req.hybrid_options
+    return dataclasses.replace(
+        DEFAULT_FUSION,
+        keyword_weight=(
+            opts.keyword_weight
+            if opts.HasField("keyword_weight")
+            else DEFAULT_FUSION.keyword_weight
+        ),
+        vector_weight=(
+            opts.vector_weight if opts.HasField("vector_weight") else DEFAULT_FUSION.vector_weight
+        ),
+    )
+
+
+def hybrid_keyword_query(
+    req: search_pb2.SearchResourcesRequest, filters: dict[str, list[str]], depth: int
+) -> KeywordQuery:
+    """The keyword side of hybrid mode: the first `depth` by score (no sort: the fused ranking
+    is sorted afterwards), in the request's keyword mode, else the tuned one."""
+    kq = keyword_query(req, filters, 0, depth)
+    kq.sort = None
+    if not req.keyword_options.search_mode:
+        kq.search_mode = DEFAULT_FUSION.keyword_mode
+    return kq
 
 
 # -- page tokens ------------------------------------------------------------------------------

@@ -1,19 +1,18 @@
 """The gRPC search service (`learn.search.v1.SearchService`) on grpc.aio, with health and reflection.
 
-Keyword mode asks the keyword index, vector mode the vector store, hybrid fuses both with
-weighted reciprocal rank fusion (k=60) in one call. Request checking lives in `query.py` (pure),
-errors in `errors.py`, auth in `auth.py`, backend health in `health.py`, AI answers in
-`answers.py`. Every backend call gets a budget from the client's remaining deadline.
+Rankings (keyword, vector, and hybrid — the default for a query with text) live in `ranking.py`
+and `hybrid.py`; request checking in `query.py` (pure), errors in `errors.py`, auth in
+`auth.py`, backend health in `health.py`, AI answers in `answers.py`. Every backend call gets a
+budget from the client's remaining deadline (`budget.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
 import structlog
@@ -29,9 +28,14 @@ from learnflow.stores.keyword import KeywordQuery
 from search_service import query as rq
 from search_service.answers import LLMConfig, build_messages, cited_ids, stream_completion
 from search_service.auth import AuthConfig, JwtAuthInterceptor, JwtVerifier
+from search_service.budget import (  # noqa: F401 (re-exported for callers of the first version)
+    DEADLINE_MARGIN_SECONDS,
+    DEFAULT_BACKEND_SECONDS,
+    encode,
+    within_budget,
+)
 from search_service.errors import (
     BackendUnavailable,
-    DeadlineExceeded,
     InvalidArgument,
     NotFound,
     handles_errors,
@@ -39,6 +43,7 @@ from search_service.errors import (
 )
 from search_service.health import BackendHealth
 from search_service.pb import search_pb2, search_pb2_grpc
+from search_service.ranking import rank_content_files, rank_resources
 
 log = structlog.get_logger(__name__)
 
@@ -48,42 +53,10 @@ MAX_PAGE_SIZE = rq.MAX_PAGE_SIZE
 DEFAULT_PAGE_SIZE = rq.DEFAULT_PAGE_SIZE
 rrf = rq.rrf
 
-DEFAULT_BACKEND_SECONDS = 10.0  # a backend call's budget when the client set no deadline
-DEADLINE_MARGIN_SECONDS = 0.02  # left to serialise and send the answer
 ANSWER_SECONDS = 60.0
 MAX_BATCH_IDS = 100
 MAX_CHANGED_PAGE = 1000
 AUTOCOMPLETE_TYPES = [str(t) for t in ResourceType]
-
-T = TypeVar("T")
-
-
-async def within_budget(context: grpc.aio.ServicerContext, coro: Awaitable[T], what: str) -> T:
-    """Run a backend call within the client's remaining deadline (minus a margin).
-
-    Out of time: DEADLINE_EXCEEDED if the client's deadline is what expired, else UNAVAILABLE
-    (our own budget ran out; the client may retry)."""
-    remaining = context.time_remaining()
-    if remaining is None:
-        budget = DEFAULT_BACKEND_SECONDS
-    else:
-        budget = min(remaining - DEADLINE_MARGIN_SECONDS, DEFAULT_BACKEND_SECONDS)
-    if budget <= 0:
-        if asyncio.iscoroutine(coro):
-            coro.close()
-        raise DeadlineExceeded(f"no time left for {what}")
-    try:
-        return await asyncio.wait_for(coro, budget)
-    except TimeoutError:
-        left = context.time_remaining()
-        if left is not None and left <= DEADLINE_MARGIN_SECONDS:
-            raise DeadlineExceeded(f"{what} did not answer before the deadline") from None
-        raise BackendUnavailable(f"{what} did not answer in {budget:.1f}s") from None
-    except (InvalidArgument, NotFound):
-        raise
-    except Exception as exc:
-        log.warning("backend.failed", backend=what, error=repr(exc))
-        raise BackendUnavailable(f"{what} is unavailable") from exc
 
 
 class SearchService(search_pb2_grpc.SearchServiceServicer):
@@ -106,9 +79,7 @@ class SearchService(search_pb2_grpc.SearchServiceServicer):
         return self._content
 
     async def _encode(self, context, text: str):
-        encoder = self.stores.encoder
-        vectors = await within_budget(context, asyncio.to_thread(encoder.encode, [text]), "encoder")
-        return vectors[0]
+        return await encode(context, self.stores.encoder, text)
 
     # -- SearchResources --------------------------------------------------------------------
 
@@ -118,60 +89,18 @@ class SearchService(search_pb2_grpc.SearchServiceServicer):
         offset = int(self.tokens.decode(request)["o"]) if request.page_token else request.offset
         if offset + limit > rq.MAX_WINDOW:
             raise InvalidArgument([("page_token", "page is past the result window")])
-        mode = request.mode or search_pb2.SEARCH_MODE_KEYWORD
-        if mode == search_pb2.SEARCH_MODE_KEYWORD:
-            kq = rq.keyword_query(request, filters, offset, limit)
-            res = await within_budget(context, self.stores.keyword.search(kq), "keyword index")
-            total, facets = res.total, res.facets
-            hits = [(h.score, h.document) for h in res.hits]
-        elif mode == search_pb2.SEARCH_MODE_VECTOR:
-            vector = await self._encode(context, request.query)
-            vres = await within_budget(
-                context,
-                self.stores.vector.search(
-                    vector, filters, limit=limit, offset=offset, facets=list(request.facets)
-                ),
-                "vector store",
-            )
-            total, facets = vres.total, vres.facets
-            hits = [(h.score, h.document) for h in vres.hits]
-        else:
-            # MIT Learn's pagination_depth: each engine returns 3× the page window.
-            depth = min(offset + limit, rq.MAX_WINDOW) * 3
-            kq = rq.keyword_query(request, filters, 0, depth)
-            kq.search_mode = (
-                kq.search_mode if request.keyword_options.search_mode else "best_fields"
-            )
-
-            async def keyword():
-                return await within_budget(context, self.stores.keyword.search(kq), "keyword index")
-
-            kw_task = asyncio.ensure_future(keyword())
-            try:
-                vector = await self._encode(context, request.query)
-                vres = await within_budget(
-                    context, self.stores.vector.search(vector, filters, limit=depth), "vector store"
-                )
-                kres = await kw_task
-            finally:
-                if not kw_task.done():
-                    kw_task.cancel()
-            fused = rq.rrf(
-                [[(h.id, h.document) for h in kres.hits], [(h.id, h.document) for h in vres.hits]],
-                list(rq.hybrid_weights(request.hybrid_options)),
-            )
-            total = max(kres.total, len(fused))
-            hits = [(score, doc) for _id, score, doc in fused[offset : offset + limit]]
-            facets = kres.facets
+        ranked = await rank_resources(self.stores, context, request, filters, offset, limit)
         response = search_pb2.SearchResourcesResponse(
             results=[
                 search_pb2.SearchResult(resource=rq.resource_message(doc, request.view), score=s)
-                for s, doc in hits
+                for _id, s, doc in ranked.hits
             ],
-            total=total,
-            facets=rq.facet_messages(facets),
+            total=ranked.total,
+            facets=rq.facet_messages(ranked.facets),
+            mode=ranked.mode,
+            unavailable=ranked.unavailable,
         )
-        if offset + limit < min(total, rq.MAX_WINDOW):
+        if offset + limit < min(ranked.total, rq.MAX_WINDOW):
             response.next_page_token = self.tokens.encode(request, {"o": offset + limit})
         return response
 
@@ -183,71 +112,20 @@ class SearchService(search_pb2_grpc.SearchServiceServicer):
         offset = int(self.tokens.decode(request)["o"]) if request.page_token else request.offset
         if offset + limit > rq.MAX_WINDOW:
             raise InvalidArgument([("page_token", "page is past the result window")])
-        mode = request.mode or search_pb2.SEARCH_MODE_KEYWORD
-        index, vectors = self.content.keyword, self.content.vector
-        if mode == search_pb2.SEARCH_MODE_KEYWORD:
-            kq = KeywordQuery(
-                text=request.query,
-                filters=filters,
-                facets=list(request.facets),
-                sort=request.sort or None,
-                offset=offset,
-                limit=limit,
-                search_mode="best_fields",
-            )
-            res = await within_budget(context, index.search(kq), "content index")
-            total, facets = res.total, res.facets
-            hits = [(h.score, h.document) for h in res.hits]
-        elif mode == search_pb2.SEARCH_MODE_VECTOR:
-            vector = await self._encode(context, request.query)
-            vres = await within_budget(
-                context,
-                vectors.search(
-                    vector, filters, limit=limit, offset=offset, facets=list(request.facets)
-                ),
-                "content vector store",
-            )
-            total, facets = vres.total, vres.facets
-            hits = [(h.score, h.document) for h in vres.hits]
-        else:
-            depth = min(offset + limit, rq.MAX_WINDOW) * 3
-            kq = KeywordQuery(
-                text=request.query,
-                filters=filters,
-                facets=list(request.facets),
-                limit=depth,
-                search_mode="best_fields",
-            )
-            kres = await within_budget(context, index.search(kq), "content index")
-            vector = await self._encode(context, request.query)
-            vres = await within_budget(
-                context, vectors.search(vector, filters, limit=depth), "content vector store"
-            )
-            # Files rank once: a file's best chunk stands for it, and carries the chunk text.
-            best_chunk: dict[int, dict] = {}
-            for h in vres.hits:
-                best_chunk.setdefault(h.id, h.document)
-            fused = rq.rrf(
-                [[(h.id, h.document) for h in kres.hits], list(best_chunk.items())],
-                list(rq.hybrid_weights(request.hybrid_options)),
-            )
-            total = max(kres.total, len(fused))
-            hits = [
-                (score, {**doc, **best_chunk.get(fid, {})})
-                for fid, score, doc in fused[offset : offset + limit]
-            ]
-            facets = kres.facets
+        ranked = await rank_content_files(
+            self.content, self.stores.encoder, context, request, filters, offset, limit
+        )
         response = search_pb2.SearchContentFilesResponse(
             results=[
                 search_pb2.ContentFileResult(
                     content_file=rq.content_file_message(doc, request.view), score=s
                 )
-                for s, doc in hits
+                for _id, s, doc in ranked.hits
             ],
-            total=total,
-            facets=rq.facet_messages(facets),
+            total=ranked.total,
+            facets=rq.facet_messages(ranked.facets),
         )
-        if offset + limit < min(total, rq.MAX_WINDOW):
+        if offset + limit < min(ranked.total, rq.MAX_WINDOW):
             response.next_page_token = self.tokens.encode(request, {"o": offset + limit})
         return response
 

@@ -123,29 +123,34 @@ async def test_a_quoted_phrase_is_still_a_phrase(stub, seeded):
     def titles(resp):
         return {r.resource.readable_id for r in resp.results}
 
-    for kmode in KEYWORD_MODES:
+    for mode, kmode in [(m, k) for m in MODES if m != pb.SEARCH_MODE_VECTOR for k in KEYWORD_MODES]:
         opts = pb.KeywordOptions(search_mode=kmode)
         exact = await _answers(
             stub.SearchResources(
-                pb.SearchResourcesRequest(query='"differential equations"', keyword_options=opts),
+                pb.SearchResourcesRequest(
+                    query='"differential equations"', mode=mode, keyword_options=opts
+                ),
                 timeout=10,
             ),
             "quoted",
         )
-        assert DIFF_EQ in titles(exact), kmode
+        assert DIFF_EQ in titles(exact), (mode, kmode)
         # the same words quoted in the other order: no document has that phrase
         reversed_ = await _answers(
             stub.SearchResources(
-                pb.SearchResourcesRequest(query='"equations differential"', keyword_options=opts),
+                pb.SearchResourcesRequest(
+                    query='"equations differential"', mode=mode, keyword_options=opts
+                ),
                 timeout=10,
             ),
             "reversed",
         )
-        assert DIFF_EQ not in titles(reversed_), kmode
+        assert DIFF_EQ not in titles(reversed_), (mode, kmode)
     # unquoted, best_fields matches the words in any order
     loose = await stub.SearchResources(
         pb.SearchResourcesRequest(
             query="equations differential",
+            mode=pb.SEARCH_MODE_KEYWORD,
             keyword_options=pb.KeywordOptions(search_mode=pb.KEYWORD_SEARCH_MODE_BEST_FIELDS),
         ),
         timeout=10,
@@ -155,6 +160,7 @@ async def test_a_quoted_phrase_is_still_a_phrase(stub, seeded):
     possessive = await stub.SearchResources(
         pb.SearchResourcesRequest(
             query="equation's differential",
+            mode=pb.SEARCH_MODE_KEYWORD,
             keyword_options=pb.KeywordOptions(search_mode=pb.KEYWORD_SEARCH_MODE_BEST_FIELDS),
         ),
         timeout=10,

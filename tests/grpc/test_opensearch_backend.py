@@ -37,7 +37,9 @@ async def test_results_come_from_opensearch(os_stub, opensearch_service, seeded)
     marker = "zyxwvutsrq"
     await keyword.upsert([{**doc, "description": f"{doc['description']} {marker}"}])
     try:
-        found = await os_stub.SearchResources(pb.SearchResourcesRequest(query=marker), timeout=20)
+        found = await os_stub.SearchResources(
+            pb.SearchResourcesRequest(query=marker, mode=pb.SEARCH_MODE_KEYWORD), timeout=20
+        )
         assert [r.resource.id for r in found.results] == [rid]
     finally:
         await keyword.upsert([doc])
@@ -71,8 +73,9 @@ async def test_stream_answer_on_the_opensearch_configuration(os_stub, openai_ser
 
 
 async def test_unreachable_opensearch_is_unavailable_and_not_serving(app, seeded):
-    """OpenSearch URLs nobody listens on: keyword RPCs answer UNAVAILABLE (no stack trace), the
-    opensearch/keyword/content_keyword health entries are NOT_SERVING, the rest SERVING."""
+    """OpenSearch URLs nobody listens on: keyword RPCs answer UNAVAILABLE (no stack trace), hybrid
+    answers from the vector side, the opensearch/keyword/content_keyword health entries are
+    NOT_SERVING, the rest SERVING."""
     from learnflow.stores.content_search import ContentStores, content_stores
     from learnflow.stores.opensearch import (
         OpenSearchContentFileIndex,
@@ -100,11 +103,19 @@ async def test_unreachable_opensearch_is_unavailable_and_not_serving(app, seeded
             for name in ("/vector", "/postgres", "/qdrant"):
                 assert await status(name) == health_pb2.HealthCheckResponse.SERVING, name
             stub = search_pb2_grpc.SearchServiceStub(ch)
+            # hybrid (the default for text) answers from the vector side and says so
+            for mode in (pb.SEARCH_MODE_UNSPECIFIED, pb.SEARCH_MODE_HYBRID):
+                resp = await stub.SearchResources(
+                    pb.SearchResourcesRequest(query="differential equations", mode=mode),
+                    timeout=15,
+                )
+                assert resp.mode == pb.SEARCH_MODE_VECTOR and list(resp.unavailable) == ["keyword"]
+                assert "course-v1:MITxT+18.03.1x" in {r.resource.readable_id for r in resp.results}
             calls = [
-                stub.SearchResources(pb.SearchResourcesRequest(query="x"), timeout=15),
                 stub.SearchResources(
-                    pb.SearchResourcesRequest(query="x", mode=pb.SEARCH_MODE_HYBRID), timeout=15
+                    pb.SearchResourcesRequest(query="x", mode=pb.SEARCH_MODE_KEYWORD), timeout=15
                 ),
+                stub.SearchResources(pb.SearchResourcesRequest(), timeout=15),  # a browse
                 stub.SearchContentFiles(pb.SearchContentFilesRequest(query="x"), timeout=15),
                 stub.Autocomplete(pb.AutocompleteRequest(prefix="diff"), timeout=15),
             ]

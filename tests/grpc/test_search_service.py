@@ -150,8 +150,9 @@ async def test_vector_and_hybrid(stub, seeded):
         timeout=10,
     )
     assert "Differential Equations" in hybrid.results[0].resource.title
-    # RRF: the best possible score is Σ w/(60+1)
-    assert 0 < hybrid.results[0].score <= 1.5 / 61 + 1e-9
+    # normalised score fusion: each side's scores in [0, 1], weights normalised, so at most 1
+    assert 0 < hybrid.results[0].score <= 1.0 + 1e-9
+    assert hybrid.mode == pb.SEARCH_MODE_HYBRID and not hybrid.unavailable
     filtered = await stub.SearchResources(
         pb.SearchResourcesRequest(
             query="differential equations",

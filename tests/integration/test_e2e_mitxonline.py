@@ -81,7 +81,10 @@ async def test_schedule_to_search(app):
     assert rels >= 3
 
     keyword = await _search(
-        app.grpc_address, query="differential equations", facets=["platform", "resource_type"]
+        app.grpc_address,
+        query="differential equations",
+        mode=search_pb2.SEARCH_MODE_KEYWORD,
+        facets=["platform", "resource_type"],
     )
     titles = [r.resource.title for r in keyword.results]
     assert "Introduction to Differential Equations" in titles

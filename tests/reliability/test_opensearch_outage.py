@@ -134,7 +134,9 @@ async def test_opensearch_down_during_a_run(stack_factory, restartable_node: Ope
 
     async def keyword_code() -> grpc.StatusCode:
         try:
-            await search.SearchResources(pb.SearchResourcesRequest(query="x"), timeout=10)
+            await search.SearchResources(
+                pb.SearchResourcesRequest(query="x", mode=pb.SEARCH_MODE_KEYWORD), timeout=10
+            )
         except grpc.aio.AioRpcError as exc:
             assert "Traceback" not in (exc.details() or "")
             return exc.code()

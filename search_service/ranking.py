@@ -1,0 +1,152 @@
+"""The rankings behind SearchResources and SearchContentFiles: keyword, vector and hybrid.
+
+No mode set and query text given: hybrid (BM25 + dense, fused as `hybrid.DEFAULT_FUSION`), the
+best ranking the service has; a side that is down leaves the other's ranking, and the answer
+names the missing side; a quoted phrase matches as a phrase (the vector side only ranks the
+keyword side's matches). Explicit modes are MIT Learn's: keyword in its search mode (phrase,
+best_fields, most_fields) and vector. Filters, facets, sorts and paging apply in every mode;
+hybrid mode (and vector mode with a sort) ranks, sorts and pages a fixed window of candidates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from learnflow.stores.keyword import KeywordQuery, engine_text, is_quoted
+from search_service import query as rq
+from search_service.budget import encode, within_budget
+from search_service.errors import BackendUnavailable
+from search_service.hybrid import CANDIDATES, Ranked, SideResult, hybrid_search, sort_ranked
+from search_service.pb import search_pb2
+
+
+@dataclass
+class Ranking:
+    hits: Ranked  # the page: (id, score, document)
+    total: int
+    facets: dict[str, list[tuple[str, int]]]
+    mode: int = search_pb2.SEARCH_MODE_KEYWORD
+    unavailable: list[str] = field(default_factory=list)
+
+
+def _is_down(exc: BaseException) -> bool:
+    return isinstance(exc, BackendUnavailable)
+
+
+def _side(res: Any) -> SideResult:
+    return SideResult([(h.id, h.score, h.document) for h in res.hits], res.total, res.facets)
+
+
+async def rank_resources(
+    stores: Any, context, request, filters: dict[str, list[str]], offset: int, limit: int
+) -> Ranking:
+    mode = rq.effective_mode(request)
+    facets = list(request.facets)
+
+    async def keyword(kq: KeywordQuery) -> SideResult:
+        return _side(await within_budget(context, stores.keyword.search(kq), "keyword index"))
+
+    async def vector(start: int, size: int) -> SideResult:
+        encoded = await encode(context, stores.encoder, request.query)
+        res = await within_budget(
+            context,
+            stores.vector.search(encoded, filters, limit=size, offset=start, facets=facets),
+            "vector store",
+        )
+        return _side(res)
+
+    if mode == search_pb2.SEARCH_MODE_KEYWORD:
+        res = await keyword(rq.keyword_query(request, filters, offset, limit))
+        return Ranking(res.ranking, res.total, res.facets, mode)
+    if mode == search_pb2.SEARCH_MODE_VECTOR and not request.sort:  # the store pages and counts
+        res = await vector(offset, limit)
+        return Ranking(res.ranking, res.total, res.facets, mode)
+    depth = CANDIDATES
+    unavailable: list[str] = []
+    if mode == search_pb2.SEARCH_MODE_VECTOR:
+        res = await vector(0, depth)
+    else:
+        kq = rq.hybrid_keyword_query(request, filters, depth)
+        fused = await hybrid_search(
+            lambda: keyword(kq),
+            lambda: vector(0, depth),
+            rq.fusion(request),
+            _is_down,
+            keyword_matches_only=is_quoted(engine_text(request.query)),
+        )
+        res = SideResult(fused.ranking, fused.total, fused.facets)
+        unavailable = fused.unavailable
+        if unavailable:  # the side that answered
+            mode = (
+                search_pb2.SEARCH_MODE_KEYWORD
+                if unavailable == ["vector"]
+                else search_pb2.SEARCH_MODE_VECTOR
+            )
+    # Paged from the candidates: the total is what can be paged through.
+    ranking = sort_ranked(res.ranking, request.sort) if request.sort else res.ranking
+    return Ranking(ranking[offset : offset + limit], len(ranking), res.facets, mode, unavailable)
+
+
+async def rank_content_files(
+    content: Any,
+    encoder: Any,
+    context,
+    request,
+    filters: dict[str, list[str]],
+    offset: int,
+    limit: int,
+) -> Ranking:
+    """Content files: keyword (no mode, as MIT Learn's content_file_search), vector (chunks) or
+    hybrid, where a file's best chunk stands for it and carries the chunk text."""
+    mode = request.mode or search_pb2.SEARCH_MODE_KEYWORD
+    index, vectors = content.keyword, content.vector
+    facets = list(request.facets)
+    if mode == search_pb2.SEARCH_MODE_KEYWORD:
+        kq = KeywordQuery(
+            text=request.query,
+            filters=filters,
+            facets=facets,
+            sort=request.sort or None,
+            offset=offset,
+            limit=limit,
+            search_mode="best_fields",
+        )
+        res = _side(await within_budget(context, index.search(kq), "content index"))
+        return Ranking(res.ranking, res.total, res.facets, mode)
+    if mode == search_pb2.SEARCH_MODE_VECTOR:
+        encoded = await encode(context, encoder, request.query)
+        vres = await within_budget(
+            context,
+            vectors.search(encoded, filters, limit=limit, offset=offset, facets=facets),
+            "content vector store",
+        )
+        res = _side(vres)
+        return Ranking(res.ranking, res.total, res.facets, mode)
+    depth = CANDIDATES
+    kq = KeywordQuery(
+        text=request.query, filters=filters, facets=facets, limit=depth, search_mode="best_fields"
+    )
+    best_chunk: dict[int, dict] = {}
+
+    async def keyword() -> SideResult:
+        return _side(await within_budget(context, index.search(kq), "content index"))
+
+    async def vector() -> SideResult:
+        encoded = await encode(context, encoder, request.query)
+        res = await within_budget(
+            context, vectors.search(encoded, filters, limit=depth), "content vector store"
+        )
+        ranking = []
+        for h in res.hits:
+            if h.id not in best_chunk:
+                best_chunk[h.id] = h.document
+                ranking.append((h.id, h.score, h.document))
+        return SideResult(ranking, res.total)
+
+    fused = await hybrid_search(keyword, vector, rq.fusion(request), _is_down)
+    page = [
+        (fid, score, {**doc, **best_chunk.get(fid, {})})
+        for fid, score, doc in fused.ranking[offset : offset + limit]
+    ]
+    return Ranking(page, fused.total, fused.facets, mode, fused.unavailable)
