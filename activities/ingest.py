@@ -16,6 +16,7 @@ import structlog
 from temporalio import activity
 
 import sources
+from activities.progress import Progress, heartbeat
 from learnflow import models, reference
 from learnflow.contracts import (
     DEFAULT_QUEUE,
@@ -78,7 +79,7 @@ async def fetch_source_pages(req: FetchInput) -> FetchResult:
         async for n, page in _enumerate(source.extract(ctx)):
             key = await stores.blobs.put(_page_key(req.source, req.run_id, n, page.kind), page.body)
             result.pages.append(PageRef(kind=page.kind, key=key, item_count=page.item_count))
-            activity.heartbeat(len(result.pages))
+            heartbeat(Progress(stage="fetch", counts={"pages": len(result.pages)}))
     except TransientHttpError:
         raise  # the activity's retry policy retries the whole fetch (page keys are deterministic)
     except (PermanentHttpError, ValueError) as exc:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from temporalio import activity
 
 from activities.ingest import put_batch
+from activities.progress import Progress, heartbeat
 from learnflow.contracts import (
     DEFAULT_QUEUE,
     LOAD_SOURCE,
@@ -61,7 +62,7 @@ async def split_jsonl(req: LoadResourcesInput) -> LoadSplitResult:
         chunk = lines[start : start + per_page]
         key = await stores.blobs.put(page_key(req.load_id, n), b"\n".join(chunk))
         result.pages.append(PageRef(kind="jsonl", key=key, item_count=len(chunk)))
-        activity.heartbeat(n)
+        heartbeat(Progress(stage="split", counts={"pages": n + 1}))
     log.info("load.split", load_id=req.load_id, lines=result.lines, pages=len(result.pages))
     return result
 

@@ -10,6 +10,7 @@ import numpy as np
 import structlog
 from temporalio import activity
 
+from activities.progress import Progress, heartbeat, resumed
 from learnflow.contracts import (
     DEFAULT_QUEUE,
     EMBEDDINGS_QUEUE,
@@ -82,7 +83,7 @@ async def index_pending(req: IndexInput) -> IndexResult:
         await stores.catalog.mark_indexed([(row.id, row.content_hash) for row in batch])
         result.indexed += len(docs)
         result.deindexed += len(gone)
-        activity.heartbeat(result.indexed + result.deindexed)
+        heartbeat(Progress(stage="index", counts=result.model_dump()))
     log.info("index.done", source=req.source, indexed=result.indexed, deindexed=result.deindexed)
     return result
 
@@ -102,7 +103,7 @@ async def _optimize(vector, after_id: int | None, result: EmbedResult) -> None:
         done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY_SECONDS)
         if done:
             return task.result()
-        activity.heartbeat(after_id, result.model_dump())
+        heartbeat(Progress(stage="optimize", after_id=after_id, counts=result.model_dump()))
 
 
 @activity.defn
@@ -113,9 +114,9 @@ async def embed_pending(req: EmbedInput) -> EmbedResult:
     encoder = stores.encoder
     await stores.vector.ensure_collection(encoder.dim)
     # A retried attempt resumes after the last batch it heartbeat, with the counts so far.
-    details = activity.info().heartbeat_details
-    after_id = int(details[0]) if details else 0
-    result = EmbedResult.model_validate(details[1]) if len(details) > 1 else EmbedResult()
+    resume = resumed()
+    after_id = resume.after_id or 0
+    result = EmbedResult.model_validate(resume.counts)
     while True:
         rows = await stores.catalog.pending_embedding(
             _etl_source(req.source), after_id, req.batch_size
@@ -159,7 +160,7 @@ async def embed_pending(req: EmbedInput) -> EmbedResult:
         result.removed += len(removed)
         result.unchanged += len(unchanged)
         after_id = rows[-1]["id"]
-        activity.heartbeat(after_id, result.model_dump())
+        heartbeat(Progress(stage="embed", after_id=after_id, counts=result.model_dump()))
     if result.embedded or result.removed:
         await _optimize(stores.vector, after_id, result)
     log.info("embed.done", source=req.source, embedded=result.embedded, removed=result.removed)
@@ -206,9 +207,8 @@ async def _content_pass(name: str, source: str | None, batch_size: int, handle) 
     since = datetime.fromisoformat(marks[name]) if marks.get(name) else None
     async with stores.pool.acquire() as conn:
         started = await conn.fetchval("SELECT now()")
-    details = activity.info().heartbeat_details
     # None: the attempt had finished paging and was optimising; paging again is idempotent
-    after_id = int(details[0]) if details and details[0] is not None else 0
+    after_id = resumed().after_id or 0
     while True:
         async with stores.pool.acquire() as conn:
             rows = await conn.fetch(_CONTENT_ROWS, since, source, after_id, batch_size)
@@ -216,7 +216,7 @@ async def _content_pass(name: str, source: str | None, batch_size: int, handle) 
             break
         await handle([dict(r) for r in rows])
         after_id = rows[-1]["id"]
-        activity.heartbeat(after_id)
+        heartbeat(Progress(stage=name, after_id=after_id))
     # A per-source pass must not advance the all-sources mark past files of other sources.
     if source is None:
         await write_watermark(stores.blobs, name, started.isoformat())

@@ -1,28 +1,53 @@
-"""Per-source modules. Each module `sources/<name>.py` defines `SOURCE`; this registry finds them."""
+"""Per-source modules. Each module `sources/<name>.py` defines `SOURCE`; this registry finds them.
+
+A module (or one in `sources/archives/`) that also defines `ARCHIVE` (an `ArchiveSource`) is an
+archive source too: its course archives in S3 load as content files.
+"""
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Iterator
 from functools import lru_cache
+from types import ModuleType
+from typing import TYPE_CHECKING, TypeVar
 
-from learnflow.errors import UnknownSource
+from learnflow.errors import UnknownArchiveSource, UnknownSource
 from sources.base import Source
 
+if TYPE_CHECKING:
+    from sources.archives.spec import ArchiveSource
+
 _NOT_SOURCES = {"base", "archives"}
+T = TypeVar("T")
+# The schedule table names catalog sources; `edx` is MIT Learn's `mit_edx` ETL source.
+ARCHIVE_ALIASES = {"edx": "mit_edx"}
+
+
+def _modules() -> Iterator[ModuleType]:
+    import sources.archives as archives
+
+    for package, skip in ((__path__, _NOT_SOURCES), (archives.__path__, {"spec"})):
+        prefix = "sources." if package is __path__ else "sources.archives."
+        for info in pkgutil.iter_modules(package):
+            if info.name in skip or info.name.startswith("_"):
+                continue
+            yield importlib.import_module(prefix + info.name)
+
+
+def _collect(attr: str, kind: type[T]) -> dict[str, T]:
+    found: dict[str, T] = {}
+    for module in _modules():
+        spec = getattr(module, attr, None)
+        if isinstance(spec, kind):
+            found[spec.name] = spec  # type: ignore[attr-defined]
+    return dict(sorted(found.items()))
 
 
 @lru_cache(maxsize=1)
 def all_sources() -> dict[str, Source]:
-    found: dict[str, Source] = {}
-    for info in pkgutil.iter_modules(__path__):
-        if info.name in _NOT_SOURCES or info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"sources.{info.name}")
-        spec = getattr(module, "SOURCE", None)
-        if isinstance(spec, Source):
-            found[spec.name] = spec
-    return dict(sorted(found.items()))
+    return _collect("SOURCE", Source)
 
 
 def get_source(name: str) -> Source:
@@ -30,3 +55,19 @@ def get_source(name: str) -> Source:
         return all_sources()[name]
     except KeyError:
         raise UnknownSource(f"unknown source {name!r}; known: {', '.join(all_sources())}") from None
+
+
+@lru_cache(maxsize=1)
+def all_archive_sources() -> dict[str, ArchiveSource]:
+    from sources.archives.spec import ArchiveSource
+
+    return _collect("ARCHIVE", ArchiveSource)
+
+
+def archive_source(name: str) -> ArchiveSource:
+    """The archive source by ETL name or schedule alias (`edx`); typed failure otherwise."""
+    found = all_archive_sources().get(ARCHIVE_ALIASES.get(name, name))
+    if found is None:
+        known = ", ".join(all_archive_sources())
+        raise UnknownArchiveSource(f"no archive source {name!r}; known: {known}")
+    return found

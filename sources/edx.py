@@ -58,6 +58,7 @@ from sources._catalog import (
     year_and_semester,
 )
 from sources._oauth import jwt_headers
+from sources.archives.spec import ArchiveSource
 from sources.base import (
     ExtractContext,
     RawPage,
@@ -483,4 +484,9 @@ SOURCE = Source(
     credentials_setting="edx_api_client_secret",
     unavailable=unavailable,
     description="edX catalog: MIT-owned courses and programs (OAuth2 JWT)",
+)
+
+# Its course archives (OLX) in the archive bucket: `IngestArchivesWorkflow`.
+ARCHIVE = ArchiveSource(
+    "mit_edx", "edx", "olx", "edx_course_bucket_prefix", "content_base_url_edx", "folder"
 )

@@ -32,6 +32,7 @@ from learnflow.models import (
     TransformOutput,
 )
 from learnflow.reference import reference_data
+from sources.archives.spec import ArchiveSource
 from sources.base import (
     ExtractContext,
     RawPage,
@@ -468,4 +469,14 @@ SOURCE = Source(
     hosts=("mitxonline.mit.edu",),
     urls=lambda s: [s.mitxonline_courses_url, s.mitxonline_programs_url],
     description="MITx Online catalog (courses and programs)",
+)
+
+# Its course archives (OLX) in the archive bucket: `IngestArchivesWorkflow`.
+ARCHIVE = ArchiveSource(
+    "mitxonline",
+    "mitxonline",
+    "olx",
+    "mitx_online_course_bucket_prefix",
+    "content_base_url_mitxonline",
+    "folder",
 )

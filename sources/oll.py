@@ -47,6 +47,7 @@ from sources._catalog import (
     transform_levels,
     year_and_semester,
 )
+from sources.archives.spec import ArchiveSource
 from sources.base import ExtractContext, RawPage, Source, transform_each
 
 PLATFORM = "oll"
@@ -211,4 +212,9 @@ SOURCE = Source(
     hosts=("docs.google.com",),
     urls=lambda settings: [u for u in [source_settings(OllSettings, settings).oll_csv_url] if u],
     description="Open Learning Library courses (metadata CSV)",
+)
+
+# Its course archives (OLX) in the archive bucket: `IngestArchivesWorkflow`.
+ARCHIVE = ArchiveSource(
+    "oll", "oll", "olx", "oll_course_bucket_prefix", "content_base_url_oll", "filename"
 )

@@ -52,6 +52,7 @@ from sources._catalog import (
     transform_delivery,
     utcnow,
 )
+from sources.archives.spec import ArchiveSource
 from sources.base import (
     ExtractContext,
     RawPage,
@@ -318,4 +319,9 @@ SOURCE = Source(
         source_settings(XproSettings, settings).xpro_catalog_api_url,
     ],
     description="MIT xPRO catalog (courses and programs, incl. partner platforms)",
+)
+
+# Its course archives (OLX) in the archive bucket: `IngestArchivesWorkflow`.
+ARCHIVE = ArchiveSource(
+    "xpro", "xpro", "olx", "xpro_course_bucket_prefix", "content_base_url_xpro", "folder"
 )

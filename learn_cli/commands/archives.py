@@ -119,8 +119,9 @@ def archives_list(
     source: Annotated[str, typer.Argument(help="canvas | edx (mit_edx) | mitxonline | xpro | oll")],
 ) -> None:
     """Print the newest archive of every course under the source's S3 prefix (JSON lines)."""
-    from activities.archives import archive_source, discover_archives_sync
+    from activities.archives.discover import discover_archives_sync
     from learnflow.settings import get_settings
+    from sources import archive_source
 
     for ref in discover_archives_sync(archive_source(source), get_settings()):
         typer.echo(ref.model_dump_json())

@@ -33,6 +33,7 @@ from learnflow.textextract import TextExtractor
 from sources.archives.checksum import canvas_archive_checksum
 from sources.archives.olx import FileFailure, PreviousFiles, previous_lookup, walk_olx
 from sources.archives.safe_extract import ExtractionLimits, MemberTooLargeError, safe_extract
+from sources.archives.spec import ArchiveSource
 
 NS = {
     "c": "http://canvas.instructure.com/xsd/cccv1p0",
@@ -493,3 +494,9 @@ def canvas_content_files(
         extractor_calls=walked.extractor_calls,
         empty=walked.empty,
     )
+
+
+# Canvas course exports (`.imscc`) in the archive bucket: an archive source with no catalog API.
+ARCHIVE = ArchiveSource(
+    "canvas", "canvas", "canvas", "canvas_course_bucket_prefix", None, "canvas_folder"
+)

@@ -7,17 +7,17 @@ from datetime import UTC, datetime
 import pytest
 from temporalio.exceptions import ApplicationError
 
-from activities.archives import (
-    archive_source,
+from activities.archives.ocw import ocw_prefix
+from learnflow.contracts.archives import IngestArchivesInput
+from learnflow.db.content_files import ArchiveRun, escape_like
+from learnflow.settings import Settings
+from sources import archive_source
+from sources.archives.spec import (
     course_id_for_key,
     match_run,
     newest_per_course,
     normalise_run_id,
-    ocw_prefix,
 )
-from learnflow.contracts.archives import IngestArchivesInput
-from learnflow.db.content_files import ArchiveRun, escape_like
-from learnflow.settings import Settings
 from workflows.archives import archive_workflow_id
 
 S = Settings()  # the defaults (LEARNFLOW_ENV_FILE is empty under the tests)

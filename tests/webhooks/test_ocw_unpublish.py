@@ -71,7 +71,7 @@ async def _seed_ocw_course(
     Without `legacy_uid` the run id derives from the site uid, as for every new OCW site.
 
     Returns (site_uid, readable_id, search word, resource id)."""
-    from activities.archives import ocw_resource
+    from activities.archives.ocw import ocw_resource
 
     site_uid = str(uuid.uuid4())
     word = f"zq{tag}"  # one token no other row has: what the searches look for
