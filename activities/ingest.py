@@ -252,15 +252,31 @@ async def upsert_batch(req: UpsertInput) -> UpsertResult:
     return result
 
 
+def pruned_types(source: Source, options: dict[str, str]) -> tuple[tuple[str, ...], ...]:
+    """The resource and feed types a run of these options owns. A source split over schedules
+    by kind (mitpe: courses / news,events) must not let one schedule's run prune the other's
+    items: every run would see them as vanished, and the guard would refuse every run."""
+    from sources._catalog import wanted_kinds
+
+    wanted = set(wanted_kinds(options, source.kinds))
+    if wanted >= set(source.kinds):
+        return source.resource_types, source.feed_types
+    feed_types = tuple(t for t in source.feed_types if t in wanted)
+    # kinds that are not feed types are the catalog's (courses, programs, ...)
+    resource_types = source.resource_types if wanted - set(source.feed_types) else ()
+    return resource_types, feed_types
+
+
 @activity.defn
 async def prune_source(req: PruneInput) -> PruneResult:
     stores = await get_stores()
     source = get_source(req.source)
+    resource_types, feed_types = pruned_types(source, req.options)
     result = await stores.catalog.prune(
         etl_source=source.etl_source,
         run_id=req.run_id,
-        resource_types=source.resource_types,
-        feed_types=source.feed_types,
+        resource_types=resource_types,
+        feed_types=feed_types,
         fetch_complete=req.fetch_complete,
         max_share=stores.settings.prune_max_share,
         force=req.force,

@@ -8,8 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import os
 import pkgutil
 import sys
+
+# Embedded Tika (native) runs `tesseract` probes with fork() on every parse, while the gRPC
+# search service's threads run in the same process (`learn up`). grpcio's fork handlers then
+# print "fork_posix.cc: Other threads are currently calling into gRPC, skipping fork() handlers"
+# per fork. No child of ours uses gRPC after a fork (they exec at once), so the handlers have
+# nothing to do: turn them off. Read by grpcio's core when it loads, hence before any import.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 from pathlib import Path
 from typing import Annotated
 
@@ -86,19 +94,33 @@ def migrate() -> None:
     asyncio.run(go())
 
 
+def _rpc_error_line(exc) -> str:
+    """One line for a failed call: the status and the server's message, never a traceback."""
+    import grpc
+
+    code = exc.code() if isinstance(exc, grpc.Call) else None
+    details = (exc.details() if isinstance(exc, grpc.Call) else None) or str(exc)
+    name = code.name if code is not None else "ERROR"
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return f"error: {name}: no search service answers ({details.splitlines()[0]})"
+    return f"error: {name}: {' '.join(details.split())}"
+
+
 @app.command()
 def search(
     text: str,
     mode: Annotated[
         str, typer.Option(help="default (hybrid for text) | keyword | vector | hybrid")
     ] = "default",
-    limit: int = 10,
+    limit: Annotated[int, typer.Option(help="results per page (at most 100)")] = 10,
+    page: Annotated[int, typer.Option(help="which page of results, from 1")] = 1,
     address: Annotated[
         str | None, typer.Option(help="gRPC address (default: GRPC_ADDRESS)")
     ] = None,
     facet: Annotated[list[str] | None, typer.Option(help="facet to count (repeatable)")] = None,
 ) -> None:
-    """Search through the gRPC service (the BFF's view)."""
+    """Search through the gRPC service (the BFF's view): "1–10 of 13", then one result per line
+    with its URL."""
     import grpc
 
     from search_service.pb import search_pb2, search_pb2_grpc
@@ -111,25 +133,46 @@ def search(
     }
     if mode not in modes:
         raise typer.BadParameter(f"mode must be one of {', '.join(modes)}")
+    if page < 1:
+        raise typer.BadParameter("--page counts from 1")
+    if not 1 <= limit <= 100:
+        raise typer.BadParameter("--limit is 1 to 100")
+    offset = (page - 1) * limit
     with grpc.insecure_channel(address or _settings().grpc_address) as channel:
         stub = search_pb2_grpc.SearchServiceStub(channel)
         try:
             resp = stub.SearchResources(
                 search_pb2.SearchResourcesRequest(
-                    query=text, mode=modes[mode], page_size=limit, facets=facet or []
+                    query=text,
+                    mode=modes[mode],
+                    page_size=limit,
+                    offset=offset,
+                    facets=facet or [],
                 ),
                 timeout=10,
             )
         except grpc.RpcError as exc:
-            typer.echo(f"error: {exc.code().name}: {exc.details()}", err=True)
+            typer.echo(_rpc_error_line(exc), err=True)
             raise typer.Exit(1) from None
-    typer.echo(f"{resp.total} results")
+    typer.echo(_page_line(offset, len(resp.results), resp.total, page))
     for r in resp.results:
+        res = r.resource
         typer.echo(
-            f"{r.score:7.3f}  [{r.resource.platform}/{r.resource.resource_type}] {r.resource.title}  ({r.resource.readable_id})"
+            f"{r.score:7.3f}  [{res.platform}/{res.resource_type}] {res.title}  ({res.readable_id})"
         )
+        if res.url:
+            typer.echo(f"         {res.url}")
     for f in resp.facets:
         typer.echo(f"facet {f.name}: " + ", ".join(f"{b.value}={b.count}" for b in f.buckets))
+
+
+def _page_line(offset: int, shown: int, total: int, page: int) -> str:
+    """ "1–10 of 13"; past the last page, say so."""
+    if shown:
+        return f"{offset + 1}–{offset + shown} of {total}"
+    if total and offset >= total:
+        return f"no results on page {page}: {total} in all"
+    return "no results"
 
 
 @app.command()
@@ -153,32 +196,32 @@ def up(
     ] = Path(".learnflow"),
     temporal_port: int = 7233,
     ui_port: int = 8233,
+    webhook_port: Annotated[
+        int, typer.Option(help="the signed-webhook service (with --demo or WEBHOOK_SECRET)")
+    ] = 8089,
     no_trigger: Annotated[
         bool, typer.Option(help="create schedules but do not trigger a first run")
     ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="print the logs here too (always in DIR/logs/)")
+    ] = False,
 ) -> None:
-    """Start the whole system on embedded defaults; Ctrl-C stops every process it started."""
-    from devstack.system import ServiceStack, run_up
-    from learnflow.logging import configure_logging
+    """Start the whole system on embedded defaults; Ctrl-C stops every process it started.
 
-    configure_logging(json=False)
-    stack = ServiceStack(
-        data_dir=data_dir.resolve(), demo=demo, temporal_port=temporal_port, ui_port=ui_port
+    Run it again over the same --data-dir to reuse the catalog, Temporal's history and the
+    indexes (also after a crash)."""
+    from devstack.up import run
+
+    run(
+        data_dir=data_dir,
+        demo=demo,
+        opensearch=opensearch,
+        temporal_port=temporal_port,
+        ui_port=ui_port,
+        webhook_port=webhook_port,
+        trigger=not no_trigger,
+        verbose=verbose,
     )
-    node = None
-    try:
-        if opensearch:
-            from devstack.harness.opensearch import OpenSearchNode  # type: ignore[import-not-found]
-
-            node = OpenSearchNode()
-            stack.env["OPENSEARCH_URL"] = node.start()
-            stack.env["KEYWORD_BACKEND"] = "opensearch"
-        stack.start()
-        asyncio.run(run_up(stack, _settings().grpc_address, trigger=not no_trigger))
-    finally:
-        stack.stop()
-        if node is not None:
-            node.stop()
 
 
 def _register_command_modules() -> None:

@@ -12,6 +12,7 @@ import logging
 import re
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, TextIO
 
 import structlog
@@ -88,14 +89,9 @@ def _shared_processors() -> list:
     ]
 
 
-def configure_logging(
-    level: int | str = logging.INFO, json: bool = True, stream: TextIO | None = None
-) -> None:
-    """One JSON object per line on `stream` (stderr) for structlog and stdlib loggers alike."""
-    if isinstance(level, str):
-        level = logging.getLevelNamesMapping()[level.upper()]
+def _formatter(json: bool) -> logging.Formatter:
     renderer = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
-    formatter = structlog.stdlib.ProcessorFormatter(
+    return structlog.stdlib.ProcessorFormatter(
         # stdlib records: lift `extra=` fields (temporalio's context) into the event first.
         foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *_shared_processors()],
         processors=[
@@ -104,17 +100,54 @@ def configure_logging(
             renderer,
         ],
     )
+
+
+class _QuietStreamHandler(logging.StreamHandler):
+    """A console handler that goes quiet when its stream breaks (a closed pipe after `| tee`
+    was stopped) instead of printing a traceback per record to the same broken stream."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self.setLevel(logging.CRITICAL + 1)
+
+
+def configure_logging(
+    level: int | str = logging.INFO,
+    json: bool = True,
+    stream: TextIO | None = None,
+    *,
+    log_file: Path | None = None,
+    console: bool = True,
+) -> None:
+    """One JSON object per line on `stream` (stderr) for structlog and stdlib loggers alike.
+
+    With `log_file`, every line also goes to that file as JSON (`learn up`: DATA_DIR/logs/), and
+    `console=False` keeps the console free of them (`learn up` without --verbose)."""
+    if isinstance(level, str):
+        level = logging.getLevelNamesMapping()[level.upper()]
     # The ids go into fields (_temporal_ids), so temporalio need not append them to messages.
     from temporalio import activity, workflow
 
     activity.logger.activity_info_on_message = False
     workflow.logger.workflow_info_on_message = False
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(formatter)
-    handler.set_name("learnflow")
+    handlers: list[logging.Handler] = []
+    if console:
+        handler = _QuietStreamHandler(stream or sys.stderr)
+        handler.setFormatter(_formatter(json))
+        handlers.append(handler)
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        file_handler = logging.FileHandler(log_file, encoding="utf-8")
+        file_handler.setFormatter(_formatter(True))
+        handlers.append(file_handler)
+    if not handlers:  # else stdlib's last-resort handler prints warnings on stderr
+        handlers.append(logging.NullHandler())
     root = logging.getLogger()
-    root.handlers = [h for h in root.handlers if h.get_name() != "learnflow"]
-    root.addHandler(handler)
+    for old in [h for h in root.handlers if h.get_name() == "learnflow"]:
+        root.removeHandler(old)
+        old.close()
+    for handler in handlers:
+        handler.set_name("learnflow")
+        root.addHandler(handler)
     root.setLevel(level)
     structlog.configure(
         processors=[

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
 SOURCE = SearchAttributeKey.for_keyword("Source")
 OUTCOME = SearchAttributeKey.for_keyword("Outcome")  # ok | skipped | prune_refused | failed_partial
@@ -11,6 +11,14 @@ UNPUBLISHED = SearchAttributeKey.for_int("UnpublishedCount")
 QUARANTINED = SearchAttributeKey.for_int("QuarantinedCount")
 
 ALL = (SOURCE, OUTCOME, UPSERTED, UNPUBLISHED, QUARANTINED)
+
+
+def for_source(source: str | None) -> TypedSearchAttributes:
+    """A child's start attributes: its parent's source, so the UI's `Source = "x"` filter lists
+    a source's whole run (the index and embed passes with the ingestion that started them)."""
+    pairs = [SearchAttributePair(SOURCE, source)] if source else []
+    return TypedSearchAttributes(pairs)
+
 
 _CLI_TYPES = {
     "KEYWORD": "Keyword",

@@ -94,6 +94,7 @@ async def _start_index(source: str, tag: str) -> str:
             IndexInput(source=source),
             id=index_id,
             task_queue=DEFAULT_QUEUE,
+            search_attributes=sa.for_source(source),
             parent_close_policy=ParentClosePolicy.ABANDON,
             static_summary=f"index {source} after content files",
         )
@@ -332,6 +333,7 @@ class UnpublishOcwCourseWorkflow:
                 IndexInput(source="ocw"),
                 id=index_workflow_id("ocw", run),
                 task_queue=DEFAULT_QUEUE,
+                search_attributes=sa.for_source("ocw"),
                 result_type=IndexResult,
                 static_summary=f"index ocw after unpublishing {req.site_uid}"[:200],
             )
@@ -340,6 +342,7 @@ class UnpublishOcwCourseWorkflow:
                 EmbedInput(source="ocw"),
                 id=embed_workflow_id("ocw", run),
                 task_queue=EMBEDDINGS_QUEUE,
+                search_attributes=sa.for_source("ocw"),
                 result_type=EmbedResult,
                 static_summary=f"embed ocw after unpublishing {req.site_uid}"[:200],
             )

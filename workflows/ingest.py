@@ -131,6 +131,7 @@ class IngestSourceWorkflow(StageProgress):
                 run_id=run_id,
                 fetch_complete=fetch.complete,
                 force=req.force_prune,
+                options=req.options,
             ),
             result_type=PruneResult,
             summary="unpublish what vanished upstream (guarded)",
@@ -148,6 +149,7 @@ class IngestSourceWorkflow(StageProgress):
             "IndexResourcesWorkflow",
             IndexInput(source=req.source, run_id=run_id),
             id=index_workflow_id(req.source, run_id),
+            search_attributes=sa.for_source(req.source),
             result_type=IndexResult,
             static_summary=f"index {req.source} run {run_id}",
         )
@@ -158,6 +160,7 @@ class IngestSourceWorkflow(StageProgress):
             EmbedInput(source=req.source, run_id=run_id),
             id=embed_workflow_id(req.source, run_id),
             task_queue=EMBEDDINGS_QUEUE,
+            search_attributes=sa.for_source(req.source),
             result_type=EmbedResult,
             static_summary=f"embed {req.source} run {run_id}",
         )

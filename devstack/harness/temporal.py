@@ -67,6 +67,10 @@ class DevServer:
     ui_port: int = 0
     metrics_port: int = 0
     log_file: Path | None = None
+    # `learn up`: the kernel ends the server when the process that started it dies (kill -9);
+    # only for a server started from the main thread (the signal follows the starting thread).
+    die_with_parent: bool = False
+    stop_timeout: float = 15.0
     proc: subprocess.Popen | None = field(default=None, repr=False)
 
     @property
@@ -94,9 +98,16 @@ class DevServer:
             self.db_file.parent.mkdir(parents=True, exist_ok=True)
             args += ["--db-filename", str(self.db_file)]
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        if self.die_with_parent:
+            from devstack.harness.children import spawn
+
+            self.proc = spawn(args, log=out)
+        else:
+            self.proc = subprocess.Popen(
+                args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        if out is not subprocess.DEVNULL:
+            out.close()  # the child holds its own descriptor
         _wait_port(self.port, proc=self.proc)
         _wait_port(self.ui_port, proc=self.proc)
         return self
@@ -109,7 +120,7 @@ class DevServer:
         else:
             self.proc.terminate()
         try:
-            self.proc.wait(timeout=15)
+            self.proc.wait(timeout=self.stop_timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()

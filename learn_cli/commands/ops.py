@@ -40,10 +40,34 @@ def use_data_dir(data_dir: Path | None) -> None:
     env_file = data_dir / "learnflow.env"
     if not env_file.is_file():
         _fail(f"no {env_file}: start the stack with `learn up --data-dir {data_dir}`")
+    if (pid := _up_pid(env_file)) is not None and not _alive(pid):
+        _fail(
+            f"the stack in {data_dir} is not running (its `learn up`, pid {pid}, has ended):"
+            f" start it with `learn up --data-dir {data_dir}`"
+        )
     from learnflow.settings import reset_settings
 
     os.environ["LEARNFLOW_ENV_FILE"] = str(env_file.resolve())
     reset_settings()
+
+
+def _up_pid(env_file: Path) -> int | None:
+    """The pid `learn up` wrote into its env file (LEARNFLOW_UP_PID), if any."""
+    for line in env_file.read_text().splitlines():
+        key, _, value = line.partition("=")
+        if key == "LEARNFLOW_UP_PID" and value.strip().isdigit():
+            return int(value)
+    return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _data_dir_callback(data_dir: DataDir = None) -> None:
@@ -275,7 +299,10 @@ def progress_fraction(progress: dict[str, Any]) -> float:
 def _database_url() -> str:
     url = _settings().database_url
     if not url:
-        _fail("DATABASE_URL is not set")
+        _fail(
+            "DATABASE_URL is not set: is `learn up` running? (it names what it started in"
+            " .learnflow/learnflow.env, or DIR/learnflow.env with --data-dir DIR)"
+        )
     return url
 
 
@@ -290,9 +317,12 @@ async def _catalog_status(etl_names: dict[str, str] | None = None) -> dict[str, 
             "SELECT DISTINCT ON (source) source, outcome, counts::text AS counts, started_on"
             " FROM etl_run ORDER BY source, started_on DESC"
         )
+        # News and events are feed items: no published flag (a prune deletes them), so every
+        # stored item is a published one.
         counts = await conn.fetch(
             "SELECT etl_source, count(*) FILTER (WHERE published) AS published, count(*) AS total"
             " FROM learning_resource GROUP BY etl_source"
+            " UNION ALL SELECT etl_source, count(*), count(*) FROM feed_item GROUP BY etl_source"
         )
     finally:
         await conn.close()
@@ -477,8 +507,9 @@ def status(
     console = _console()
     rows = _run(collect_status(registered, etl_names))
     if not watch or not any(r.running for r in rows):
-        console.print(_status_table(rows))
         archives = _run(_archive_runs())
+        merge_archive_runs(rows, archives)
+        console.print(_status_table(rows))
         if archives:
             console.print(_archives_table(archives))
         return
@@ -487,6 +518,19 @@ def status(
             time.sleep(interval)
             rows = _run(collect_status(registered, etl_names))
             live.update(_status_table(rows))
+
+
+def merge_archive_runs(rows: list[SourceStatus], archives: list[ArchiveStatus]) -> None:
+    """A source loaded only by content-archive runs (canvas, ocw) writes no etl_run row: its
+    last run is its newest archive run in Temporal, with that run's counts."""
+    by_source = {a.source: a for a in archives}
+    for st in rows:
+        run = by_source.get(st.source)
+        if run is None or st.last_started is not None or st.running:
+            continue
+        st.last_started = run.closed
+        st.last_outcome = run.outcome if run.status == "completed" else run.status
+        st.last_counts = {"inserted": run.loaded or 0, "unpublished": run.retired or 0}
 
 
 def _etl_names(sources: dict[str, Any]) -> dict[str, str]:

@@ -93,6 +93,9 @@ class PruneInput(BaseModel):
     run_id: str
     fetch_complete: bool
     force: bool = False
+    # The run's extractor options: a run of some kinds (mitpe's courses, or its news and
+    # events) prunes only what those kinds own. Empty (histories before this field): all kinds.
+    options: dict[str, str] = Field(default_factory=dict)
 
 
 class PruneResult(BaseModel):

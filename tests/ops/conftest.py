@@ -9,7 +9,15 @@ from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 
-from learnflow.settings import reset_settings
+from learnflow.settings import Settings, reset_settings
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This environment minus every learnflow setting (the test session points them at its own
+    services): a `learn` subprocess sees what a user's fresh shell has, plus `extra`."""
+    names = {name.upper() for name in Settings.model_fields} | {"LEARNFLOW_ENV_FILE"}
+    env = {k: v for k, v in os.environ.items() if k.upper() not in names}
+    return {**env, **extra}
 
 
 @pytest.fixture

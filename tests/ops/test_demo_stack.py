@@ -21,7 +21,7 @@ import pytest
 
 from devstack.harness.postgres import free_port
 from learnflow import search_attributes as sa
-from learnflow.settings import Settings
+from tests.ops.conftest import clean_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.temporal, pytest.mark.postgres, pytest.mark.s3]
 
@@ -39,14 +39,6 @@ class DemoStack:
     def log_tail(self, lines: int = 40) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
-
-
-def _clean_env(**extra: str) -> dict[str, str]:
-    """This environment minus every learnflow setting (the test session points them at its own
-    services): the subprocess sees what a user's fresh shell has, plus `extra`."""
-    names = {name.upper() for name in Settings.model_fields} | {"LEARNFLOW_ENV_FILE"}
-    env = {k: v for k, v in os.environ.items() if k.upper() not in names}
-    return {**env, **extra}
 
 
 def _stop(proc: subprocess.Popen, grace_s: float = 60.0) -> None:
@@ -80,9 +72,11 @@ def demo_stack(tmp_path_factory) -> Iterator[DemoStack]:
                 str(temporal_port),
                 "--ui-port",
                 str(ui_port),
+                "--webhook-port",
+                str(free_port()),
             ],
             cwd=root,
-            env=_clean_env(GRPC_ADDRESS=f"127.0.0.1:{grpc_port}"),
+            env=clean_env(GRPC_ADDRESS=f"127.0.0.1:{grpc_port}"),
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: Ctrl-C reaches only the stack
@@ -170,6 +164,10 @@ async def test_demo_runs_every_schedule_and_status_finds_the_stack(demo_stack, t
             assert attrs.get(sa.UPSERTED) > 0, (entry.schedule_id, attrs)
         if entry.workflow == "IngestSourceWorkflow":
             assert attrs.get(sa.QUARANTINED) == 0, (entry.schedule_id, attrs)
+    # A source's index and embed children carry its Source too (the UI filters a whole run).
+    for child in ("IndexResourcesWorkflow", "EmbedResourcesWorkflow"):
+        query = f"WorkflowType = '{child}' AND Source = 'mitxonline'"
+        assert await _completed_runs(client, query), query
     ocw = done["demo/ocw"][0].typed_search_attributes
     assert ocw.get(sa.SOURCE) == "ocw" and ocw.get(sa.OUTCOME) == "ok", ocw
     assert ocw.get(sa.UPSERTED) > 0, ocw  # the demo's OCW site: its page and its file
@@ -179,7 +177,7 @@ async def test_demo_runs_every_schedule_and_status_finds_the_stack(demo_stack, t
         subprocess.run,
         [sys.executable, "-m", "learn_cli.cli", "status", "--data-dir", str(demo_stack.data_dir)],
         cwd=tmp_path,
-        env=_clean_env(),
+        env=clean_env(),
         capture_output=True,
         text=True,
         timeout=60,
