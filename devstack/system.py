@@ -107,6 +107,7 @@ class ServiceStack:
     env: dict[str, str] = field(default_factory=dict)
     _lock: DataDirLock | None = None
     _children: ChildRecord | None = None
+    _adopted: list = field(default_factory=list)
 
     @property
     def log_dir(self) -> Path:
@@ -259,12 +260,21 @@ class ServiceStack:
             self._lock.release()
             self._lock = None
 
+    def adopt(self, name: str, proc) -> None:
+        """A child started outside the stack (the --opensearch node): recorded in DATA_DIR/run,
+        so a run after a crash ends it, and killed with the rest on a deadline."""
+        assert self._children is not None
+        self._adopted.append(proc)
+        self._children.add(name, proc.pid)
+
     def kill(self) -> None:
         """SIGKILL what is left of the child servers' process groups (second Ctrl-C, deadline)."""
         for service in (self.temporal, self.postgres):
             proc = getattr(service, "proc", None)
             if proc is not None:
                 kill_group(proc.pid)
+        for proc in self._adopted:
+            kill_group(proc.pid)
 
 
 @dataclass

@@ -154,6 +154,8 @@ def run(
 
             node = OpenSearchNode()
             stack.env["OPENSEARCH_URL"] = node.start()
+            if node.proc is not None:
+                stack.adopt("opensearch", node.proc)
             stack.env["KEYWORD_BACKEND"] = "opensearch"
         stack.start()
         loop = asyncio.new_event_loop()
