@@ -62,7 +62,8 @@ def machine() -> dict[str, Any]:
 
 def build_catalog(n: int) -> tuple[dict[str, Any], int]:
     """MITx Online + edX payloads totalling about n resources (courses + programs)."""
-    from devstack.demo import edx_catalog, mitxonline_catalog
+    from sources.edx_demo import edx_catalog
+    from sources.mitxonline_demo import mitxonline_catalog
 
     # mitxonline: c courses + c//12 programs; edX: c courses + c//8 programs + 1 non-MIT course
     mx_courses = max(12, round(n / 2 / (1 + 1 / 12)))
@@ -241,13 +242,14 @@ async def store_limit(dsn: str) -> dict[str, Any]:
 
 
 async def run(n: int, page_size: int) -> dict[str, Any]:
-    from devstack.demo import install_edx, install_mitxonline
     from devstack.harness.fixture_server import FixtureServer
     from devstack.harness.postgres import DebianPostgres
     from devstack.harness.temporal import DevServer
     from devstack.system import start_app
     from learnflow.settings import reset_settings
     from learnflow.stores import reset_stores
+    from sources.edx_demo import install_edx
+    from sources.mitxonline_demo import install_mitxonline
 
     gen_started = time.perf_counter()
     catalog, total = build_catalog(n)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from types import ModuleType
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from learnflow.errors import UnknownArchiveSource, UnknownSource
 from sources.base import Source
@@ -28,10 +28,10 @@ ARCHIVE_ALIASES = {"edx": "mit_edx"}
 def _modules() -> Iterator[ModuleType]:
     import sources.archives as archives
 
-    for package, skip in ((__path__, _NOT_SOURCES), (archives.__path__, {"spec"})):
+    for package, skip in ((__path__, _NOT_SOURCES), (archives.__path__, {"spec", "demo"})):
         prefix = "sources." if package is __path__ else "sources.archives."
         for info in pkgutil.iter_modules(package):
-            if info.name in skip or info.name.startswith("_"):
+            if info.name in skip or info.name.startswith("_") or info.name.endswith("_demo"):
                 continue
             yield importlib.import_module(prefix + info.name)
 
@@ -70,4 +70,18 @@ def archive_source(name: str) -> ArchiveSource:
     if found is None:
         known = ", ".join(all_archive_sources())
         raise UnknownArchiveSource(f"no archive source {name!r}; known: {known}")
+    return found
+
+
+def demo_installers() -> dict[str, Callable[[Any], dict[str, str]]]:
+    """Each source's demo payload generator: `install(server)` of `sources/<name>_demo.py`."""
+    found: dict[str, Callable[[Any], dict[str, str]]] = {}
+    for name in all_sources():
+        try:
+            module = importlib.import_module(f"sources.{name}_demo")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"sources.{name}_demo":
+                raise
+            continue
+        found[name] = module.install
     return found

@@ -7,45 +7,15 @@ test can script faults (500, 429 with Retry-After, truncated bodies) before the 
 
 from __future__ import annotations
 
-import json
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-
-@dataclass
-class Request:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: bytes
-
-    def q(self, name: str, default: str | None = None) -> str | None:
-        values = self.query.get(name)
-        return values[0] if values else default
-
-
-@dataclass
-class Response:
-    status: int = 200
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def json(cls, data: Any, status: int = 200) -> Response:
-        return cls(status, json.dumps(data).encode(), {"Content-Type": "application/json"})
-
-    @classmethod
-    def file(cls, path: Path, content_type: str = "application/json") -> Response:
-        return cls(200, Path(path).read_bytes(), {"Content-Type": content_type})
-
-
-Handler = Callable[[Request], Response]
+# The request/response types are the demo generators' (sources/_demo.py), re-exported here.
+from sources._demo import Handler as Handler
+from sources._demo import Request as Request
+from sources._demo import Response as Response
 
 
 class FixtureServer:

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import grpc
 import pytest
 
-from devstack.demo import posthog_parquet
 from learnflow.contracts import IndexInput, IndexResult
 from search_service.pb import search_pb2, search_pb2_grpc
 from sources import get_source
+from sources.posthog_views_demo import posthog_parquet
 from tests.conftest import unique_id
 from tests.sources_e2e.conftest import POSTHOG_BUCKET, ingest
 

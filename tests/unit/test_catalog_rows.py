@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 
-from devstack.demo import edx_catalog, mitxonline_catalog
 from learnflow.db.catalog import resource_row, resource_rows
 from sources import get_source
+from sources.edx_demo import edx_catalog
+from sources.mitxonline_demo import mitxonline_catalog
 
 
 def _resources():
