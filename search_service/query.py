@@ -292,9 +292,10 @@ def hybrid_keyword_query(
     req: search_pb2.SearchResourcesRequest, filters: dict[str, list[str]], depth: int
 ) -> KeywordQuery:
     """The keyword side of hybrid mode: the first `depth` by score (no sort: the fused ranking
-    is sorted afterwards), in the request's keyword mode, else the tuned one."""
+    is sorted afterwards), in the request's keyword mode, else the tuned one, with fuzzy words."""
     kq = keyword_query(req, filters, 0, depth)
     kq.sort = None
+    kq.fuzzy = True  # a misspelt word still finds its documents (the vector side may not)
     if not req.keyword_options.search_mode:
         kq.search_mode = DEFAULT_FUSION.keyword_mode
     return kq

@@ -16,6 +16,13 @@ SEARCH_MODES = ("phrase", "best_fields", "most_fields")
 # answers, and no engine meets a query with thousands of clauses (OpenSearch counts every term of
 # every field against its limit of 1024).
 MAX_QUERY_WORDS = 32
+
+
+def fuzzy_distance(word: str) -> int:
+    """OpenSearch's `fuzziness: AUTO`: 0 edits up to 2 characters, 1 up to 5, else 2."""
+    return 0 if len(word) <= 2 else 1 if len(word) <= 5 else 2
+
+
 _WORD = re.compile(r"\w+")
 SORT_FIELDS = {
     "id": "id",
@@ -65,6 +72,9 @@ class KeywordQuery:
     content_file_score_weight: float = 1.0
     # Typeahead: when set, match titles with a word starting with this text (text is ignored).
     title_prefix: str | None = None
+    # best_fields/most_fields: also match words within OpenSearch's AUTO edit distance (1 for 3-5
+    # characters, 2 above), so a misspelt word finds something. Hybrid's keyword side sets it.
+    fuzzy: bool = False
 
 
 @dataclass

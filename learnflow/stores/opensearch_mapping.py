@@ -11,6 +11,7 @@ learnflow's shape and says so (``SHAPE_NOTES``), rather than inventing fields th
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -517,7 +518,23 @@ CONTENT_FILE_QUERY_FIELDS = [
 ]
 
 
-def text_match(text: str, fields: list[str], q: KeywordQuery) -> dict[str, Any]:
+# Fuzzy words only for short texts, on the top-level fields, with few expansions: every expanded
+# term of every field counts against OpenSearch's 1024-clause limit.
+MAX_FUZZY_WORDS = 6
+MAX_FUZZY_CHARS = 40
+FUZZY_EXPANSIONS = 10
+
+
+def fuzzy_fits(text: str) -> bool:
+    """A few words of ordinary length (the standard tokenizer cuts a longer run into 255-char
+    tokens, each a fuzzy query of its own)."""
+    words = re.findall(r"\w+", text)
+    return len(words) <= MAX_FUZZY_WORDS and all(len(w) <= MAX_FUZZY_CHARS for w in words)
+
+
+def text_match(
+    text: str, fields: list[str], q: KeywordQuery, fuzzy: bool = False
+) -> dict[str, Any]:
     """`multi_match` of type search_mode (slop in phrase); a "quoted" text is an exact phrase.
 
     Always a match query, never query_string: OpenSearch analyses the text as text, so no user
@@ -532,6 +549,9 @@ def text_match(text: str, fields: list[str], q: KeywordQuery) -> dict[str, Any]:
     body: dict[str, Any] = {"query": text, "fields": fields, "type": mode, "lenient": True}
     if mode == "phrase" and q.slop:
         body["slop"] = int(q.slop)
+    elif fuzzy:
+        # prefix_length 1: misspellings seldom touch the first letter, and it bounds expansions
+        body.update(fuzziness="AUTO", prefix_length=1, max_expansions=FUZZY_EXPANSIONS)
     return {"multi_match": body}
 
 
@@ -540,7 +560,7 @@ def _weight(value: float) -> str:
 
 
 def text_should_clauses(text: str, q: KeywordQuery) -> list[dict[str, Any]]:
-    clauses = [text_match(text, RESOURCE_QUERY_FIELDS, q)]
+    clauses = [text_match(text, RESOURCE_QUERY_FIELDS, q, fuzzy=q.fuzzy and fuzzy_fits(text))]
     for path, fields in NESTED_QUERY_FIELDS:
         clauses.append(
             {

@@ -208,12 +208,18 @@ class TantivyIndex:
 
     # -- reads ----------------------------------------------------------------------------
 
-    def _text_query(self, q: KeywordQuery) -> tantivy.Query:
+    def _text_query(self, q: KeywordQuery, searcher: tantivy.Searcher) -> tantivy.Query:
         if q.title_prefix is not None:
             return self.queries.title_prefix("ac_title", q.title_prefix)
         if not q.text.strip():
             return tantivy.Query.all_query()
-        return self.queries.text(q.text, q.search_mode, q.slop)
+        unknown = None
+        if q.fuzzy:
+
+            def unknown(field: str, term: str) -> bool:
+                return searcher.doc_freq(field, term) == 0
+
+        return self.queries.text(q.text, q.search_mode, q.slop, unknown)
 
     def _filter_query(
         self, filters: dict[str, list[str]], skip: str | None = None
@@ -249,7 +255,7 @@ class TantivyIndex:
 
     def _search_sync(self, q: KeywordQuery) -> KeywordResults:
         searcher = self.index.searcher()
-        text_q = self._text_query(q)
+        text_q = self._text_query(q, searcher)
         query = self._combine(text_q, self._filter_query(q.filters))
         scored = bool(q.text.strip()) and not q.sort and q.title_prefix is None
         shaping = self._shapes(q)

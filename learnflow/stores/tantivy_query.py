@@ -10,18 +10,19 @@ plain text. Modes follow OpenSearch's `multi_match`: phrase and best_fields take
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import tantivy
 
-from learnflow.stores.keyword import engine_text, is_quoted
+from learnflow.stores.keyword import engine_text, fuzzy_distance, is_quoted
 
 # The analyzer of the indexed text fields, registered under this name on every index: OpenSearch's
 # `english` analyzer (possessive stemmer, lowercase, English stop words, English stemmer) on
 # tantivy's simple tokenizer, with the possessive handled by `prepare` before tokenizing.
 TEXT_TOKENIZER = "learn_english"
 MAX_TOKEN_CHARS = 40  # tantivy's RemoveLong limit in its built-in analyzers
+FUZZY_BOOST = 0.5  # a near spelling's flat score (tuned with bench.relevance's misspellings)
 
 
 def _analyzer(*filters: tantivy.Filter) -> tantivy.TextAnalyzer:
@@ -90,19 +91,32 @@ class TextQueries:
         words = [(t.position - first, t.text) for t in terms]
         return tantivy.Query.phrase_query(self.schema, field, words, slop)
 
-    def _any(self, field: str, terms: list[Term]) -> tantivy.Query:
-        unique = list(dict.fromkeys(t.text for t in terms))
-        return tantivy.Query.boolean_query(
-            [
-                (tantivy.Occur.Should, tantivy.Query.term_query(self.schema, field, t))
-                for t in unique
-            ]
-        )
+    def _any(
+        self, field: str, terms: list[Term], unknown: Callable[[str, str], bool] | None
+    ) -> tantivy.Query:
+        clauses = []
+        for t in dict.fromkeys(t.text for t in terms):
+            clauses.append((tantivy.Occur.Should, tantivy.Query.term_query(self.schema, field, t)))
+            # A word the field does not know (a misspelling): its near spellings, scored low
+            # and flat (tantivy scores fuzzy matches as a constant).
+            if unknown is not None and fuzzy_distance(t) and unknown(field, t):
+                near = tantivy.Query.fuzzy_term_query(
+                    self.schema, field, t, distance=fuzzy_distance(t), transposition_cost_one=True
+                )
+                clauses.append((tantivy.Occur.Should, tantivy.Query.boost_query(near, FUZZY_BOOST)))
+        return tantivy.Query.boolean_query(clauses)
 
-    def text(self, text: str, mode: str, slop: int) -> tantivy.Query:
+    def text(
+        self,
+        text: str,
+        mode: str,
+        slop: int,
+        unknown: Callable[[str, str], bool] | None = None,
+    ) -> tantivy.Query:
         """`text` in `mode` (phrase / best_fields / most_fields); a fully quoted text is an exact
         phrase in every mode, as MIT Learn's query_string branch. Text that analyses to no term
-        (only stop words or punctuation) matches nothing, as OpenSearch's zero_terms_query."""
+        (only stop words or punctuation) matches nothing, as OpenSearch's zero_terms_query.
+        `unknown(field, term)`: fuzzy matching (best/most_fields) for the terms it names."""
         text = engine_text(text)
         quoted = is_quoted(text)
         terms = analyse(text[1:-1] if quoted else text)
@@ -113,7 +127,7 @@ class TextQueries:
             if quoted or mode == "phrase":
                 q = self._phrase(field, terms, 0 if quoted else max(0, int(slop)))
             else:
-                q = self._any(field, terms)
+                q = self._any(field, terms, unknown)
             per_field.append(tantivy.Query.boost_query(q, float(boost)))
         if mode == "most_fields" and not quoted:
             return tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in per_field])
