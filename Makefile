@@ -16,10 +16,13 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# Generated gRPC code is never written on import (search_service/pb.py): refresh it here, cheaply.
 up: install
+	$(VENV)/bin/learn protos >/dev/null
 	$(VENV)/bin/learn up --demo
 
 test: install
+	$(VENV)/bin/learn protos >/dev/null
 	$(PY) -m pytest
 
 lint: install
