@@ -38,6 +38,7 @@ from learnflow.models import Quarantined, TransformOutput
 from learnflow.settings import get_settings
 from learnflow.stores import get_stores
 from sources import get_source
+from sources._blocklist import apply_blocklist, blocklist_key, parse_blocklist, read_blocklist
 from sources.base import ExtractContext, Source
 
 log = structlog.get_logger(__name__)
@@ -73,6 +74,10 @@ async def fetch_source_pages(req: FetchInput) -> FetchResult:
     )
     result = FetchResult()
     try:
+        if _reads_blocklist(source):
+            # Read before any page: a list that cannot be read fails the run as a page would.
+            blocklist = await read_blocklist(settings)
+            await stores.blobs.put(blocklist_key(req.source, req.run_id), blocklist)
         ctx = ExtractContext(
             http=http, settings=settings, options=dict(req.options), pool=stores.pool
         )
@@ -94,6 +99,25 @@ async def fetch_source_pages(req: FetchInput) -> FetchResult:
     )
     log.info("fetch.done", source=req.source, pages=len(result.pages), items=result.item_count)
     return result
+
+
+def _reads_blocklist(source: Source) -> bool:
+    return "course" in source.resource_types
+
+
+async def _run_blocklist(stores, source: Source, run_id: str) -> bytes:
+    """The blocklist the run's fetch stored; none for a run fetched before it was stored."""
+    if not _reads_blocklist(source):
+        return b""
+    try:
+        return await stores.blobs.get(blocklist_key(source.name, run_id))
+    except FileNotFoundError:
+        return b""
+    except Exception as exc:  # S3: only a missing key means "no list"
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+        if code in ("NoSuchKey", "404"):
+            return b""
+        raise
 
 
 async def _enumerate(aiter):
@@ -122,7 +146,8 @@ async def transform_page(req: TransformInput) -> TransformResult:
         context_refs += [PageRef(**p) for p in manifest if p["kind"] in wanted]
     context_raw = [await stores.blobs.get(c.key) for c in context_refs]
     batch_key = req.page.key.replace("raw/", "batch/", 1) + ".json"
-    page_hash = _page_hash(source, req.page.kind, raw, context_raw)
+    blocklist = await _run_blocklist(stores, source, req.run_id)
+    page_hash = _page_hash(source, req.page.kind, raw, [*context_raw, blocklist])
     try:
         seen = await stores.catalog.mark_page_seen(req.source, page_hash, req.run_id)
     except Exception as exc:  # the skip is an optimisation, never a reason to fail
@@ -136,6 +161,7 @@ async def transform_page(req: TransformInput) -> TransformResult:
     try:
         payload = _decode(raw)
         out = source.transform_payload(req.page.kind, payload, context)
+        out = apply_blocklist(out, parse_blocklist(blocklist))
     except ValueError as exc:
         # The whole page is unreadable (truncated JSON, wrong shape): quarantine it, load the rest.
         out = TransformOutput(

@@ -113,6 +113,11 @@ class Run(_Model):
     run_id: str
     title: str | None = None
     description: str | None = None
+    full_description: str | None = None
+    # MIT Learn: the later of the course's and the run's modification times (edX).
+    last_modified: datetime | None = None
+    # A run sold under a B2B contract (MITx Online `b2b_contract`); such runs are variants.
+    is_b2b: bool = False
     url: str | None = None
     image: Image | None = None
     published: bool = True

@@ -21,7 +21,8 @@ class ReferenceData:
     offerors: dict[str, dict] = field(default_factory=dict)
     departments: dict[str, str] = field(default_factory=dict)  # department_id -> name
     topics: dict[str, dict] = field(default_factory=dict)  # lower(name) -> {name, parent, id}
-    crosswalk: dict[str, dict[str, str]] = field(default_factory=dict)  # offeror -> source -> topic
+    # offeror -> lower(source name) -> every topic that lists the name in its mappings
+    crosswalk: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
     def department_id(self, name: str) -> str | None:
         lowered = name.strip().lower()
@@ -31,16 +32,22 @@ class ReferenceData:
         return None
 
     def map_topics(self, names: list[str], offeror: str | None) -> list[str]:
-        """MIT Learn's transform_topics: crosswalk per offeror, keep exact topic names, add parents."""
+        """MIT Learn's transform_topics + load_topics: a name the offeror's crosswalk lists maps
+        to every topic that lists it (and only those); any other name is kept when it is a topic
+        name; parents are added. Names compare case-insensitively (MIT Learn compares exactly:
+        kept on purpose, a feed's "data science" is the topic "Data Science")."""
         mapped: list[str] = []
         walk = self.crosswalk.get(offeror or "", {})
         for raw in names:
             name = raw.strip()
             if not name:
                 continue
-            candidates = [walk[name.lower()]] if name.lower() in walk else []
-            if name.lower() in self.topics:
-                candidates.append(self.topics[name.lower()]["name"])
+            if name.lower() in walk:
+                candidates = walk[name.lower()]
+            elif name.lower() in self.topics:
+                candidates = [self.topics[name.lower()]["name"]]
+            else:
+                candidates = []
             for topic in candidates:
                 for t in self._with_parents(topic):
                     if t not in mapped:
@@ -66,7 +73,9 @@ def _walk_topics(nodes: list[dict], parent: str | None, data: ReferenceData) -> 
         data.topics[name.lower()] = {"name": name, "parent": parent, "id": node.get("id")}
         for offeror, source_names in (node.get("mappings") or {}).items():
             for source_name in source_names or []:
-                data.crosswalk.setdefault(offeror, {})[source_name.lower()] = name
+                listed = data.crosswalk.setdefault(offeror, {}).setdefault(source_name.lower(), [])
+                if name not in listed:
+                    listed.append(name)
         _walk_topics(node.get("children") or [], name, data)
 
 

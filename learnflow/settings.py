@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     # Loopback/private source hosts are refused unless allowed (tests and `learn up --demo`).
     http_allow_private_hosts: bool = False
 
+    # MIT Learn's BLOCKLISTED_COURSES_URL: a text file of course readable ids, one a line; courses
+    # on it are loaded unpublished. An http(s) URL (fetched once per run) or a local path; empty:
+    # no blocklist.
+    blocklisted_courses_url: str = ""
+
     # Prune guard: refuse to unpublish more than this share of a source's published items
     prune_max_share: float = 0.2
 

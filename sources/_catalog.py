@@ -236,10 +236,11 @@ def utcnow() -> datetime:
 
 def best_run(runs: Sequence[Run], now: datetime) -> Run | None:
     """MIT Learn's best_run over published, non-variant runs: the enrollable one that starts
-    first, else the next to start, else the latest started, else the first run."""
+    first, else the next to start, else the latest started. None when no run is published:
+    then nothing is copied from a run (MIT Learn's `best_run` is None there too)."""
     live = [r for r in runs if r.published and not r.is_variant]
     if not live:
-        return runs[0] if runs else None
+        return None
 
     def enrollable(r: Run) -> bool:
         opened = r.enrollment_start is None or r.enrollment_start <= now

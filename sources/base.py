@@ -175,19 +175,24 @@ def merge_outputs(outputs: Iterable[TransformOutput]) -> TransformOutput:
     return out
 
 
+# MIT Learn's ALLOWED_HTML_TAGS (main/constants.py): text formatting only, no headings, links,
+# images or tables, and no attribute on any tag (ALLOWED_HTML_ATTRIBUTES is empty).
 _ALLOWED_TAGS = {
-    "a", "b", "blockquote", "br", "code", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i",
-    "li", "ol", "p", "pre", "strong", "sub", "sup", "table", "tbody", "td", "th", "thead", "tr",
-    "u", "ul", "span", "div", "img",
+    "b", "blockquote", "br", "caption", "center", "cite", "code", "div", "em", "hr", "i", "li",
+    "ol", "p", "pre", "q", "small", "span", "strike", "strong", "sub", "sup", "u", "ul",
 }  # fmt: skip
+# Podcast show notes keep their links (ALLOWED_HTML_TAGS_WITH_LINKS): <a> with href and title.
+_LINK_ATTRIBUTES = {"a": {"href", "title"}}
 
 
-def clean_html(text: str | None, *, links: bool = True) -> str | None:
-    """MIT Learn's `clean_data`: sanitise HTML with an allow-list (nh3); `links=False` drops <a>."""
+def clean_html(text: str | None, *, links: bool = False) -> str | None:
+    """MIT Learn's `clean_data`: nh3 with its short tag list and no attributes; `links=True`
+    (podcasts only, as there) also keeps <a href title>."""
     if text is None:
         return None
-    tags = _ALLOWED_TAGS if links else _ALLOWED_TAGS - {"a"}
-    return nh3.clean(text, tags=tags).strip()
+    if links:
+        return nh3.clean(text, tags=_ALLOWED_TAGS | {"a"}, attributes=_LINK_ATTRIBUTES).strip()
+    return nh3.clean(text, tags=_ALLOWED_TAGS, attributes={}).strip()
 
 
 def strip_tags(text: str | None) -> str | None:

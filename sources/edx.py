@@ -174,8 +174,11 @@ def _run_prices(run: dict) -> list[Price]:
     return unique_prices(prices)
 
 
-def _transform_run(run: dict, url: str | None, now: datetime) -> Run:
+def _transform_run(
+    run: dict, url: str | None, now: datetime, course_modified: datetime | None = None
+) -> Run:
     run_id = text_of(run.get("key"), "course run key")
+    modified = [d for d in (course_modified, parse_datetime(run.get("modified"))) if d]
     year, semester = year_and_semester(run_id, run.get("start"))
     duration, weeks = _duration(run.get("weeks_to_complete"))
     commitment, lo, hi = _commitment(run)
@@ -183,6 +186,8 @@ def _transform_run(run: dict, url: str | None, now: datetime) -> Run:
         run_id=run_id,
         title=run.get("title"),
         description=clean_html(run.get("short_description")),
+        full_description=clean_html(run.get("full_description")),
+        last_modified=max(modified, default=None),
         url=url or f"{EDX_ALT_URL}{run_id}/course/",
         image=_image(run.get("image")),
         published=_run_published(run),
@@ -240,7 +245,8 @@ def transform_course(course: dict, now: datetime | None = None) -> Resource | No
         return None
     key = text_of(course.get("key"), "course key")
     url = _marketing_url(course)
-    runs = [_transform_run(r, url, now) for r in raw_runs if not _deleted(r.get("title"))]
+    modified = parse_datetime(course.get("modified"))
+    runs = [_transform_run(r, url, now, modified) for r in raw_runs if not _deleted(r.get("title"))]
     certification = _certification(runs)
     topics = reference_data().map_topics(
         [s.get("name", "") for s in course.get("subjects") or [] if isinstance(s, dict)], OFFERED_BY
@@ -256,7 +262,7 @@ def transform_course(course: dict, now: datetime | None = None) -> Resource | No
         full_description=clean_html(course.get("full_description")),
         url=url or f"{EDX_ALT_URL}{key}/course/",
         image=_image(course.get("image")),
-        last_modified=parse_datetime(course.get("modified")),
+        last_modified=modified,
         published=any(r.published for r in runs),
         departments=departments_from_key(key),
         topics=[Topic(name=t) for t in topics],
@@ -352,10 +358,13 @@ def transform_program(program: dict, now: datetime | None = None) -> Resource | 
     ends = _program_dates(program, "end")
     enroll_starts = _program_dates(program, "enrollment_start")
     enroll_ends = _program_dates(program, "enrollment_end")
+    modified = parse_datetime(program.get("data_modified_timestamp"))
     run = Run(
         run_id=uuid,
         title=title,
         description=clean_html(program.get("subtitle")),
+        full_description=clean_html(program.get("subtitle")),
+        last_modified=modified,
         url=program.get("marketing_url"),
         image=image,
         published=True,
@@ -397,7 +406,7 @@ def transform_program(program: dict, now: datetime | None = None) -> Resource | 
         full_description=clean_html(program.get("subtitle")),
         url=program.get("marketing_url") or f"{EDX_ALT_URL}{program.get('key') or uuid}/course/",
         image=image,
-        last_modified=parse_datetime(program.get("data_modified_timestamp")),
+        last_modified=modified,
         published=True,
         certification=certification,
         certification_type=CertificationType.completion

@@ -150,8 +150,13 @@ class CatalogStore:
             )
             await conn.executemany(
                 "INSERT INTO topic_mapping (offeror, source_name, topic) VALUES ($1,$2,$3)"
-                " ON CONFLICT (offeror, source_name) DO UPDATE SET topic=EXCLUDED.topic",
-                [(o, s, t) for o, walk in ref.crosswalk.items() for s, t in walk.items()],
+                " ON CONFLICT DO NOTHING",
+                [
+                    (o, name, topic)
+                    for o, walk in ref.crosswalk.items()
+                    for name, topics in walk.items()
+                    for topic in topics
+                ],
             )
 
     # -- resources ------------------------------------------------------------------------

@@ -81,13 +81,14 @@ def test_courses_page_fields():
         10,
         15,
     )
-    assert course.duration == "13 weeks"  # copied from the best run
+    # no published run: MIT Learn's best_run is None, so nothing is copied from a run
+    assert course.duration is None and course.time_commitment is None
 
     review = out.resources[1]
     # marketing URL on edx.org: kept, query string dropped
     assert review.url == "https://www.edx.org/course/quantum-information-science-i-part-3-review"
     assert review.runs[0].availability == "anytime"  # archived runs can start any time
-    assert review.availability == "anytime"  # no published run: taken from the best (only) run
+    assert review.availability is None  # no published run: nothing copied from a run
     assert (review.runs[0].min_weekly_hours, review.runs[0].max_weekly_hours) == (5, 7)
     assert review.pace == ["self_paced"]
 
