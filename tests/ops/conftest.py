@@ -3,9 +3,8 @@ environment the `learn` CLI reads (settings are re-read after every change)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -42,16 +41,3 @@ def cli_env(temporal_server) -> Iterator[Callable[..., None]]:
     os.environ.clear()
     os.environ.update(saved)
     reset_settings()
-
-
-async def eventually(
-    check: Callable[[], Awaitable[bool]], what: str, seconds: float = 20.0
-) -> None:
-    """Poll `check` until true, bounded: visibility (list) is eventually consistent."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while loop.time() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"not true after {seconds}s: {what}")

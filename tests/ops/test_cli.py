@@ -19,7 +19,7 @@ from learn_cli.cli import app as cli
 from learnflow.contracts import FetchInput, FetchResult, IngestSourceInput
 from learnflow.schedules import ScheduledWorkflow, reconcile
 from tests.conftest import unique_id
-from tests.ops.conftest import eventually
+from tests.helpers.polling import eventually
 from workflows.ingest import IngestSourceWorkflow
 
 pytestmark = [pytest.mark.temporal]

@@ -23,7 +23,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from learnflow import REPO_ROOT
-from tests.ops.conftest import eventually
+from tests.helpers.polling import eventually
 from tests.ops.test_worker import WorkerProcess
 
 # What only the dev tooling needs, as distributions and as the modules they install.

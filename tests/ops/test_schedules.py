@@ -23,7 +23,7 @@ from learnflow.schedules import (
     wanted_schedules,
 )
 from tests.conftest import unique_id
-from tests.ops.conftest import eventually
+from tests.helpers.polling import eventually
 
 pytestmark = [pytest.mark.temporal]
 

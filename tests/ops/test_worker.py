@@ -24,7 +24,7 @@ from devstack.harness.process import free_port as _free_port
 from learnflow import REPO_ROOT
 from learnflow.contracts import IngestSourceInput
 from tests.conftest import TEST_JSON, unique_id
-from tests.ops.conftest import eventually
+from tests.helpers.polling import eventually
 
 pytestmark = [pytest.mark.temporal]
 

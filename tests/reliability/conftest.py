@@ -33,6 +33,7 @@ from devstack.harness.postgres import DebianPostgres
 from devstack.harness.temporal import DevServer
 from learnflow.contracts import IngestResult, IngestSourceInput
 from tests.conftest import TEST_JSON, mitxonline_routes
+from tests.helpers.polling import eventually
 
 REPO = Path(__file__).resolve().parents[2]
 COURSES = json.loads((TEST_JSON / "mitxonline_courses.json").read_bytes())
@@ -53,22 +54,6 @@ def start_or_fail(what: str, start: Callable[[], Any]) -> Any:
         return start()
     except Exception as exc:
         pytest.fail(f"could not start {what} (CI={ci()}): {exc}", pytrace=False)
-
-
-async def eventually(
-    check: Callable[[], Any], what: str, within: float = 30.0, every: float = 0.1
-) -> Any:
-    """Poll `check` (sync or async) until it returns something truthy; fail after `within` s."""
-    deadline = time.monotonic() + within
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if asyncio.iscoroutine(last):
-            last = await last
-        if last:
-            return last
-        await asyncio.sleep(every)
-    raise AssertionError(f"timed out after {within}s waiting for {what} (last: {last!r})")
 
 
 class Gate:

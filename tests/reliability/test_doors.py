@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from learnflow.models import TransformOutput
 from sources import all_sources
 from sources.archives.safe_extract import ExtractionLimits, UnsafeArchiveError, safe_extract
-from tests.corruption import corrupted
+from tests.helpers.corruption import corrupted
 from tests.webhooks.conftest import (
     OLD_SECRET,
     REMOVED_SECRET,

@@ -30,8 +30,9 @@ from devstack.harness.opensearch import OpenSearchNode
 from devstack.harness.process import free_port
 from search_service.pb import search_pb2 as pb
 from search_service.pb import search_pb2_grpc
+from tests.helpers.polling import eventually
 
-from .conftest import COURSES_PATH, SOURCE_RESOURCES, Gate, Stack, eventually, paged_courses
+from .conftest import COURSES_PATH, SOURCE_RESOURCES, Gate, Stack, paged_courses
 from .conftest import start_or_fail as _start_or_fail
 
 pytestmark = [

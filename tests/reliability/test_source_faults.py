@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from devstack.harness.fixture_server import Response
+from tests.helpers.polling import eventually
 
 from .conftest import (
     COURSES,
@@ -27,7 +28,6 @@ from .conftest import (
     Script,
     Stack,
     StackMaker,
-    eventually,
 )
 
 pytestmark = [pytest.mark.reliability, pytest.mark.temporal, pytest.mark.postgres]

@@ -15,6 +15,7 @@ import tantivy
 
 from devstack.harness.postgres import DebianPostgres
 from learnflow.stores.tantivy_index import TantivyKeywordIndex
+from tests.helpers.polling import eventually
 
 from .conftest import (
     COURSES_PATH,
@@ -22,7 +23,6 @@ from .conftest import (
     SOURCE_RESOURCES,
     Gate,
     Stack,
-    eventually,
     paged_courses,
     start_or_fail,
 )

@@ -21,7 +21,7 @@ from learnflow.settings import get_settings
 from sources import edx
 from sources._oauth import TOKENS, TokenCache
 from sources.base import ExtractContext
-from tests.corruption import JUNK, corrupted
+from tests.helpers.corruption import JUNK, corrupted
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 FIXTURES = SHARED / "fixtures" / "mitlearn" / "test_json"

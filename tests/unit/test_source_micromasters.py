@@ -19,7 +19,7 @@ from learnflow.models import TransformOutput
 from learnflow.settings import get_settings
 from sources import micromasters
 from sources.base import ExtractContext
-from tests.corruption import JUNK, corrupted
+from tests.helpers.corruption import JUNK, corrupted
 
 
 def built_catalog() -> list[dict]:

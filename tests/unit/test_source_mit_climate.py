@@ -4,7 +4,6 @@ image_src, image_alt, summary, footnotes, byline, "|"-separated topics, created)
 
 from __future__ import annotations
 
-import copy
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +18,7 @@ from learnflow.models import TransformOutput
 from learnflow.settings import get_settings
 from sources import mit_climate
 from sources.base import ExtractContext
+from tests.helpers.corruption import JUNK, corrupted
 
 
 def built_climate_article(n: int = 1, **overrides: Any) -> dict:
@@ -104,28 +104,8 @@ def test_wrong_shape_raises_value_error():
             mit_climate.transform(kind, payload)
 
 
-JUNK = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(),
-    st.text(max_size=5),
-    st.lists(st.integers(), max_size=2),
-)
-
-
-@st.composite
-def corrupted(draw, item: dict) -> dict:
-    item = copy.deepcopy(item)
-    for key in draw(st.lists(st.sampled_from(sorted(item)), min_size=1, max_size=4)):
-        if draw(st.booleans()):
-            item.pop(key, None)
-        else:
-            item[key] = draw(JUNK)
-    return item
-
-
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(article=corrupted(ARTICLE))
+@given(article=corrupted(ARTICLE, max_depth=0))
 def test_corrupted_articles_only_quarantine(article):
     good = built_climate_article(9)
     out = mit_climate.transform("articles", [article, good])

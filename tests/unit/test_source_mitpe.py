@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -11,7 +10,6 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from devstack.harness.fixture_server import FixtureServer, Request, Response
 from learnflow.http import SourceHttp
@@ -19,6 +17,7 @@ from learnflow.models import TransformOutput
 from learnflow.settings import get_settings
 from sources import mitpe
 from sources.base import ExtractContext
+from tests.helpers.corruption import JUNK, corrupted
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 FIXTURES = SHARED / "fixtures" / "mitlearn" / "test_json"
@@ -168,36 +167,17 @@ def test_wrong_shape_raises_value_error():
             mitpe.transform(kind, {"items": []})
 
 
-JUNK = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(),
-    st.floats(allow_nan=True),
-    st.text(max_size=6),
-    st.lists(st.integers(), max_size=2),
-    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
-)
-
-
-@st.composite
-def corrupted(draw, item: dict) -> dict:
-    """`item` with a few fields removed or replaced by a value of the wrong type."""
-    item = copy.deepcopy(item)
-    for key in draw(st.lists(st.sampled_from(sorted(item)), min_size=1, max_size=5, unique=True)):
-        if draw(st.booleans()):
-            del item[key]
-        else:
-            item[key] = draw(JUNK)
-    return item
-
-
 RECORD = catalog_pages()[0][0]
 NEWS = load("mitpe_news.json")[0]
 EVENT = load("mitpe_events.json")[1]
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(record=corrupted(RECORD), news=corrupted(NEWS), event=corrupted(EVENT))
+@given(
+    record=corrupted(RECORD, max_depth=0, max_fields=5),
+    news=corrupted(NEWS, max_depth=0, max_fields=5),
+    event=corrupted(EVENT, max_depth=0, max_fields=5),
+)
 def test_corrupted_items_only_quarantine(record, news, event):
     for kind, item, good in (
         ("courses", record, RECORD),

@@ -19,7 +19,7 @@ from learnflow.models import Image, TransformOutput
 from learnflow.settings import get_settings
 from sources import ol_events
 from sources.base import ExtractContext
-from tests.corruption import corrupted
+from tests.helpers.corruption import corrupted
 
 TEST_JSON = (
     Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "mitlearn" / "test_json"

@@ -17,6 +17,7 @@ from learnflow.models import TransformOutput
 from learnflow.settings import get_settings
 from sources import oll
 from sources.base import ExtractContext
+from tests.helpers.corruption import JUNK, corrupted
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 CSV_FILE = SHARED / "fixtures" / "mitlearn" / "learning_resources" / "data" / "oll_metadata.csv"
@@ -97,34 +98,11 @@ def test_wrong_shape_raises_value_error():
         oll.transform("programs", CSV_BYTES)
 
 
-JUNK = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(),
-    st.floats(allow_nan=True),
-    st.text(max_size=6),
-    st.lists(st.integers(), max_size=2),
-    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
-)
-
-
-@st.composite
-def corrupted(draw, item: dict) -> dict:
-    """`item` with a few fields removed or replaced by a value of the wrong type."""
-    item = copy.deepcopy(item)
-    for key in draw(st.lists(st.sampled_from(sorted(item)), min_size=1, max_size=6, unique=True)):
-        if draw(st.booleans()):
-            del item[key]
-        else:
-            item[key] = draw(JUNK)
-    return item
-
-
 GOOD = ROWS[2]
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(row=corrupted(GOOD))
+@given(row=corrupted(GOOD, max_depth=0, max_fields=6))
 def test_corrupted_rows_only_quarantine(row):
     out = oll.transform("courses", [row, GOOD])
     assert isinstance(out, TransformOutput)

@@ -17,7 +17,7 @@ from learnflow.models import TransformOutput
 from learnflow.settings import get_settings
 from sources import ovs
 from sources.base import ExtractContext
-from tests.corruption import corrupted
+from tests.helpers.corruption import corrupted
 
 FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "mitlearn"
 PAGE = json.loads((FIXTURES / "test_json" / "ovs_videos.json").read_text())

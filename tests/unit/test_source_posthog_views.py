@@ -22,6 +22,7 @@ from learnflow.models import TransformOutput
 from learnflow.settings import get_settings
 from sources import posthog_views
 from sources.base import ExtractContext
+from tests.helpers.corruption import JUNK
 
 EXPORT = (
     Path(__file__).resolve().parents[2].parent
@@ -107,12 +108,6 @@ def test_wrong_shape_raises_value_error():
             posthog_views.transform("events", payload)
     with pytest.raises(ValueError):
         posthog_views.transform("views", RAW)
-
-
-JUNK = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=5),
-    st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
-)  # fmt: skip
 
 
 @st.composite

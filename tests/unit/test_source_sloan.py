@@ -14,7 +14,6 @@ from urllib.parse import parse_qs
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from devstack.harness.fixture_server import FixtureServer, Request, Response
 from learnflow.http import SourceHttp
@@ -23,6 +22,7 @@ from learnflow.settings import get_settings
 from sources import sloan
 from sources._oauth import TOKENS
 from sources.base import ExtractContext
+from tests.helpers.corruption import JUNK, corrupted
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 FIXTURES = SHARED / "fixtures" / "mitlearn" / "test_json"
@@ -121,35 +121,15 @@ def test_wrong_shape_raises_value_error():
         sloan.transform("offerings", COURSES)
 
 
-JUNK = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(),
-    st.floats(allow_nan=True),
-    st.text(max_size=6),
-    st.lists(st.integers(), max_size=2),
-    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
-)
-
-
-@st.composite
-def corrupted(draw, item: dict) -> dict:
-    """`item` with a few fields removed or replaced by a value of the wrong type."""
-    item = copy.deepcopy(item)
-    for key in draw(st.lists(st.sampled_from(sorted(item)), min_size=1, max_size=5, unique=True)):
-        if draw(st.booleans()):
-            del item[key]
-        else:
-            item[key] = draw(JUNK)
-    return item
-
-
 GOOD = next(c for c in COURSES if c["Course_Id"] == "a056g00000URaaQAAT")
 GOOD_RUN = next(r for r in RUNS if r["Course_Id"] == GOOD["Course_Id"])
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(course=corrupted(GOOD), run=corrupted(GOOD_RUN))
+@given(
+    course=corrupted(GOOD, max_depth=0, max_fields=5),
+    run=corrupted(GOOD_RUN, max_depth=0, max_fields=5),
+)
 def test_corrupted_items_only_quarantine(course, run):
     run = (
         {**run, "Course_Id": course.get("Course_Id")}

@@ -24,7 +24,7 @@ from learnflow.models import TransformOutput
 from learnflow.settings import get_settings
 from sources import sloan_news
 from sources.base import ExtractContext
-from tests.corruption import corrupted
+from tests.helpers.corruption import corrupted
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 FIXTURES = SHARED / "fixtures" / "mitlearn" / "test_json"

@@ -20,7 +20,7 @@ from learnflow.models import TransformOutput
 from learnflow.settings import get_settings
 from sources import youtube
 from sources.base import ExtractContext
-from tests.corruption import corrupted
+from tests.helpers.corruption import corrupted
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
 YT = SHARED / "mitlearn/test_json/youtube"

@@ -34,10 +34,12 @@ def field_paths(node: Any, prefix: tuple = (), depth: int = 0, max_depth: int = 
 
 
 @st.composite
-def corrupted(draw, item: Any) -> Any:
-    """`item` with a few fields (at any depth) removed or replaced by a value of the wrong type."""
+def corrupted(draw, item: Any, max_depth: int = 3, max_fields: int = 4) -> Any:
+    """`item` with a few fields removed or replaced by a value of the wrong type: at any depth
+    down to `max_depth` (0: top-level fields only), at most `max_fields` of them."""
     item = copy.deepcopy(item)
-    for path in draw(st.lists(st.sampled_from(field_paths(item)), min_size=1, max_size=4)):
+    paths = field_paths(item, max_depth=max_depth)
+    for path in draw(st.lists(st.sampled_from(paths), min_size=1, max_size=max_fields)):
         parent = item
         try:
             for step in path[:-1]:
