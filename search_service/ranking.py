@@ -17,7 +17,14 @@ from learnflow.stores.keyword import KeywordQuery, engine_text, is_quoted
 from search_service import query as rq
 from search_service.budget import encode, within_budget
 from search_service.errors import BackendUnavailable
-from search_service.hybrid import CANDIDATES, Ranked, SideResult, hybrid_search, sort_ranked
+from search_service.hybrid import (
+    CANDIDATES,
+    SORT_CANDIDATES,
+    Ranked,
+    SideResult,
+    hybrid_search,
+    sort_ranked,
+)
 from search_service.pb import search_pb2
 
 
@@ -62,7 +69,7 @@ async def rank_resources(
     if mode == search_pb2.SEARCH_MODE_VECTOR and not request.sort:  # the store pages and counts
         res = await vector(offset, limit)
         return Ranking(res.ranking, res.total, res.facets, mode)
-    depth = CANDIDATES
+    depth = SORT_CANDIDATES if request.sort else max(CANDIDATES, limit)
     unavailable: list[str] = []
     if mode == search_pb2.SEARCH_MODE_VECTOR:
         res = await vector(0, depth)
@@ -123,7 +130,7 @@ async def rank_content_files(
         )
         res = _side(vres)
         return Ranking(res.ranking, res.total, res.facets, mode)
-    depth = CANDIDATES
+    depth = max(CANDIDATES, limit)
     kq = KeywordQuery(
         text=request.query, filters=filters, facets=facets, limit=depth, search_mode="best_fields"
     )
