@@ -39,6 +39,11 @@ log = structlog.get_logger(__name__)
 
 # A file only `learn up` writes: a directory holding other things is refused, not taken over.
 DATA_DIR_MARKER = ".learnflow-data"
+# What learn up itself puts in DATA_DIR (a directory holding only these is one of ours).
+OWN_NAMES = {
+    "learn-up.lock", "learnflow.env", "logs", "run", "temporal.db", "pg", "blobs", "qdrant",
+    "keyword", "content_files", "demo-web", "demo-webhook-secret",
+}  # fmt: skip
 
 
 def prepare_data_dir(data_dir: Path) -> None:
@@ -51,7 +56,7 @@ def prepare_data_dir(data_dir: Path) -> None:
         if not marker.exists():
             names = sorted(p.name for p in data_dir.iterdir())
             # directories made before the marker existed hold the Temporal file or the cluster
-            if names and not {"temporal.db", "pg"} & set(names):
+            if set(names) - OWN_NAMES and not {"temporal.db", "pg"} & set(names):
                 raise StackError(
                     f"{data_dir} is not a learnflow data directory (it holds {', '.join(names[:3])}"
                     f"{', …' if len(names) > 3 else ''}): pass --data-dir with a new or empty one"

@@ -59,25 +59,32 @@ class Stopper:
         self._loop, self._event = loop, event
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        # No logging here: the handler may interrupt the main thread inside a write to the same
+        # log file, and a buffered file refuses that re-entrant write. The thread logs instead.
         self.signals += 1
         if self.signals > 1:
-            log.warning("up.stop_now", signal=signal.Signals(signum).name)
-            self.end_now(130)
-        log.info("up.stopping", signal=signal.Signals(signum).name)
-        threading.Thread(target=self._watchdog, name="stop-watchdog", daemon=True).start()
+            self.end_now(130, flush=False)
+        name = signal.Signals(signum).name
+        threading.Thread(
+            target=self._watchdog, args=(name,), name="stop-watchdog", daemon=True
+        ).start()
         if self._loop is not None and self._event is not None:
             self._loop.call_soon_threadsafe(self._event.set)
         else:
             raise KeyboardInterrupt  # still starting: abandon it; `run` stops what started
 
-    def _watchdog(self) -> None:
+    def _watchdog(self, signal_name: str) -> None:
+        log.info("up.stopping", signal=signal_name)
         if not self._finished.wait(self.deadline_s):
             log.error("up.stop_deadline", seconds=self.deadline_s)
             self.end_now(1)
 
-    def end_now(self, code: int) -> NoReturn:
+    def end_now(self, code: int, flush: bool = True) -> NoReturn:
+        """Kill what is left and exit. From a signal handler (`flush=False`) nothing is written:
+        the main thread may be inside a write to the very file or stream."""
         self.stack.kill()
-        _flush_logs()
+        if flush:
+            _flush_logs()
         os._exit(code)
 
     def finished(self) -> None:

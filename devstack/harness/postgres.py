@@ -244,27 +244,38 @@ class EmbeddedPostgres:
         ensure_folder_permissions(_pgserver_bin().parent / "lib", 0o044)
         os.chown(self.pgdata, entry.pw_uid, entry.pw_gid)
 
-    def _end_leftover(self) -> None:
-        """A postmaster.pid naming a live postgres of this pgdata: a crashed run's server."""
+    def _live_postgres(self, lock_file: Path):
+        """The live postgres of this pgdata a lock file names, else None (no file, a dead pid, a
+        zombie nobody reaped yet, another program with a reused pid)."""
+        import psutil
+
+        try:
+            proc = psutil.Process(int(lock_file.read_text().split()[0]))
+            if proc.status() != psutil.STATUS_ZOMBIE and proc.name() == "postgres":
+                return proc if str(self.pgdata) in proc.cmdline() else None
+        except (OSError, ValueError, IndexError, psutil.Error):
+            pass
+        return None
+
+    def _end_leftover(self, socket_dir: Path) -> None:
+        """A crashed run's server still running on this pgdata is ended; lock files naming a
+        process that is gone (or a zombie, after a second Ctrl-C) are removed, since postgres
+        refuses to start while that pid exists. The caller holds DATA_DIR's lock: no other
+        learn up runs this cluster."""
         import psutil
 
         from devstack.harness.children import kill_group
 
-        pid_file = self.pgdata / "postmaster.pid"
-        try:
-            pid = int(pid_file.read_text().split()[0])
-            proc = psutil.Process(pid)
-            is_ours = proc.name() == "postgres" and str(self.pgdata) in " ".join(proc.cmdline())
-        except (OSError, ValueError, IndexError, psutil.Error):
-            return  # no file, or a stale one: postgres itself replaces a stale postmaster.pid
-        if not is_ours:
-            return
-        with contextlib.suppress(psutil.Error):
-            proc.send_signal(signal.SIGINT)  # fast shutdown
-            proc.wait(timeout=10)
-        with contextlib.suppress(psutil.Error, ProcessLookupError):
-            kill_group(os.getpgid(pid))
-            proc.kill()
+        for lock_file in (self.pgdata / "postmaster.pid", socket_dir / ".s.PGSQL.5432.lock"):
+            proc = self._live_postgres(lock_file)
+            if proc is not None:
+                with contextlib.suppress(psutil.Error):
+                    proc.send_signal(signal.SIGINT)  # fast shutdown
+                    proc.wait(timeout=10)
+                with contextlib.suppress(psutil.Error, ProcessLookupError):
+                    kill_group(os.getpgid(proc.pid))
+                    proc.kill()
+            lock_file.unlink(missing_ok=True)
 
     def start(self, timeout: float = 30.0) -> str:
         _pgserver_bin()  # the first import of pgserver, with its warning silenced
@@ -273,8 +284,8 @@ class EmbeddedPostgres:
         from devstack.harness.children import spawn
 
         self._init()
-        self._end_leftover()
         self.socket_dir = find_suitable_socket_dir(self.pgdata, Path(tempfile.gettempdir()))
+        self._end_leftover(self.socket_dir)
         if self.user and self.socket_dir != self.pgdata:
             self.socket_dir.chmod(0o777)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
