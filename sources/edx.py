@@ -9,8 +9,11 @@ and `mit_edx_programs.py` (reference/mit-learn.md §1.2).
 Differences on purpose (reference/mit-learn.md §9): MIT Learn's edX requests have no timeout —
 here every request has one (SourceHttp); the token is cached until it expires instead of fetched
 per run; a `next` link leaving the API host is refused. MIT Learn reads a program's topics,
-instructors and effort back from its database; this transform is pure, so a program's duration
-comes from the course runs embedded in the page and its topics/instructors are left to the loader.
+instructors and effort back from its database (the published edX courses); this transform is pure,
+so it reads them from the published courses of the same run's course pages (`context_kinds`): a
+course MIT Learn loaded in an earlier run but the catalog no longer lists does not count here.
+Run descriptions are cleaned with `clean_html` (MIT Learn stores them raw): kept, the BFF renders
+them as HTML.
 """
 
 from __future__ import annotations
@@ -319,8 +322,48 @@ def _program_dates(program: dict, field: str) -> list[datetime]:
     return [d for d in out if d is not None]
 
 
-def transform_program(program: dict, now: datetime | None = None) -> Resource | None:
-    """One edX program → a program resource linking its courses (fetch-only, by key)."""
+def _program_commitment(members: list[Resource]) -> tuple[str | None, int | None, int | None]:
+    """The mean of the courses' weekly hours, rounded (MIT Learn's _transform_program_effort)."""
+    mins = [c.min_weekly_hours for c in members if c.min_weekly_hours]
+    maxs = [c.max_weekly_hours for c in members if c.max_weekly_hours]
+    return _commitment(
+        {
+            "min_effort": round(sum(mins) / len(mins)) if mins else None,
+            "max_effort": round(sum(maxs) / len(maxs)) if maxs else None,
+        }
+    )
+
+
+def _program_instructors(members: list[Resource], now: datetime) -> list[Instructor]:
+    """Each course's best run's instructors (else its latest published run's), by last name."""
+    out: list[Instructor] = []
+    for course in members:
+        dated = sorted((r for r in course.runs if r.published), key=lambda r: r.start_date or now)
+        run = best_run(course.runs, now) or (dated[-1] if dated else None)
+        out.extend(run.instructors if run else [])
+    return sorted(out, key=lambda i: i.last_name or i.full_name)
+
+
+def loaded_courses(context: Sequence[Any], now: datetime) -> dict[str, Resource]:
+    """The published courses of this run's course pages, by key: what MIT Learn reads back from
+    its database for a program's topics, instructors and effort."""
+    out: dict[str, Resource] = {}
+    for page in context:
+        for raw in items_of(page):
+            try:
+                course = transform_course(raw, now)
+            except Exception:  # noqa: S112 - quarantined by the courses page's own transform
+                continue
+            if course is not None and course.published:
+                out[course.readable_id] = course
+    return out
+
+
+def transform_program(
+    program: dict, now: datetime | None = None, loaded: dict[str, Resource] | None = None
+) -> Resource | None:
+    """One edX program → a program resource linking its courses (fetch-only, by key); topics,
+    instructors and effort from `loaded`, the published courses of the run."""
     program = require_dict(program, "program")
     now = now or clock()
     if not _is_mit_program(program) or _deleted(program.get("title")):
@@ -341,19 +384,9 @@ def transform_program(program: dict, now: datetime | None = None) -> Resource | 
     else:
         availability = None
     paces = sorted({p for c in courses for p in _course_pace(c.get("course_runs") or [])})
-    # MIT Learn sums the loaded courses' max_weeks; here: each course's longest published run.
-    weeks = sum(
-        max(
-            (
-                r.get("weeks_to_complete") or 0
-                for r in c.get("course_runs") or []
-                if _run_published(r)
-            ),
-            default=0,
-        )
-        for c in courses
-    )
-    duration, weeks_value = _duration(weeks)
+    members = [loaded[k] for k in (c.get("key") for c in courses) if k in (loaded or {})]
+    duration, weeks_value = _duration(sum(c.max_weeks for c in members if c.max_weeks))
+    commitment, lo, hi = _program_commitment(members)
     starts = _program_dates(program, "start")
     ends = _program_dates(program, "end")
     enroll_starts = _program_dates(program, "enrollment_start")
@@ -381,6 +414,10 @@ def transform_program(program: dict, now: datetime | None = None) -> Resource | 
         duration=duration,
         min_weeks=weeks_value,
         max_weeks=weeks_value,
+        time_commitment=commitment,
+        min_weekly_hours=lo,
+        max_weekly_hours=hi,
+        instructors=_program_instructors(members, now),
     )
     relationships = [
         Relationship(
@@ -422,6 +459,10 @@ def transform_program(program: dict, now: datetime | None = None) -> Resource | 
         duration=duration,
         min_weeks=weeks_value,
         max_weeks=weeks_value,
+        time_commitment=commitment,
+        min_weekly_hours=lo,
+        max_weekly_hours=hi,
+        topics=[Topic(name=n) for n in sorted({t.name for c in members for t in c.topics})],
         relationships=relationships,
         details={"program_type": program.get("type")},
     )
@@ -439,8 +480,9 @@ def transform(kind: str, payload: Any, context: Sequence[Any] = ()) -> Transform
             ETL_SOURCE, items_of(payload), lambda c: transform_course(c, now), _key
         )
     if kind == "programs":
+        loaded = loaded_courses(context, now)
         return transform_each(
-            ETL_SOURCE, items_of(payload), lambda p: transform_program(p, now), _key
+            ETL_SOURCE, items_of(payload), lambda p: transform_program(p, now, loaded), _key
         )
     raise ValueError(f"unknown edX kind {kind!r}")
 
@@ -484,6 +526,8 @@ SOURCE = Source(
     etl_source=ETL_SOURCE,
     reads_clock=True,  # `clock` picks the best run / upcoming events
     kinds=("courses", "programs"),
+    # A program's topics, instructors and effort come from the run's courses (see the docstring).
+    context_kinds={"programs": ("courses",)},
     transform=transform,
     extract=extract,
     resource_types=("course", "program"),

@@ -1,27 +1,31 @@
 """MITx Online catalog: courses and programs from its DRF API (`next` pagination, `?live=true`).
 
 Field rules follow MIT Learn's `learning_resources/etl/mitxonline.py` (reference/mit-learn.md §1.2).
+Prices, run status and certification compare dates with the module's `clock` (MIT Learn's
+`now_in_utc`): a run whose enrollment (else the run) has ended is priced [0.00] and "Archived".
+
 Differences on purpose: every request has a timeout, and a `next` URL on another host is refused
-(MIT Learn forces the scheme but follows it).
+(MIT Learn forces the scheme but follows it); product URLs use https://learn.mit.edu (MIT Learn's
+APP_BASE_URL) so the transform stays pure; an empty duration or time commitment is None (MIT
+Learn stores ""); a program's courses are the ones this run fetched (MIT Learn GETs each again).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Sequence
-from decimal import Decimal
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from learnflow.models import (
-    Availability,
     CertificationType,
     CourseNumber,
     Department,
+    Format,
     Image,
     Instructor,
     Pace,
-    Price,
     Relationship,
     RelationType,
     Resource,
@@ -32,17 +36,30 @@ from learnflow.models import (
     TransformOutput,
 )
 from learnflow.reference import reference_data
+from sources._catalog import best_run, copy_run_values, utcnow
+from sources._mitxonline import (
+    ARCHIVED,
+    CURRENT,
+    LEARN_BASE_URL,
+    certificate_type,
+    certified,
+    course_ids_in_tree,
+    fully_enrollable,
+    int_or_none,
+    is_non_default_variant,
+    mode_slugs,
+    prices,
+    program_ids_in_tree,
+)
 from sources.archives.spec import ArchiveSource
 from sources.base import (
     ExtractContext,
     RawPage,
     Source,
     clean_html,
-    hours_range,
     items_of,
     parse_datetime,
     transform_each,
-    weeks_range,
 )
 
 PLATFORM = "mitxonline"
@@ -50,6 +67,9 @@ OFFERED_BY = "mitx"
 ETL_SOURCE = "mitxonline"
 _PROCTORED = re.compile(r"PROCTORED EXAM", re.IGNORECASE)
 _BASE = "https://mitxonline.mit.edu"
+
+# The "now" the transform compares dates with (prices, run status); tests pin it.
+clock: Callable[[], datetime] = utcnow
 
 
 def _abs_url(path: str | None) -> str | None:
@@ -74,78 +94,55 @@ def _topics(raw: list[dict] | None) -> list[Topic]:
     return [Topic(name=n) for n in reference_data().map_topics(names, OFFERED_BY)]
 
 
-def _modes(item: dict) -> set[str]:
-    return {m.get("mode_slug") for m in item.get("enrollment_modes") or []}
+def _image(item: dict) -> Image | None:
+    src = (item.get("page") or {}).get("feature_image_src")
+    return Image(url=_abs_url(src)) if src else None
 
 
-def _is_variant(run: dict) -> bool:
-    return bool(run.get("b2b_contract")) or (run.get("language") not in (None, "", "en"))
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
-def _run_prices(course: dict, run: dict) -> list[Price]:
-    """min/max price when a verified seat exists; 0.00 first when the run can be audited."""
-    amounts: list[Decimal] = []
-    modes = _modes(run) or _modes(course)
-    if "audit" in modes or not modes:
-        amounts.append(Decimal("0.00"))
-    if "verified" in modes:
-        for key in ("min_price", "max_price"):
-            if course.get(key) is not None:
-                amounts.append(Decimal(str(course[key])).quantize(Decimal("0.01")))
-        for product in run.get("products") or []:
-            if product.get("is_active") and product.get("price") is not None:
-                amounts.append(Decimal(str(product["price"])).quantize(Decimal("0.01")))
-    seen: list[Decimal] = []
-    for a in amounts:
-        if a not in seen:
-            seen.append(a)
-    return [Price(amount=a, currency="USD") for a in sorted(seen)]
-
-
-def _instructors(page: dict | None) -> list[Instructor]:
-    out = []
-    for ins in (page or {}).get("instructors") or []:
-        name = (ins.get("name") or "").strip()
-        if name:
-            first, _, last = name.partition(" ")
-            out.append(Instructor(full_name=name, first_name=first or None, last_name=last or None))
-    return out
-
-
-def _transform_run(course: dict, run: dict) -> Run:
+def _transform_run(course: dict, run: dict, now: datetime) -> tuple[Run, list[str]]:
+    """A run and its enrollment modes (certification reads them; the run does not keep them)."""
     page = course.get("page") or {}
-    variant = _is_variant(run)
-    published = not variant and bool(run.get("is_enrollable")) and bool(page.get("live", True))
-    weeks = weeks_range(course.get("duration") or page.get("length"))
-    hours = hours_range(course.get("time_commitment") or page.get("effort"))
-    start = parse_datetime(run.get("start_date"))
+    enrollable = fully_enrollable(run, now)
+    is_b2b = bool(run.get("b2b_contract"))
+    variant = is_b2b or is_non_default_variant(run)
+    modes = mode_slugs(run)
+    start = parse_datetime(run.get("start_date") or run.get("enrollment_start"))
+    has_page = bool(page.get("page_url"))
     return Run(
         run_id=run["courseware_id"],
-        title=run.get("title") or course.get("title"),
-        url=run.get("courseware_url"),
-        published=published,
+        title=run.get("title"),
+        description=clean_html((run.get("page") or {}).get("description")),
+        url=f"{LEARN_BASE_URL}/courses/{course['readable_id']}" if has_page else None,
+        image=_image(run),
+        published=not variant and bool(run.get("is_enrollable")) and bool(page.get("live")),
         is_variant=variant,
-        languages=[run["language"]] if run.get("language") else ["en"],
+        is_b2b=is_b2b,
+        languages=[run["language"]] if run.get("language") else [],
         start_date=start,
         end_date=parse_datetime(run.get("end_date")),
         enrollment_start=parse_datetime(run.get("enrollment_start")),
         enrollment_end=parse_datetime(run.get("enrollment_end")),
         year=start.year if start else None,
         semester=_semester(start.month) if start else None,
-        instructors=_instructors(page),
-        prices=_run_prices(course, run),
+        instructors=[
+            Instructor(full_name=i["name"]) for i in page.get("instructors") or [] if i.get("name")
+        ],
+        prices=prices(course, modes, enrollable=enrollable),
+        status=CURRENT if has_page and enrollable else ARCHIVED,
+        availability=course.get("availability"),
+        format=[Format.asynchronous],
         pace=[Pace.self_paced if run.get("is_self_paced") else Pace.instructor_paced],
-        availability=Availability.anytime
-        if run.get("is_self_paced") and run.get("is_enrollable")
-        else Availability.dated,
-        duration=course.get("duration") or page.get("length"),
-        time_commitment=course.get("time_commitment") or page.get("effort"),
-        min_weeks=weeks[0],
-        max_weeks=weeks[1],
-        min_weekly_hours=hours[0],
-        max_weekly_hours=hours[1],
-        status="archived" if run.get("is_archived") else "current",
-    )
+        duration=_text(course.get("duration")),
+        min_weeks=int_or_none(course.get("min_weeks")),
+        max_weeks=int_or_none(course.get("max_weeks")),
+        time_commitment=_text(course.get("time_commitment")),
+        min_weekly_hours=int_or_none(course.get("min_weekly_hours")),
+        max_weekly_hours=int_or_none(course.get("max_weekly_hours")),
+    ), modes
 
 
 def _semester(month: int) -> str:
@@ -158,26 +155,13 @@ def _semester(month: int) -> str:
     return "Fall"
 
 
-def _certification(item: dict, runs: list[Run], raw_runs: list[dict]) -> tuple[bool, str]:
-    verified = any(
-        "verified" in (_modes(r) or _modes(item)) and not r.get("is_archived") for r in raw_runs
-    ) or ("verified" in _modes(item) and not raw_runs)
-    if not verified:
-        return False, CertificationType.none
-    return True, CertificationType.completion
-
-
-def transform_course(course: dict) -> Resource | None:
-    """One MITx Online course → a course resource, or None when MIT Learn excludes it."""
-    title = course["title"]
-    if _PROCTORED.search(title):
-        return None
-    page = course.get("page") or {}
-    raw_runs = course.get("courseruns") or []
-    runs = [_transform_run(course, r) for r in raw_runs]
-    certification, cert_type = _certification(course, runs, raw_runs)
-    numbers = []
-    for r in sorted(raw_runs, key=lambda r: r.get("start_date") or "", reverse=True):
+def _course_numbers(raw_runs: list[dict]) -> list[CourseNumber]:
+    """The latest run's number first (primary), the others cross-listed."""
+    numbers: list[CourseNumber] = []
+    latest_first = sorted(
+        raw_runs, key=lambda r: r.get("start_date") or r.get("enrollment_start") or "", reverse=True
+    )
+    for r in latest_first:
         num = r.get("course_number")
         if num and num not in [n.value for n in numbers]:
             numbers.append(
@@ -188,17 +172,28 @@ def transform_course(course: dict) -> Resource | None:
                     sort_coursenum=num,
                 )
             )
+    return numbers
+
+
+def transform_course(course: dict, now: datetime | None = None) -> Resource | None:
+    """One MITx Online course → a course resource, or None when MIT Learn excludes it."""
+    now = now or clock()
+    title = course["title"]
+    if _PROCTORED.search(title):
+        return None
+    page = course.get("page") or {}
+    raw_runs = [r for r in course.get("courseruns") or [] if r]
+    pairs = [_transform_run(course, r, now) for r in raw_runs]
+    runs = [run for run, _ in pairs]
+    certification = certified([(r.published, r.status, m) for r, m in pairs])
     published = (
         bool(page.get("page_url"))
         and bool(page.get("live"))
         and any(r.published for r in runs)
-        and bool(course.get("include_in_learn_catalog", True))
+        and bool(course.get("include_in_learn_catalog", False))
     )
     readable_id = course["readable_id"]
-    weeks = weeks_range(course.get("duration") or page.get("length"))
-    hours = hours_range(course.get("time_commitment") or page.get("effort"))
-    best = next((r for r in runs if r.published), runs[0] if runs else None)
-    return Resource(
+    resource = Resource(
         readable_id=readable_id,
         platform=PLATFORM,
         resource_type=ResourceType.course,
@@ -206,75 +201,59 @@ def transform_course(course: dict) -> Resource | None:
         offered_by=OFFERED_BY,
         title=title,
         description=clean_html(page.get("description")),
-        url=f"https://learn.mit.edu/courses/{readable_id}" if page.get("page_url") else None,
-        image=Image(url=_abs_url(page["feature_image_src"]), alt=title)
-        if page.get("feature_image_src")
-        else None,
+        url=f"{LEARN_BASE_URL}/courses/{readable_id}" if page.get("page_url") else None,
+        image=_image(course),
         published=published,
         test_mode=bool(course.get("ingest_content_files_for_ai")) and not published,
         departments=_departments(course.get("departments")),
         topics=_topics(course.get("topics")),
         certification=certification,
-        certification_type=cert_type,
+        certification_type=certificate_type(course.get("certificate_type"))
+        if certification
+        else CertificationType.none,
         resource_category="Course",
         runs=runs,
-        prices=(best.prices if best and certification else []),
-        availability=course.get("availability") or (best.availability if best else None),
-        pace=best.pace if best else [],
+        availability=course.get("availability"),
+        format=[Format.asynchronous],
+        pace=sorted({p for r in runs for p in r.pace}),
         delivery=["online"],
-        duration=course.get("duration") or page.get("length"),
-        time_commitment=course.get("time_commitment") or page.get("effort"),
-        min_weeks=weeks[0],
-        max_weeks=weeks[1],
-        min_weekly_hours=hours[0],
-        max_weekly_hours=hours[1],
-        course_numbers=numbers,
+        course_numbers=_course_numbers(raw_runs),
         details={"mitxonline_id": course.get("id")},
     )
+    return copy_run_values(resource, best_run(runs, now)) if published else resource
 
 
-def _tree_children(nodes: list[dict]) -> tuple[list[int], list[int]]:
-    """Course ids and required-program ids in req_tree order (depth first)."""
-    courses: list[int] = []
-    programs: list[int] = []
-    for node in nodes or []:
-        data = node.get("data") or {}
-        if data.get("node_type") == "course" and data.get("course") is not None:
-            courses.append(data["course"])
-        elif data.get("node_type") == "program" and data.get("required_program") is not None:
-            programs.append(data["required_program"])
-        c, p = _tree_children(node.get("children") or [])
-        courses.extend(c)
-        programs.extend(p)
-    return courses, programs
-
-
-def transform_program(
+def _child_courses(
     program: dict, courses_by_id: dict[int, dict], programs_by_id: dict[int, dict]
-) -> Resource:
-    page = program.get("page") or {}
-    readable_id = program["readable_id"]
-    course_ids, program_ids = _tree_children(program.get("req_tree") or [])
-    for cid in program.get("courses") or []:
-        if isinstance(cid, int) and cid not in course_ids:
-            course_ids.append(cid)
-    relationships: list[Relationship] = []
-    for pos, cid in enumerate(course_ids):
-        child = courses_by_id.get(cid)
-        if child is None:
-            continue  # fetch-only: a course the catalog does not have is not linked
-        relationships.append(
-            Relationship(
-                relation_type=RelationType.program_courses,
-                child=ResourceRef(
-                    platform=PLATFORM,
-                    readable_id=child["readable_id"],
-                    resource_type=ResourceType.course,
-                ),
-                position=pos,
-            )
+) -> list[dict]:
+    """The courses of the requirement tree (sub-programs' trees too) the catalog has, live and
+    not proctored-exam courses."""
+    out = []
+    for cid in course_ids_in_tree(program.get("req_tree") or [], programs_by_id):
+        course = courses_by_id.get(cid)
+        if course is None or not (course.get("page") or {}).get("live", False):
+            continue
+        if _PROCTORED.search(course.get("title") or ""):
+            continue
+        out.append(course)
+    return out
+
+
+def _program_relationships(
+    program: dict, children: list[dict], programs_by_id: dict[int, dict]
+) -> list[Relationship]:
+    def ref(item: dict, kind: ResourceType) -> ResourceRef:
+        return ResourceRef(platform=PLATFORM, readable_id=item["readable_id"], resource_type=kind)
+
+    out = [
+        Relationship(
+            relation_type=RelationType.program_courses,
+            child=ref(c, ResourceType.course),
+            position=pos,
         )
-    for pos, pid in enumerate(program_ids, start=len(relationships)):
+        for pos, c in enumerate(children)
+    ]
+    for pid in program_ids_in_tree(program.get("req_tree") or []):
         child = programs_by_id.get(pid)
         if child is None:
             continue
@@ -284,53 +263,61 @@ def transform_program(
             if child.get("display_mode") == "course"
             else RelationType.program_programs
         )
-        relationships.append(
+        out.append(
             Relationship(
-                relation_type=relation,
-                child=ResourceRef(
-                    platform=PLATFORM,
-                    readable_id=child["readable_id"],
-                    resource_type=ResourceType.program,
-                ),
-                position=pos,
+                relation_type=relation, child=ref(child, ResourceType.program), position=len(out)
             )
         )
-    published = (
-        bool(page.get("page_url"))
-        and bool(page.get("live", program.get("live", True)))
-        and bool(
-            page.get("include_in_learn_catalog", program.get("include_in_learn_catalog", True))
-        )
+    return out
+
+
+def transform_program(
+    program: dict,
+    courses_by_id: dict[int, dict],
+    programs_by_id: dict[int, dict],
+    now: datetime | None = None,
+) -> Resource:
+    now = now or clock()
+    page = program.get("page") or {}
+    readable_id = program["readable_id"]
+    children = _child_courses(program, courses_by_id, programs_by_id)
+    pace = sorted(
+        {p for c in children for r in c.get("courseruns") or [] if r for p in _run_pace(r)}
     )
-    certification = "verified" in _modes(program) or bool(program.get("certificate_type"))
-    prices: list[Price] = []
-    if certification:
-        amounts = {Decimal("0.00")} if "audit" in _modes(program) else set()
-        for key in ("min_price", "max_price"):
-            if program.get(key) is not None:
-                amounts.add(Decimal(str(program[key])).quantize(Decimal("0.01")))
-        prices = [Price(amount=a) for a in sorted(amounts)]
-    weeks = (program.get("min_weeks"), program.get("max_weeks"))
-    if weeks == (None, None):
-        weeks = weeks_range(program.get("duration") or page.get("length"))
-    hours = hours_range(program.get("time_commitment") or page.get("effort"))
+    has_page = bool(page.get("page_url"))
     url_path = (
         f"/courses/p/{readable_id}"
         if program.get("display_mode") == "course"
         else f"/programs/{readable_id}"
     )
+    url = f"{LEARN_BASE_URL}{url_path}" if has_page else None
+    modes = mode_slugs(program)
     run = Run(
         run_id=readable_id,
         title=program["title"],
-        published=published,
-        start_date=parse_datetime(program.get("start_date")),
+        description=clean_html(page.get("description")),
+        url=url,
+        image=_image(program),
+        published=has_page,
+        start_date=parse_datetime(program.get("start_date") or program.get("enrollment_start")),
         end_date=parse_datetime(program.get("end_date")),
         enrollment_start=parse_datetime(program.get("enrollment_start")),
         enrollment_end=parse_datetime(program.get("enrollment_end")),
-        prices=prices,
+        prices=prices(program, modes, enrollable=True),
+        status=CURRENT if has_page else ARCHIVED,
         availability=program.get("availability"),
+        format=[Format.asynchronous],
+        pace=pace,
+        duration=_text(program.get("duration")),
+        min_weeks=int_or_none(program.get("min_weeks")),
+        max_weeks=int_or_none(program.get("max_weeks")),
+        time_commitment=_text(program.get("time_commitment")),
+        min_weekly_hours=int_or_none(program.get("min_weekly_hours")),
+        max_weekly_hours=int_or_none(program.get("max_weekly_hours")),
     )
-    return Resource(
+    certification = certified([(run.published, run.status, modes)])
+    published = has_page and bool(page.get("live")) and bool(page.get("include_in_learn_catalog"))
+    resource = Resource(
         readable_id=readable_id,
         platform=PLATFORM,
         resource_type=ResourceType.program,
@@ -338,70 +325,67 @@ def transform_program(
         offered_by=OFFERED_BY,
         title=program["title"],
         description=clean_html(page.get("description")),
-        url=f"https://learn.mit.edu{url_path}" if page.get("page_url") else None,
-        image=Image(url=_abs_url(page["feature_image_src"]), alt=program["title"])
-        if page.get("feature_image_src")
-        else None,
+        url=url,
+        image=_image(program),
         published=published,
         departments=_departments(program.get("departments")),
         topics=_topics(program.get("topics")),
         certification=certification,
-        certification_type=CertificationType.completion
+        certification_type=certificate_type(program.get("certificate_type"))
         if certification
         else CertificationType.none,
         resource_category="Course" if program.get("display_mode") == "course" else "Program",
         runs=[run],
-        prices=prices,
         availability=program.get("availability"),
+        format=[Format.asynchronous],
+        pace=pace,
         delivery=["online"],
-        duration=program.get("duration") or page.get("length"),
-        time_commitment=program.get("time_commitment") or page.get("effort"),
-        min_weeks=int(weeks[0]) if weeks[0] is not None else None,
-        max_weeks=int(weeks[1]) if weeks[1] is not None else None,
-        min_weekly_hours=int(program["min_weekly_hours"])
-        if program.get("min_weekly_hours")
-        else hours[0],
-        max_weekly_hours=int(program["max_weekly_hours"])
-        if program.get("max_weekly_hours")
-        else hours[1],
-        relationships=relationships,
+        relationships=_program_relationships(program, children, programs_by_id),
         details={"mitxonline_id": program.get("id"), "program_type": program.get("program_type")},
     )
+    return copy_run_values(resource, best_run([run], now)) if published else resource
+
+
+def _run_pace(run: dict) -> list[str]:
+    return [Pace.self_paced if run.get("is_self_paced") else Pace.instructor_paced]
+
+
+def _context_maps(pages: list[Any]) -> tuple[dict[int, dict], dict[int, dict]]:
+    """Courses and programs by id from the page and its context pages (either shape)."""
+    courses_by_id: dict[int, dict] = {}
+    programs_by_id: dict[int, dict] = {}
+    for page in pages:
+        if isinstance(page, dict) and isinstance(page.get("courses"), list) and "programs" in page:
+            # the combined {"programs": [...], "courses": [...]} shape
+            courses_by_id.update({c["id"]: c for c in page["courses"]})
+            programs_by_id.update({p["id"]: p for p in page["programs"]})
+            continue
+        for item in items_of(page):
+            if not isinstance(item, dict) or "id" not in item:
+                continue
+            if "courseruns" in item:
+                courses_by_id[item["id"]] = item
+            elif "req_tree" in item or "courses" in item:
+                programs_by_id[item["id"]] = item
+    return courses_by_id, programs_by_id
 
 
 def transform(kind: str, payload: Any, context: Sequence[Any] = ()) -> TransformOutput:
     """Pure: one raw page (or list) of courses or programs → resources; context pages give the
-    courses (and programs) that programs link to."""
+    courses (and programs) that programs link to. "Now" is the module's `clock`."""
+    now = clock()
     if kind == "program_courses":
         # Fetch-only (as in MIT Learn): these courses are context for programs, never created.
         return TransformOutput()
     if kind == "courses":
         return transform_each(
-            ETL_SOURCE, items_of(payload), transform_course, lambda c: c.get("readable_id")
+            ETL_SOURCE,
+            items_of(payload),
+            lambda c: transform_course(c, now),
+            lambda c: c.get("readable_id"),
         )
     if kind == "programs":
-        courses_by_id: dict[int, dict] = {}
-        programs_by_id: dict[int, dict] = {}
-        pages = [payload, *context]
-        for page in pages:
-            if (
-                isinstance(page, dict)
-                and isinstance(page.get("courses"), list)
-                and "programs" in page
-            ):
-                # the combined {"programs": [...], "courses": [...]} shape
-                for c in page["courses"]:
-                    courses_by_id[c["id"]] = c
-                for p in page["programs"]:
-                    programs_by_id[p["id"]] = p
-                continue
-            for item in items_of(page):
-                if not isinstance(item, dict) or "id" not in item:
-                    continue
-                if "courseruns" in item:
-                    courses_by_id[item["id"]] = item
-                elif "req_tree" in item or "courses" in item:
-                    programs_by_id[item["id"]] = item
+        courses_by_id, programs_by_id = _context_maps([payload, *context])
         programs = (
             payload["programs"]
             if isinstance(payload, dict) and "programs" in payload
@@ -410,7 +394,7 @@ def transform(kind: str, payload: Any, context: Sequence[Any] = ()) -> Transform
         return transform_each(
             ETL_SOURCE,
             programs,
-            lambda p: transform_program(p, courses_by_id, programs_by_id),
+            lambda p: transform_program(p, courses_by_id, programs_by_id, now),
             lambda p: p.get("readable_id"),
         )
     raise ValueError(f"unknown MITx Online kind {kind!r}")
@@ -434,9 +418,9 @@ async def extract(ctx: ExtractContext) -> AsyncIterator[RawPage]:
         settings.mitxonline_programs_url, params={"live": "true"}, headers=headers
     ):
         items = items_of(json.loads(body))
+        by_id = {p["id"]: p for p in items if isinstance(p, dict) and "id" in p}
         for program in items:
-            cids, _ = _tree_children(program.get("req_tree") or [])
-            for cid in [*cids, *(program.get("courses") or [])]:
+            for cid in course_ids_in_tree(program.get("req_tree") or [], by_id):
                 if isinstance(cid, int) and cid not in seen_courses and cid not in wanted:
                     wanted.append(cid)
         yield RawPage(kind="programs", body=body, item_count=len(items), url=url)
@@ -464,6 +448,7 @@ SOURCE = Source(
     transform=transform,
     extract=extract,
     context_kinds={"programs": ("courses", "program_courses")},
+    reads_clock=True,  # prices, run status and certification compare dates with `clock`
     resource_types=("course", "program"),
     platform=PLATFORM,
     hosts=("mitxonline.mit.edu",),
