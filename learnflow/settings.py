@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from learnflow import REPO_ROOT
@@ -28,7 +28,21 @@ def host_list(value: Any) -> list[str]:
     return [h for h in (str(x).strip().lower() for x in items) if h]
 
 
-class Settings(BaseSettings):
+class OvsMediaHosts(BaseModel):
+    """OVS_ALLOWED_MEDIA_HOSTS: the webhook (on arrival) and the OVS source (on ingest) both check
+    media URLs against it, so it is declared once, here, and mixed into both."""
+
+    ovs_allowed_media_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_OVS_MEDIA_HOSTS)
+    )
+
+    @field_validator("ovs_allowed_media_hosts", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> list[str]:
+        return host_list(value)
+
+
+class Settings(BaseSettings, OvsMediaHosts):
     # `learn up` writes the addresses of what it started to .learnflow/learnflow.env, so other
     # `learn` commands in the same directory find them; real environment variables win.
     # LEARNFLOW_ENV_FILE overrides the file (empty: none; the tests use that).
@@ -109,78 +123,9 @@ class Settings(BaseSettings):
     mitx_online_etl_api_key: SecretStr | None = None
     app_base_url: str = "https://learn.mit.edu"
 
-    # ---- every other source (names as MIT Learn's where it has one; sources/<name>.py says how
-    # each is used). A source whose credentials are empty is skipped with one log line.
-
-    # edX catalog (OAuth2 client credentials, JWT)
-    edx_api_client_id: str = ""
-    edx_api_client_secret: SecretStr | None = None
-    edx_api_access_token_url: str = "https://api.edx.org/oauth2/v1/access_token"  # noqa: S105
-    edx_api_url: str = "https://discovery.edx.org/api/v1/catalogs/10/courses/"
-    edx_programs_api_url: str = "https://discovery.edx.org/api/v1/programs/"
-
-    # xPRO catalog (public REST)
-    xpro_catalog_api_url: str = "https://xpro.mit.edu/api/programs/"
-    xpro_courses_api_url: str = "https://xpro.mit.edu/api/courses/"
-
-    # MIT Professional Education (Drupal feeds under the base URL)
-    mitpe_base_url: str = "https://professional.mit.edu/"
-
-    # Sloan Executive Education (OAuth2 JWT; MIT Learn has no defaults: unset = skipped)
-    see_api_url: str = ""
-    see_api_access_token_url: str = ""
-    see_api_client_id: str = ""
-    see_api_client_secret: SecretStr | None = None
-
-    # Sloan exec news and webinars (Salesforce Aura on the community site)
-    sloan_exec_base_url: str = "https://exec.mit.edu/"
-
-    # MicroMasters (unset = skipped, as in MIT Learn)
-    micromasters_catalog_api_url: str = ""
-
-    # Open Learning Library: a Google Sheet id, else a CSV URL, else a CSV file (else the bundled one)
-    oll_sheets_id: str = ""
-    oll_csv_url: str = ""
-    oll_csv_path: str = ""
-
-    # ODL Video Service
-    ovs_api_base_url: str = "https://video.odl.mit.edu"
-    ovs_allowed_media_hosts: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: list(DEFAULT_OVS_MEDIA_HOSTS)
-    )
-
-    # MIT Open Learning events (Drupal JSON:API)
-    ol_events_base_url: str = "https://openlearning.mit.edu"
-    ol_events_max_pages: int = 10
-
-    # MIT Climate portal feeds
-    mit_climate_base_url: str = "https://climate.mit.edu"
-    mit_climate_explainers_api_url: str = "https://climate.mit.edu/feeds/explainers"
-    ask_mit_climate_api_url: str = "https://climate.mit.edu/feeds/ask-mit-climate"
-
-    # Medium (MIT Open Learning news RSS)
-    medium_mit_news_url: str = "https://medium.com/feed/open-learning"
-
-    # Podcasts: the open-podcast-data configs (GitHub contents API, one YAML URL, or a path)
-    open_podcast_data_branch: str = "master"
-    podcast_config_url: str = (
-        "https://api.github.com/repos/mitodl/open-podcast-data/contents/podcasts"
-    )
-    podcast_config_path: str = ""
-
-    # YouTube Data API v3 (unset key = skipped) and the open-video-data channel config
-    youtube_developer_key: SecretStr | None = None
-    youtube_config_url: str = (
-        "https://raw.githubusercontent.com/mitodl/open-video-data/master/youtube/channels.yaml"
-    )
-    youtube_api_base_url: str = "https://www.googleapis.com/youtube/v3"
-
-    # PostHog view events (Parquet exports in S3; unset bucket = skipped)
-    posthog_event_s3_bucket: str = ""
-    posthog_event_s3_prefix: str = ""
-    # The data lake's S3 when it is not the blob store's (S3_ENDPOINT_URL); empty: that one
-    posthog_event_s3_endpoint_url: str = ""
-    posthog_max_object_bytes: int = 512 * 1024 * 1024
+    # ---- Every other source declares its settings on its module (a `SourceSettings` class in
+    # sources/<name>.py: MIT Learn's names, read from this same environment and env file).
+    # OVS_ALLOWED_MEDIA_HOSTS is here too (OvsMediaHosts) because the webhook service checks it.
 
     # ---- Webhook service (`learn webhooks serve`; webhook_service/config.py derives its
     # WebhookConfig from these). Every secret in WEBHOOK_SECRET + WEBHOOK_SECRETS (comma list) is
@@ -243,11 +188,6 @@ class Settings(BaseSettings):
             return [v.strip() for v in value.split(",") if v.strip()]
         return value
 
-    @field_validator("ovs_allowed_media_hosts", mode="before")
-    @classmethod
-    def _comma_list(cls, value: Any) -> list[str]:
-        return host_list(value)
-
     @property
     def mitxonline_courses_url(self) -> str:
         return self.mitx_online_courses_api_url or f"{self.mitx_online_base_url}/api/v2/courses/"
@@ -264,6 +204,13 @@ _lock = threading.Lock()
 _cached: tuple[tuple[str, int], Settings] | None = None
 
 
+def _env_key() -> tuple[str, int]:
+    return (
+        os.environ.get("LEARNFLOW_ENV_FILE", DEFAULT_ENV_FILE),
+        hash(frozenset(os.environ.items())),
+    )
+
+
 def get_settings() -> Settings:
     """The settings as the environment is now: cached, and re-read when os.environ changes.
 
@@ -272,18 +219,40 @@ def get_settings() -> Settings:
     accident. Objects that keep the result (the stores) keep what it was when they were built.
     """
     global _cached
-    env_file = os.environ.get("LEARNFLOW_ENV_FILE", DEFAULT_ENV_FILE)
-    key = (env_file, hash(frozenset(os.environ.items())))
+    key = _env_key()
     cached = _cached
     if cached is not None and cached[0] == key:
         return cached[1]
     with _lock:
-        settings = Settings(_env_file=env_file or None)
+        settings = Settings(_env_file=key[0] or None)
         _cached = (key, settings)
     return settings
+
+
+class SourceSettings(BaseSettings):
+    """A source's own settings, declared once in its module and read like `Settings` (the same
+    environment and env file; MIT Learn's variable names). `read_source_settings` caches them."""
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+
+
+SS = TypeVar("SS", bound=SourceSettings)
+_source_cache: dict[type, tuple[tuple[str, int], SourceSettings]] = {}
+
+
+def read_source_settings(cls: type[SS]) -> SS:
+    """`cls` as the environment is now (cached like `get_settings`, per class)."""
+    key = _env_key()
+    cached = _source_cache.get(cls)
+    if cached is not None and cached[0] == key:
+        return cached[1]  # type: ignore[return-value]
+    value = cls(_env_file=key[0] or None)  # type: ignore[call-arg]
+    _source_cache[cls] = (key, value)
+    return value
 
 
 def reset_settings() -> None:
     """Forget the cached settings (also re-reads the env file, which the key does not cover)."""
     global _cached
     _cached = None
+    _source_cache.clear()

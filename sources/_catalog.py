@@ -16,30 +16,32 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
-from pydantic import BaseModel
-
 from learnflow.http import PermanentHttpError, SourceHttp
 from learnflow.models import CourseNumber, Delivery, Department, Price, Resource, Run
 from learnflow.reference import reference_data
-from learnflow.settings import Settings, get_settings
+from learnflow.settings import Settings, SourceSettings, read_source_settings
 
-S = TypeVar("S", bound=BaseModel)
+S = TypeVar("S", bound=SourceSettings)
 
 
 def source_settings(cls: type[S], settings: Any = None, options: dict[str, Any] | None = None) -> S:
-    """A source's view of the shared settings: its fields from `Settings`, `options` over them.
+    """A source's settings (declared once on the source, a `SourceSettings`), `options` over them.
 
-    Every source setting lives on `learnflow.settings.Settings`; `cls` names the ones a source
-    reads. A `Settings` passed in (or none) means the settings as the environment is now
-    (`get_settings()`): the process's stores keep the object they started with, and a source's
-    URLs and credentials are read when the activity runs. Any other object (a source's own
-    settings, already resolved) is read as-is.
+    A `Settings` passed in (or none) means the environment as it is now (`read_source_settings`,
+    cached like `get_settings()`), so a source's URLs and credentials are read when its activity
+    runs. Any other object (a source's own settings, already resolved) is read as-is.
     """
+    fields = cls.model_fields
     if settings is None or isinstance(settings, Settings):
-        settings = get_settings()
-    values = {name: getattr(settings, name) for name in cls.model_fields if hasattr(settings, name)}
-    values.update({k: v for k, v in (options or {}).items() if k in cls.model_fields})
-    return cls.model_validate(values)
+        base = read_source_settings(cls)
+    elif isinstance(settings, cls):
+        base = settings
+    else:  # any object with some of the fields (tests, callers' own namespaces)
+        base = cls.model_validate({n: getattr(settings, n) for n in fields if hasattr(settings, n)})
+    extra = {k: v for k, v in (options or {}).items() if k in fields}
+    if not extra:
+        return base
+    return cls.model_validate({**{n: getattr(base, n) for n in fields}, **extra})
 
 
 # ----------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, SecretStr
+from pydantic import SecretStr
 
 from learnflow.models import (
     Availability,
@@ -45,6 +45,7 @@ from learnflow.models import (
     TransformOutput,
 )
 from learnflow.reference import reference_data
+from learnflow.settings import SourceSettings
 from sources._catalog import (
     best_run,
     copy_run_values,
@@ -84,7 +85,7 @@ ARCHIVED = "Archived"
 clock: Callable[[], datetime] = utcnow
 
 
-class EdxSettings(BaseModel):
+class EdxSettings(SourceSettings):
     """EDX_* settings (MIT Learn's names)."""
 
     edx_api_client_id: str = ""

@@ -22,9 +22,9 @@ from typing import Any
 import feedparser
 import nh3
 from bs4 import BeautifulSoup
-from pydantic import BaseModel
 
 from learnflow.models import FeedItem, FeedSource, FeedType, Image, TransformOutput
+from learnflow.settings import SourceSettings
 from sources._catalog import source_settings
 from sources.base import _ALLOWED_TAGS, ExtractContext, RawPage, Source, strip_tags, transform_each
 
@@ -32,17 +32,13 @@ ETL_SOURCE = "medium_news"
 FEED_URL = "https://medium.com/feed/open-learning"
 
 
-class MediumSettings(BaseModel):
+class MediumSettings(SourceSettings):
     """MEDIUM_MIT_NEWS_URL (MIT Learn hard-codes it)."""
 
     medium_mit_news_url: str = FEED_URL
 
 
 def settings_for(settings: Any = None, options: dict[str, Any] | None = None) -> MediumSettings:
-    if settings is None:
-        from learnflow.settings import get_settings
-
-        settings = get_settings()
     return source_settings(MediumSettings, settings, options)
 
 

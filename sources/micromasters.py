@@ -19,8 +19,6 @@ import re
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from pydantic import BaseModel
-
 from learnflow.models import (
     Availability,
     CertificationType,
@@ -37,6 +35,7 @@ from learnflow.models import (
     TransformOutput,
 )
 from learnflow.reference import reference_data
+from learnflow.settings import SourceSettings
 from sources._catalog import fetch, item_key, make_price, require_dict, source_settings, text_of
 from sources.base import ExtractContext, RawPage, Source, items_of, parse_datetime, transform_each
 
@@ -47,7 +46,7 @@ READABLE_ID_PREFIX = "micromasters-program-"
 _SKIPPED_URL = re.compile(r"/(dedp|scm|fin|pom)/")
 
 
-class MicromastersSettings(BaseModel):
+class MicromastersSettings(SourceSettings):
     """MICROMASTERS_CATALOG_API_URL (no default, as in MIT Learn: unset means the source is off)."""
 
     micromasters_catalog_api_url: str = ""

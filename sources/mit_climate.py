@@ -25,10 +25,10 @@ from typing import Any
 from urllib.parse import unquote, urljoin
 
 from dateutil import parser as dateparser
-from pydantic import BaseModel
 
 from learnflow.models import Image, Resource, ResourceType, Topic, TransformOutput
 from learnflow.reference import reference_data
+from learnflow.settings import SourceSettings
 from sources._catalog import source_settings
 from sources.base import (
     EASTERN,
@@ -45,7 +45,7 @@ OFFERED_BY = "climate"
 BASE_URL = "https://climate.mit.edu"
 
 
-class ClimateSettings(BaseModel):
+class ClimateSettings(SourceSettings):
     """MIT Learn's MIT_CLIMATE_* settings, with the production URLs as defaults."""
 
     mit_climate_base_url: str = BASE_URL
@@ -58,10 +58,6 @@ class ClimateSettings(BaseModel):
 
 
 def settings_for(settings: Any = None, options: dict[str, Any] | None = None) -> ClimateSettings:
-    if settings is None:
-        from learnflow.settings import get_settings
-
-        settings = get_settings()
     return source_settings(ClimateSettings, settings, options)
 
 

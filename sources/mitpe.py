@@ -29,7 +29,6 @@ from typing import Any
 from urllib.parse import urljoin
 
 from dateutil import parser as dateparser
-from pydantic import BaseModel
 
 from learnflow.models import (
     Availability,
@@ -51,6 +50,7 @@ from learnflow.models import (
     TransformOutput,
 )
 from learnflow.reference import reference_data
+from learnflow.settings import SourceSettings
 from sources._catalog import (
     best_run,
     copy_run_values,
@@ -98,7 +98,7 @@ EVENTS_SOURCE = FeedSource(
 clock: Callable[[], datetime] = utcnow
 
 
-class MitpeSettings(BaseModel):
+class MitpeSettings(SourceSettings):
     """MITPE_BASE_URL as in MIT Learn (whose default is the production site)."""
 
     mitpe_base_url: str = BASE_URL

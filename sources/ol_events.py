@@ -30,10 +30,10 @@ from urllib.parse import urlsplit
 
 import nh3
 import structlog
-from pydantic import BaseModel
 
 from learnflow.http import SourceHttpError
 from learnflow.models import FeedItem, FeedSource, FeedType, Image, TransformOutput
+from learnflow.settings import SourceSettings
 from sources._catalog import source_settings
 from sources.base import (
     _ALLOWED_TAGS,
@@ -67,7 +67,7 @@ def utcnow() -> datetime:
 clock: Callable[[], datetime] = utcnow
 
 
-class OlEventsSettings(BaseModel):
+class OlEventsSettings(SourceSettings):
     """OL_EVENTS_* settings (no MIT Learn equivalent: it hard-codes the URL)."""
 
     ol_events_base_url: str = BASE_URL
@@ -75,10 +75,6 @@ class OlEventsSettings(BaseModel):
 
 
 def settings_for(settings: Any = None, options: dict[str, Any] | None = None) -> OlEventsSettings:
-    if settings is None:
-        from learnflow.settings import get_settings
-
-        settings = get_settings()
     return source_settings(OlEventsSettings, settings, options)
 
 

@@ -21,8 +21,6 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
 from learnflow.models import (
     Availability,
     Format,
@@ -36,6 +34,7 @@ from learnflow.models import (
     TransformOutput,
 )
 from learnflow.reference import reference_data
+from learnflow.settings import SourceSettings
 from sources._catalog import (
     course_numbers,
     fetch,
@@ -57,7 +56,7 @@ SECONDARY_TOPIC = "MITxO Adopted Secondary Child "  # sic: the sheet's header ha
 BUNDLED_CSV = Path("learning_resources") / "data" / "oll_metadata.csv"
 
 
-class OllSettings(BaseModel):
+class OllSettings(SourceSettings):
     oll_sheets_id: str = ""
     oll_csv_url: str = ""
     oll_csv_path: str = ""

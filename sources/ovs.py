@@ -25,11 +25,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Sequence
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
-from pydantic import BaseModel, Field, field_validator
-from pydantic_settings import NoDecode
 
 from learnflow.contracts.ovs import media_url_problem
 from learnflow.http import PermanentHttpError
@@ -43,7 +40,7 @@ from learnflow.models import (
     ResourceType,
     TransformOutput,
 )
-from learnflow.settings import DEFAULT_OVS_MEDIA_HOSTS, host_list
+from learnflow.settings import OvsMediaHosts, SourceSettings
 from sources._catalog import source_settings
 from sources.base import (
     ExtractContext,
@@ -60,18 +57,10 @@ PLATFORM = "ovs"
 API_PATH = "/api/v0/public/videos/"
 
 
-class OvsSettings(BaseModel):
+class OvsSettings(SourceSettings, OvsMediaHosts):
     """OVS_* settings (MIT Learn's names); OVS_ALLOWED_MEDIA_HOSTS is a comma list."""
 
     ovs_api_base_url: str = "https://video.odl.mit.edu"
-    ovs_allowed_media_hosts: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: list(DEFAULT_OVS_MEDIA_HOSTS)
-    )
-
-    @field_validator("ovs_allowed_media_hosts", mode="before")
-    @classmethod
-    def _split(cls, value: Any) -> list[str]:
-        return host_list(value)
 
     @property
     def base(self) -> str:
@@ -88,10 +77,6 @@ class OvsSettings(BaseModel):
 
 
 def settings_for(settings: Any = None, options: dict[str, Any] | None = None) -> OvsSettings:
-    if settings is None:
-        from learnflow.settings import get_settings
-
-        settings = get_settings()
     return source_settings(OvsSettings, settings, options)
 
 

@@ -39,7 +39,6 @@ import structlog
 import yaml
 from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeET
-from pydantic import BaseModel
 
 from learnflow.http import PermanentHttpError, SourceHttpError
 from learnflow.models import (
@@ -54,6 +53,7 @@ from learnflow.models import (
     TransformOutput,
 )
 from learnflow.reference import reference_data
+from learnflow.settings import SourceSettings
 from sources._catalog import source_settings
 from sources.base import (
     ExtractContext,
@@ -79,7 +79,7 @@ for _prefix, _uri in NS.items():
     ET.register_namespace(_prefix, _uri)
 
 
-class PodcastSettings(BaseModel):
+class PodcastSettings(SourceSettings):
     """Where the podcast configs live (MIT Learn: OPEN_PODCAST_DATA_BRANCH, GitHub repo folder)."""
 
     open_podcast_data_branch: str = "master"
@@ -90,10 +90,6 @@ class PodcastSettings(BaseModel):
 
 
 def settings_for(settings: Any = None, options: dict[str, Any] | None = None) -> PodcastSettings:
-    if settings is None:
-        from learnflow.settings import get_settings
-
-        settings = get_settings()
     return source_settings(PodcastSettings, settings, options)
 
 

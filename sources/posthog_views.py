@@ -31,9 +31,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import structlog
-from pydantic import BaseModel
 
 from learnflow.models import Quarantined, TransformOutput, ViewEvent
+from learnflow.settings import SourceSettings
 from sources._catalog import source_settings
 from sources.base import ExtractContext, RawPage, Source, parse_datetime
 
@@ -44,7 +44,7 @@ COLUMNS = ["uuid", "timestamp", "properties"]
 BATCH_ROWS = 1000
 
 
-class PosthogSettings(BaseModel):
+class PosthogSettings(SourceSettings):
     """MIT Learn's POSTHOG_EVENT_S3_* settings."""
 
     posthog_event_s3_bucket: str = ""
@@ -54,10 +54,6 @@ class PosthogSettings(BaseModel):
 
 
 def settings_for(settings: Any = None, options: dict[str, Any] | None = None) -> PosthogSettings:
-    if settings is None:
-        from learnflow.settings import get_settings
-
-        settings = get_settings()
     return source_settings(PosthogSettings, settings, options)
 
 

@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 from dateutil import parser as dateparser
-from pydantic import BaseModel, SecretStr
+from pydantic import SecretStr
 
 from learnflow.models import (
     Availability,
@@ -40,6 +40,7 @@ from learnflow.models import (
     TransformOutput,
 )
 from learnflow.reference import reference_data
+from learnflow.settings import SourceSettings
 from sources._catalog import (
     best_run,
     copy_run_values,
@@ -74,7 +75,7 @@ ON_DEMAND = "Asynchronous (On-Demand)"
 clock: Callable[[], datetime] = utcnow
 
 
-class SloanSettings(BaseModel):
+class SloanSettings(SourceSettings):
     """SEE_API_* settings (MIT Learn's names; MIT Learn has no defaults)."""
 
     see_api_url: str = ""

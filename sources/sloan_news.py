@@ -29,9 +29,9 @@ from typing import Any
 from urllib.parse import urljoin
 
 from dateutil import parser as dateparser
-from pydantic import BaseModel
 
 from learnflow.models import FeedItem, FeedSource, FeedType, Image, TransformOutput
+from learnflow.settings import SourceSettings
 from sources._catalog import (
     fetch,
     item_key,
@@ -88,7 +88,7 @@ AURA_QUERIES = {
 }
 
 
-class SloanNewsSettings(BaseModel):
+class SloanNewsSettings(SourceSettings):
     sloan_exec_base_url: str = BASE_URL
 
 

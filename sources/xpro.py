@@ -19,8 +19,6 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from pydantic import BaseModel
-
 from learnflow.models import (
     CertificationType,
     Format,
@@ -37,6 +35,7 @@ from learnflow.models import (
     TransformOutput,
 )
 from learnflow.reference import reference_data
+from learnflow.settings import SourceSettings
 from sources._catalog import (
     best_run,
     copy_run_values,
@@ -77,7 +76,7 @@ PLATFORMS = {
 clock: Callable[[], datetime] = utcnow
 
 
-class XproSettings(BaseModel):
+class XproSettings(SourceSettings):
     """XPRO_* settings (MIT Learn's names; it has no defaults, these are xPRO's public API)."""
 
     xpro_catalog_api_url: str = "https://xpro.mit.edu/api/programs/"

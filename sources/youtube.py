@@ -32,7 +32,7 @@ from typing import Any
 
 import structlog
 import yaml
-from pydantic import BaseModel, SecretStr
+from pydantic import SecretStr
 
 from learnflow.models import (
     Availability,
@@ -45,6 +45,7 @@ from learnflow.models import (
     TransformOutput,
 )
 from learnflow.reference import reference_data
+from learnflow.settings import SourceSettings
 from sources._catalog import source_settings
 from sources.base import (
     ExtractContext,
@@ -77,7 +78,7 @@ OCW_COMMENT_POLICY = (
 )
 
 
-class YoutubeSettings(BaseModel):
+class YoutubeSettings(SourceSettings):
     """MIT Learn's YOUTUBE_* settings (+ the API base, for tests and proxies)."""
 
     youtube_developer_key: SecretStr | None = None
@@ -88,10 +89,6 @@ class YoutubeSettings(BaseModel):
 
 
 def settings_for(settings: Any = None, options: dict[str, Any] | None = None) -> YoutubeSettings:
-    if settings is None:
-        from learnflow.settings import get_settings
-
-        settings = get_settings()
     return source_settings(YoutubeSettings, settings, options)
 
 
