@@ -30,8 +30,11 @@ configured URLs (the catalogs' pages live beside their APIs: xPRO, MITx Online, 
 Differences on purpose (reference/mit-learn.md §9): requests have a timeout and a size cap and
 fetch only from the allowed hosts; every page is re-read (see above) and rewritten only when its
 markdown changed; a page that stops answering keeps its last file; no headless browser (React
-pages that render client-side give little text — MIT Learn's WebDriver path is not rebuilt); a
-program's page does not get its courses' pages appended (not rebuilt yet).
+pages that render client-side give little text — MIT Learn's WebDriver path is not rebuilt).
+
+A program's page gets its published courses' pages appended, as MIT Learn does: the extractor
+reads the program's courses from the catalog and puts their pages in the program's envelope
+(`children`); the transform appends them under "Courses in this program", each under its title.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ import structlog
 from bs4 import BeautifulSoup
 from markdownify import markdownify
 
-from learnflow.db.content_files import page_targets
+from learnflow.db.content_files import page_targets, program_course_urls
 from learnflow.http import SourceHttpError
 from learnflow.models import ContentFile, Quarantined, TransformOutput
 from sources.base import ExtractContext, RawPage, Source
@@ -83,8 +86,25 @@ def page_markdown(html: str) -> tuple[str, str | None]:
     return text, title or None
 
 
-def transform_page(html: str | bytes, url: str) -> ContentFile:
-    """One page's HTML → the resource's marketing-page ContentFile (key = url = resource url)."""
+CHILDREN_HEADING = "## Courses in this program"
+
+
+def _children_markdown(children: Any) -> str:
+    """The courses' pages under one heading, each under its page title (MIT Learn appends a
+    program's child courses' marketing content to the program's page)."""
+    sections = []
+    for child in children or []:
+        if not isinstance(child, dict) or not isinstance(child.get("html"), str):
+            continue
+        content, title = page_markdown(child["html"])
+        if content:
+            sections.append(f"### {title or child.get('url') or ''}\n\n{content}")
+    return f"{CHILDREN_HEADING}\n\n" + "\n\n".join(sections) if sections else ""
+
+
+def transform_page(html: str | bytes, url: str, children: Any = None) -> ContentFile:
+    """One page's HTML → the resource's marketing-page ContentFile (key = url = resource url);
+    a program's `children` (envelopes of its courses' pages) are appended."""
     if isinstance(html, bytes | bytearray):
         html = bytes(html).decode("utf-8", "replace")
     if not isinstance(html, str):
@@ -94,6 +114,9 @@ def transform_page(html: str | bytes, url: str) -> ContentFile:
     content, title = page_markdown(html)
     if not content:
         raise ValueError(f"no text on the page at {url}")
+    appended = _children_markdown(children)
+    if appended:
+        content = f"{content}\n\n{appended}"
     return ContentFile(
         key=url,
         url=url,
@@ -154,7 +177,9 @@ def transform(kind: str, payload: Any, context: Sequence[Any] = ()) -> Transform
         try:
             if not isinstance(page, dict):
                 raise ValueError("a page envelope is {'url': ..., 'html': ...}")
-            out.content_files.append(transform_page(page.get("html"), page.get("url")))
+            out.content_files.append(
+                transform_page(page.get("html"), page.get("url"), page.get("children"))
+            )
         except (ValueError, TypeError) as exc:
             key = page.get("url") if isinstance(page, dict) else None
             out.quarantined.append(
@@ -195,22 +220,39 @@ async def _urls_to_fetch(ctx: ExtractContext) -> list[str]:
     return urls
 
 
-async def extract(ctx: ExtractContext) -> AsyncIterator[RawPage]:
-    """GET each course/program page (see the module docstring for which); envelopes travel
-    `PAGES_PER_BATCH` to a raw page (a JSON list)."""
-    urls = await _urls_to_fetch(ctx)
-    log.info("marketing_pages.targets", pages=len(urls))
-    batch: list[dict[str, str]] = []
-    for url in urls:
-        try:  # a host outside the allow-list is refused by the client: logged, skipped
-            body = await ctx.http.get_bytes(url)
-        except SourceHttpError as exc:
-            log.warning("marketing_page.failed", url=url, error=str(exc))
-            continue
+async def _get_page(ctx: ExtractContext, url: str, seen: dict[str, str | None]) -> str | None:
+    """A page's HTML, each URL fetched once per run (a course page is also a program's child)."""
+    if url in seen:
+        return seen[url]
+    try:  # a host outside the allow-list is refused by the client: logged, skipped
+        body = await ctx.http.get_bytes(url)
+    except SourceHttpError as exc:
+        log.warning("marketing_page.failed", url=url, error=str(exc))
+        body = None
+    else:
         if body is None:
             log.warning("marketing_page.missing", url=url)
+    seen[url] = None if body is None else body.decode("utf-8", "replace")
+    return seen[url]
+
+
+async def extract(ctx: ExtractContext) -> AsyncIterator[RawPage]:
+    """GET each course/program page (see the module docstring for which), a program's courses'
+    pages with it; envelopes travel `PAGES_PER_BATCH` to a raw page (a JSON list)."""
+    urls = await _urls_to_fetch(ctx)
+    log.info("marketing_pages.targets", pages=len(urls))
+    children = await program_course_urls(ctx.pool, urls) if ctx.pool is not None else {}
+    seen: dict[str, str | None] = {}
+    batch: list[dict[str, Any]] = []
+    for url in urls:
+        html = await _get_page(ctx, url, seen)
+        if html is None:
             continue
-        batch.append({"url": url, "html": body.decode("utf-8", "replace")})
+        envelope: dict[str, Any] = {"url": url, "html": html}
+        if children.get(url):
+            pages = [(c, await _get_page(ctx, c, seen)) for c in children[url]]
+            envelope["children"] = [{"url": c, "html": h} for c, h in pages if h is not None]
+        batch.append(envelope)
         if len(batch) >= PAGES_PER_BATCH:
             yield _raw_page(batch)
             batch = []
@@ -218,7 +260,7 @@ async def extract(ctx: ExtractContext) -> AsyncIterator[RawPage]:
         yield _raw_page(batch)
 
 
-def _raw_page(envelopes: list[dict[str, str]]) -> RawPage:
+def _raw_page(envelopes: list[dict[str, Any]]) -> RawPage:
     return RawPage(
         kind="pages",
         body=json.dumps(envelopes).encode(),

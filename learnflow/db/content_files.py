@@ -382,6 +382,30 @@ async def page_targets(
     return [PageTarget(r["url"], r["has_page"]) for r in rows]
 
 
+async def program_course_urls(pool: asyncpg.Pool, urls: Sequence[str]) -> dict[str, list[str]]:
+    """For the published programs among `urls`: their published courses' http(s) URLs, in
+    program order (a program's marketing page gets its courses' pages appended)."""
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            """
+            SELECT p.url AS program_url, c.url AS course_url
+            FROM learning_resource p
+            JOIN learning_resource_relationship r ON r.parent_id = p.id
+            JOIN learning_resource c ON c.id = r.child_id
+            WHERE p.published AND p.resource_type = 'program' AND p.url = ANY($1::text[])
+              AND c.published AND c.resource_type = 'course' AND c.url ~* '^https?://'
+            ORDER BY p.url, r.position, c.url
+            """,
+            list(urls),
+        )
+    out: dict[str, list[str]] = {}
+    for r in rows:
+        children = out.setdefault(r["program_url"], [])
+        if r["course_url"] not in children and r["course_url"] != r["program_url"]:
+            children.append(r["course_url"])
+    return out
+
+
 async def upsert_resource_files(
     pool: asyncpg.Pool, files: Sequence[ContentFile]
 ) -> ResourceFileLoad:

@@ -15,6 +15,7 @@ import pytest
 
 from devstack.harness.fixture_server import FixtureServer, Response
 from search_service.pb import search_pb2, search_pb2_grpc
+from sources.marketing_pages import CHILDREN_HEADING
 from tests.conftest import TEST_JSON
 from tests.sources_e2e.conftest import ingest
 from tests.unit.test_source_marketing_pages import built_marketing_page
@@ -115,12 +116,35 @@ async def test_marketing_pages_attach_to_resources_and_are_searchable(sources_ap
         assert "alert" not in content and "Catalog" not in content  # scripts, nav dropped
         assert server.hits(urlsplit(url).path) == 1
 
-    # The page's text is searchable through the gRPC content-file search, under its resource.
+    # A program's page has its published courses' pages appended (MIT Learn's rule).
+    async with app.stores.pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT p.url AS program, c.url AS course FROM learning_resource p"
+            " JOIN learning_resource_relationship r ON r.parent_id = p.id"
+            " JOIN learning_resource c ON c.id = r.child_id WHERE p.etl_source = 'xpro'"
+            " AND p.resource_type = 'program' AND p.published AND c.published"
+            " AND c.resource_type = 'course'"
+        )
+    courses_of: dict[str, list[str]] = {}
+    for r in rows:
+        if r["program"] in published and r["course"] in published:
+            courses_of.setdefault(r["program"], []).append(r["course"])
+    assert courses_of, "the recorded xPRO programs list published courses"
+    for program, courses in courses_of.items():
+        content = pages[program][1]
+        assert CHILDREN_HEADING in content
+        own, appended = content.split(CHILDREN_HEADING, 1)
+        assert _word(numbers[program]) in own
+        assert all(_word(numbers[c]) in appended for c in courses)
+
+    # The page's text is searchable through the gRPC content-file search, under its resource
+    # (and under the programs whose pages append it).
     url = sorted(published)[0]
     hits = await _search_files(app.grpc_address, _word(numbers[url]))
-    assert [(h.content_file.key, h.content_file.resource_id) for h in hits] == [
-        (url, published[url])
-    ]
+    expected = {(url, published[url])} | {
+        (p, published[p]) for p, courses in courses_of.items() if url in courses
+    }
+    assert {(h.content_file.key, h.content_file.resource_id) for h in hits} == expected
 
     # Unchanged pages: fetched again, nothing rewritten.
     again = await ingest(app, "marketing_pages", etl_source="xpro")

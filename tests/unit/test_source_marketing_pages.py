@@ -201,3 +201,22 @@ def test_allowed_hosts_include_the_catalog_sources_sites():
     hosts = marketing_pages.SOURCE.allowed_hosts(get_settings())
     assert {"xpro.mit.edu", "learn.mit.edu", "mitxonline.mit.edu"} <= hosts
     assert "professional.mit.edu" in hosts
+
+
+def test_a_program_page_gets_its_courses_pages_appended():
+    from sources.marketing_pages import CHILDREN_HEADING
+
+    envelope = {
+        "url": "https://xpro.mit.edu/programs/p1/",
+        "html": built_marketing_page("The Program"),
+        "children": [
+            {"url": "https://xpro.mit.edu/courses/c1/", "html": built_marketing_page("Course One")},
+            {"url": "https://xpro.mit.edu/courses/c2/", "html": built_marketing_page("Course Two")},
+        ],
+    }
+    (page,) = marketing_pages.transform("pages", [envelope]).content_files
+    own, appended = page.content.split(CHILDREN_HEADING, 1)
+    assert "The Program" in own and "Course One" not in own
+    # each course under its page title, in program order
+    assert appended.index("### ") < appended.index("Course One") < appended.index("Course Two")
+    assert page.key == envelope["url"]
