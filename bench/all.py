@@ -170,6 +170,7 @@ FIGURES: list[tuple[str, str, str, str, str, str]] = [
     ("relevance", "tantivy.goals.default_ndcg_at_10", "Relevance, default mode: nDCG@10 (judged set: 42 queries over 208 recorded resources, embedded engines)", "", "≥ 0.80 (issue 15)", "ranking: text analysis, the encoder and the fusion"),
     ("relevance", "tantivy.goals.default_empty_answers", "Relevance, default mode: queries with relevant documents answered with nothing", "", "0 (issue 15)", "a keyword-only default finds nothing for questions"),
     ("relevance", "tantivy.goals.hybrid_minus_best_single", "Relevance, hybrid nDCG@10 minus the best single mode's", "", "≥ +0.03 (issue 15)", "fusion of BM25 and the dense side"),
+    ("relevance", "tantivy.modes.default.judged_share_top10", "Relevance, share of the default mode's top 10 judged in that run", "", "1 (pooled judging)", "documents new to the pool count as 0 until judged"),
     ("relevance", "tantivy.modes.keyword_best_fields.ndcg_at_10", "Relevance, keyword best_fields: nDCG@10", "", "—", "BM25 and its text analysis"),
     ("relevance", "tantivy.modes.vector.ndcg_at_10", "Relevance, vector: nDCG@10", "", "—", "the encoder"),
     ("relevance", "opensearch.goals.default_ndcg_at_10", "Relevance, default mode on OpenSearch: nDCG@10", "", "≥ 0.80 (issue 15)", "the OpenSearch query and the fusion"),
@@ -229,7 +230,9 @@ def markdown(report: dict[str, Any]) -> str:
         " (raw numbers in `bench/results/latest.json`); the load run is the issue's 60 s."
     )
     later = [
-        f"{name} ({entry['measured'][:16].replace('T', ' ')} UTC, commit {entry.get('git_commit') or '?'})"
+        f"{name} ({entry['measured'][:16].replace('T', ' ')} UTC, commit {entry.get('git_commit') or '?'}"
+        + ("; rescored once its pool was judged" if entry.get("rescored") else "")
+        + ")"
         for name, entry in sorted(benches.items())
         if entry.get("measured")
     ]

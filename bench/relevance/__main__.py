@@ -25,6 +25,7 @@ import os
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ QUERIES = HERE / "queries.jsonl"
 JUDGEMENTS = HERE / "judgements.jsonl"
 CLI_MODULE = "learn_cli"
 DEPTH = 20  # results asked per query: Recall@20 needs 20
+RANKINGS = REPO / "bench" / "results" / "relevance_rankings.json"
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -108,7 +110,7 @@ async def search_all(address: str, queries: list[dict[str, Any]]) -> dict[str, A
                         {
                             "resource_type": r.resource.resource_type,
                             "title": r.resource.title,
-                            "description": r.resource.description[:400],
+                            "description": r.resource.description[:200],
                         },
                     )
                 rankings[name][q["id"]] = ranking
@@ -272,13 +274,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pool-depth", type=int, default=10)
     parser.add_argument("--work", type=Path, help="keep the stacks' state here")
     parser.add_argument(
-        "--rankings-out", type=Path, help="keep every ranking of this run here (JSON)"
+        "--rankings-out",
+        type=Path,
+        default=RANKINGS,
+        help="keep every ranking of this run here (JSON; default beside bench.all's report, so"
+        " the recorded figures can be pooled and rescored)",
     )
     parser.add_argument(
         "--rescore",
         type=Path,
         help="score rankings kept by --rankings-out against today's judgements (runs nothing):"
         " judge a run's pool, then rescore that same run",
+    )
+    parser.add_argument(
+        "--update-report",
+        type=Path,
+        help="with --rescore: put the rescored figures into this bench.all report's relevance"
+        " entry (bench/results/latest.json), marked rescored",
     )
     args = parser.parse_args(argv)
     from learnflow.logging import configure_logging
@@ -308,7 +320,9 @@ def main(argv: list[str] | None = None) -> int:
             (work / backend).mkdir(exist_ok=True)
             runs[backend] = asyncio.run(measure(backend, work / backend, corpus, queries))
         if args.rankings_out:
-            args.rankings_out.write_text(json.dumps({"corpus": report["corpus"], "runs": runs}))
+            args.rankings_out.parent.mkdir(parents=True, exist_ok=True)
+            kept = {"corpus": report["corpus"], "runs": runs}
+            args.rankings_out.write_text(json.dumps(kept, separators=(",", ":")) + "\n")
     pool: list[dict[str, Any]] = []
     for backend, searched in runs.items():
         scores = score(searched, judgements)
@@ -328,6 +342,12 @@ def main(argv: list[str] | None = None) -> int:
                     seen.add((entry["query"], entry["doc"]))
                     f.write(json.dumps(entry) + "\n")
         report["unjudged_pooled"] = len(seen)
+    if args.rescore and args.update_report:
+        recorded = json.loads(args.update_report.read_text())
+        entry = recorded["benchmarks"]["relevance"]
+        entry["result"] = report
+        entry["rescored"] = datetime.now(UTC).isoformat(timespec="seconds")
+        args.update_report.write_text(json.dumps(recorded, indent=2) + "\n")
     print(json.dumps(report, indent=None if args.json else 2))
     return 0
 
