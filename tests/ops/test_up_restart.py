@@ -101,7 +101,11 @@ def _search(grpc_address: str, query: str) -> tuple[int, list[str]]:
     with grpc.insecure_channel(grpc_address) as channel:
         stub = search_pb2_grpc.SearchServiceStub(channel)
         resp = stub.SearchResources(
-            search_pb2.SearchResourcesRequest(query=query, page_size=50), timeout=10
+            # keyword: its total does not depend on the page size (hybrid's candidate pool does)
+            search_pb2.SearchResourcesRequest(
+                query=query, mode=search_pb2.SEARCH_MODE_KEYWORD, page_size=50
+            ),
+            timeout=10,
         )
     return resp.total, sorted(r.resource.readable_id for r in resp.results)
 
@@ -151,7 +155,7 @@ def _status_agrees(data_dir: Path, console: list[str]) -> None:
 
 def _cli_search_pages(data_dir: Path, grpc_address: str, total: int) -> None:
     """`learn search`: "6–10 of N" on page 2, each result's URL; an apostrophe is no crash."""
-    out = _learn(data_dir, "search", QUERY, "--limit", "5", "--page", "2")
+    out = _learn(data_dir, "search", QUERY, "--mode", "keyword", "--limit", "5", "--page", "2")
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[0] == f"6–{min(10, total)} of {total}", out.stdout
