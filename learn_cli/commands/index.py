@@ -58,7 +58,7 @@ async def iter_catalog_content_files(
     pool: Any, types: Sequence[str], batch_size: int = 200
 ) -> AsyncIterator[list[dict[str, Any]]]:
     """Published content files of published resources of `types` (course/program), as documents."""
-    from learnflow.stores.opensearch_mapping import content_file_document
+    from learnflow.stores.opensearch_layout import content_file_document
 
     after = 0
     while True:
@@ -91,7 +91,7 @@ async def rebuild_from_catalog(
     index: Any, pool: Any, types: Sequence[str] | None = None, tolerance: float = 0.05
 ) -> Any:
     """The whole zero-downtime reindex of `types` (default all) from the catalog."""
-    from learnflow.stores.opensearch_mapping import CONTENT_FILE_TYPES, RESOURCE_TYPES
+    from learnflow.stores.opensearch_layout import CONTENT_FILE_TYPES, RESOURCE_TYPES
 
     chosen = list(types or RESOURCE_TYPES)
     files_of = [t for t in chosen if t in CONTENT_FILE_TYPES]

@@ -17,7 +17,7 @@ from learnflow.models import Resource
 from learnflow.search_doc import to_search_document
 from learnflow.stores.keyword import KeywordQuery
 from learnflow.stores.opensearch import bulk_chunks
-from learnflow.stores.opensearch_mapping import (
+from learnflow.stores.opensearch_layout import (
     RESOURCE_TYPES,
     content_file_document,
     mapping_differences,

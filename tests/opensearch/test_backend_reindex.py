@@ -18,7 +18,7 @@ from learnflow.models import Resource
 from learnflow.search_doc import to_search_document
 from learnflow.stores.keyword import KeywordQuery
 from learnflow.stores.opensearch import ReindexError
-from learnflow.stores.opensearch_mapping import index_settings
+from learnflow.stores.opensearch_layout import index_settings
 
 pytestmark = pytest.mark.opensearch
 

@@ -1,6 +1,6 @@
 """A real OpenSearch 2.19.6 node supports what MIT Learn's indexes and queries need.
 
-Index settings are the backend's (learnflow/stores/opensearch_mapping.py, after MIT Learn's
+Index settings are the backend's (learnflow/stores/opensearch_layout.py, after MIT Learn's
 learning_resources_search/indexing_api.py: custom_english and trigram analyzers, synonym_graph) and constants.py (join field
 resource_relations, scaled_float prices, painless scripts, percolator index).
 """
@@ -13,8 +13,8 @@ from opensearchpy import OpenSearch
 from devstack.harness.opensearch import EXTRA_MODULES, OPENSEARCH_VERSION, OpenSearchNode
 
 # The backend's own analysis settings (MIT Learn's), so this proves the node runs what we ship.
-from learnflow.stores.opensearch_mapping import ANALYSIS
-from learnflow.stores.opensearch_mapping import (
+from learnflow.stores.opensearch_layout import ANALYSIS
+from learnflow.stores.opensearch_layout import (
     ENGLISH_TEXT_WITH_SUGGEST as ENGLISH_TEXT_FIELD_WITH_SUGGEST,
 )
 
