@@ -29,7 +29,12 @@ from webhook_service import models as m
 from webhook_service import targets as t
 from webhook_service.certificates import PublicProgramCertificate, list_program_certificates
 from webhook_service.config import WebhookConfig
-from webhook_service.dedupe import DeliveryCache, Seen
+from webhook_service.dedupe import (
+    DeliveryStore,
+    MemoryDeliveryStore,
+    PostgresDeliveryStore,
+    Seen,
+)
 from webhook_service.openapi import build_openapi
 from webhook_service.signatures import SignatureError, Verified, verify
 from webhook_service.starter import StarterUnavailable, WorkflowStarter
@@ -113,6 +118,16 @@ def _validate(model: type[M], data: dict[str, Any]) -> M:
         raise ApiError(400, "invalid_body", detail, errors) from exc
 
 
+def event_key(endpoint: str, verified: Verified | None, body_digest: str) -> str | None:
+    """What makes two deliveries the same event: the Standard Webhooks id, or for MIT Learn's
+    scheme (no id, no timestamp) the signed body itself. None: no dedupe (OCW's keyed webhook)."""
+    if verified is None:
+        return None
+    if verified.webhook_id:
+        return f"{endpoint}|id|{verified.webhook_id}"
+    return f"{endpoint}|body|{body_digest}"
+
+
 def _canonical(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -121,8 +136,8 @@ class _Service:
     def __init__(self, config: WebhookConfig, starter: WorkflowStarter) -> None:
         self.config = config
         self.starter = starter
-        self.cache = DeliveryCache(config.dedupe_ttl_seconds, config.dedupe_max_entries)
         self.pool: asyncpg.Pool | None = None
+        self._deliveries: DeliveryStore | None = None
         self.openapi = build_openapi()
 
     async def signed(self, request: Request) -> tuple[Verified, bytes, dict[str, Any]]:
@@ -140,26 +155,42 @@ class _Service:
         workflow_id: str,
     ) -> JSONResponse:
         endpoint = request.url.path
-        body_digest = t.digest(body, 32)
-        if verified is not None and verified.webhook_id:
-            seen = self.cache.get(endpoint, verified.webhook_id)
+        body_digest = t.digest(body, 64)
+        key = event_key(endpoint, verified, body_digest)
+        if key is not None:
+            deliveries = await self.deliveries()
+            try:
+                seen = await deliveries.claim(
+                    key, Seen(body_digest, workflow_id), self.config.dedupe_lease_seconds
+                )
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("webhook.dedupe_unavailable", endpoint=endpoint, error=repr(exc))
+                raise ApiError(
+                    503, "unavailable", "delivery store unavailable, retry later"
+                ) from exc
             if seen is not None:
                 if seen.body_digest != body_digest:
                     raise ApiError(409, "conflict", "webhook-id reused with a different body")
                 log.info(
-                    "webhook.replay",
+                    "webhook.duplicate",
                     endpoint=endpoint,
                     workflow_id=seen.workflow_id,
-                    webhook_id=verified.webhook_id,
+                    scheme=verified.scheme if verified else "",
                 )
                 return self._accepted(seen.workflow_id)
         try:
             started = await self.starter.start(target.workflow, arg, workflow_id, target.task_queue)
-        except StarterUnavailable as exc:
-            log.warning("webhook.temporal_unavailable", endpoint=endpoint, error=str(exc))
-            raise ApiError(503, "unavailable", "workflow service unavailable, retry later") from exc
-        if verified is not None and verified.webhook_id:
-            self.cache.put(endpoint, verified.webhook_id, Seen(body_digest, started))
+        except BaseException as exc:
+            if key is not None:
+                await (await self.deliveries()).release(key)  # the sender's retry may start it
+            if isinstance(exc, StarterUnavailable):
+                log.warning("webhook.temporal_unavailable", endpoint=endpoint, error=str(exc))
+                raise ApiError(
+                    503, "unavailable", "workflow service unavailable, retry later"
+                ) from exc
+            raise
+        if key is not None:
+            await (await self.deliveries()).confirm(key, self.config.dedupe_ttl_seconds)
         log.info(
             "webhook.accepted",
             endpoint=endpoint,
@@ -174,6 +205,15 @@ class _Service:
         return JSONResponse(
             m.AcceptedResponse(workflow_id=workflow_id).model_dump(mode="json"), status_code=202
         )
+
+    async def deliveries(self) -> DeliveryStore:
+        """Postgres when the service has a database (shared by its processes), else memory."""
+        if self._deliveries is None:
+            if self.config.database_url:
+                self._deliveries = PostgresDeliveryStore(await self.get_pool())
+            else:
+                self._deliveries = MemoryDeliveryStore(self.config.dedupe_max_entries)
+        return self._deliveries
 
     async def get_pool(self) -> asyncpg.Pool:
         if not self.config.database_url:

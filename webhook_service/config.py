@@ -38,7 +38,12 @@ class WebhookConfig(BaseModel):
     max_body_bytes: int = 256 * 1024
     # Largest validated OVS video passed to a workflow inline; a bigger one is refused (413).
     ovs_inline_max_bytes: int = 64 * 1024
+    # Replay window: a delivery of an event (same webhook-id, or for MIT Learn's scheme the same
+    # signed body) already started within it starts nothing and gets the first workflow id.
     dedupe_ttl_seconds: int = 900
+    # How long a claimed event waits for its workflow start before another delivery may retry it.
+    dedupe_lease_seconds: int = 30
+    # Single-process store (no DATABASE_URL): most events remembered.
     dedupe_max_entries: int = 100_000
     ocw_webhook_key: SecretStr | None = None
     ovs_allowed_media_hosts: frozenset[str] = frozenset(DEFAULT_OVS_MEDIA_HOSTS)

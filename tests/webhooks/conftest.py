@@ -171,11 +171,12 @@ def postgres() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 async def migrated(postgres: str) -> str:
+    from learnflow.db.migrate import migrate
+
     conn = await asyncpg.connect(postgres)
     try:
-        # Until the shared runner is used here: apply the file as it would, in one transaction.
-        async with conn.transaction():
-            await conn.execute(MIGRATION.read_text())
+        # The shared runner: certificates (0002) and webhook deliveries (0005) among the rest.
+        await migrate(conn)
     finally:
         await conn.close()
     return postgres

@@ -9,7 +9,7 @@ from pydantic import SecretStr
 
 from webhook_service import targets
 from webhook_service.config import WebhookConfig, webhook_config
-from webhook_service.dedupe import DeliveryCache, Seen
+from webhook_service.dedupe import MemoryDeliveryStore, Seen
 from webhook_service.signatures import (
     SignatureError,
     mitlearn_signature,
@@ -116,11 +116,11 @@ def test_workflow_ids_are_deterministic_and_bounded():
     assert len({t.workflow for t in targets.ALL_TARGETS}) == len(targets.ALL_TARGETS)
 
 
-def test_delivery_cache_is_bounded():
-    cache = DeliveryCache(ttl_seconds=600, max_entries=2)
+async def test_memory_delivery_store_is_bounded_and_claims_once():
+    store = MemoryDeliveryStore(max_entries=2)
     for i in range(3):
-        cache.put("/p", f"msg_{i}", Seen("d", f"wf{i}"))
-    assert len(cache) == 2
-    assert cache.get("/p", "msg_0") is None
-    assert cache.get("/p", "msg_2") == Seen("d", "wf2")
-    assert cache.get("/other", "msg_2") is None
+        assert await store.claim(f"/p|id|msg_{i}", Seen("d", f"wf{i}"), 60) is None
+    assert len(store) == 2
+    assert await store.claim("/p|id|msg_2", Seen("d", "other"), 60) == Seen("d", "wf2")
+    await store.release("/p|id|msg_2")  # a failed start: the next delivery may try again
+    assert await store.claim("/p|id|msg_2", Seen("d", "wf2b"), 60) is None
