@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -175,6 +176,9 @@ class ServiceStack:
         if self.demo:
             self._start_demo()
         self.env.setdefault("GRPC_ADDRESS", settings.grpc_address)
+        if settings.search_page_token_secret is None:
+            # The search service has no built-in page-token key: `learn up` keeps one per data dir.
+            self.env["SEARCH_PAGE_TOKEN_SECRET"] = self._kept_secret("page-token.key")
         os.environ.update(self.env)
         # the pid lets other commands tell a running stack from a crashed one's leftover file
         lines = [f"{k}={v}\n" for k, v in sorted(self.env.items())]
@@ -192,7 +196,7 @@ class ServiceStack:
         self.env.setdefault("GRPC_AUTH_ENABLED", "false")
         # its webhooks are signed all the same, with a secret kept in DATA_DIR across restarts
         if not (get_settings().webhook_secret or get_settings().webhook_secrets):
-            self.env["WEBHOOK_SECRET"] = self._demo_webhook_secret()
+            self.env["WEBHOOK_SECRET"] = self._kept_secret("demo-webhook-secret")
 
         self.fixture_server = FixtureServer().start()
         self.env.update(install_demo(self.fixture_server))
@@ -215,11 +219,10 @@ class ServiceStack:
         )
         self.env.update(install_demo_archives(self.s3.client()))
 
-    def _demo_webhook_secret(self) -> str:
-        path = self.data_dir / "demo-webhook-secret"
+    def _kept_secret(self, name: str) -> str:
+        """A secret kept in DATA_DIR across restarts (created owner-only on first use)."""
+        path = self.data_dir / name
         if not path.exists():
-            import secrets
-
             path.touch(mode=0o600)
             path.write_text(secrets.token_urlsafe(32))
         return path.read_text().strip()

@@ -6,6 +6,7 @@ Both engines index the same document, and filters are defined once here: MIT Lea
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -218,6 +219,12 @@ CONTENT_FILTER_FIELDS: dict[str, Callable[[dict], list[str]]] = {
     "file_extension": _plain("file_extension"),
     "content_type": _plain("content_type"),
     "id": lambda d: [str(d["id"])],
+    # MIT Learn's content_file_search filters: the parent resource's topics and OCW topics, the
+    # file's own tags (content_feature_type), and whether it is an OCW file (show_ocw_files).
+    "topic": lambda d: [t["name"] for t in d.get("topics") or []],
+    "ocw_topic": _plain("ocw_topics"),
+    "content_feature_type": _plain("content_feature_type"),
+    "ocw_file": lambda d: ["true" if _codes("platform")(d) == ["ocw"] else "false"],
 }
 CONTENT_CASE_SENSITIVE_FILTERS = {"id", "resource_id", "run_id"}
 
@@ -267,7 +274,20 @@ def to_content_file_document(row: dict[str, Any]) -> dict[str, Any]:
         "checksum": row.get("checksum") or "",
         "content_excerpt": content[:CONTENT_EXCERPT_CHARS],
         "content_length": len(content),
+        "topics": [
+            {"name": t["name"] if isinstance(t, dict) else str(t)}
+            for t in _json_list(row.get("resource_topics"))
+        ],
+        "ocw_topics": [str(t) for t in _json_list(row.get("resource_ocw_topics"))],
+        "content_feature_type": [str(t) for t in data.get("content_tags") or []],
     }
+
+
+def _json_list(value: Any) -> list:
+    # asyncpg hands jsonb sub-values (`data->'topics'`) over as JSON text
+    if isinstance(value, str):
+        value = json.loads(value)
+    return value if isinstance(value, list) else []
 
 
 _WORD = re.compile(r"\S+")

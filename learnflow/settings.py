@@ -91,8 +91,9 @@ class Settings(BaseSettings, OvsMediaHosts):
     grpc_auth_audience: str = ""
     grpc_auth_jwks_url: str = ""
     grpc_auth_jwks_file: str = ""
-    # HMAC key for page tokens; unset: a fixed development key (tokens stay tamper-evident but
-    # forgeable by anyone who reads this code — set it in production)
+    # HMAC key for page tokens, shared by the service's replicas. No built-in key: unset with auth
+    # on, the search service refuses to start; with auth off it warns and uses a random key for the
+    # process. `learn up` and the tests set one.
     search_page_token_secret: SecretStr | None = None
 
     # Worker: host:port for the SDK's Prometheus endpoint (empty: no metrics)

@@ -6,6 +6,7 @@ logged here and answered INTERNAL with a generic message.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 from collections.abc import Callable
 
@@ -17,6 +18,11 @@ from grpc_status import rpc_status
 log = structlog.get_logger(__name__)
 
 DOMAIN = "search.learnflow"
+# The call's request id (set by validation.RequestGuard): every error's ErrorInfo carries it, so
+# a caller can quote it and an operator can find the call's log lines.
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "request_id", default=None
+)
 
 
 class ServiceError(Exception):
@@ -38,7 +44,11 @@ class ServiceError(Exception):
 
     def status(self) -> status_pb2.Status:
         status = status_pb2.Status(code=self.code, message=self.message)
-        status.details.add().Pack(error_details_pb2.ErrorInfo(reason=self.reason, domain=DOMAIN))
+        rid = request_id_var.get()
+        info = error_details_pb2.ErrorInfo(
+            reason=self.reason, domain=DOMAIN, metadata={"request_id": rid} if rid else {}
+        )
+        status.details.add().Pack(info)
         for detail in self.details():
             status.details.add().Pack(detail)
         return status

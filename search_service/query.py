@@ -1,18 +1,11 @@
-"""Pure request handling: validation against reference data, filter maps for the engines, page
-tokens, RRF, and search documents → proto messages. No I/O (unit-testable as functions)."""
+"""Pure request handling: validation against reference data, filter maps for the engines, RRF, and search documents → proto messages. No I/O (unit-testable as functions)."""
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import hashlib
-import hmac
 import json
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from google.protobuf import message as pb_message
 from google.protobuf import struct_pb2, timestamp_pb2
 
 from learnflow.models import CertificationType, Delivery, ResourceType
@@ -45,12 +38,14 @@ REPEATED_FILTERS = [
 BOOL_FILTERS = ["certification", "professional", "free"]
 FACETS = sorted(set(FILTER_FIELDS) - {"id"})
 CONTENT_FACETS = [
+    "content_feature_type",
     "content_type",
     "file_extension",
     "offered_by",
     "platform",
     "resource_id",
     "run_id",
+    "topic",
 ]
 CONTENT_SORTS = {"id", "resource_readable_id"}
 KEYWORD_MODES = {
@@ -112,11 +107,17 @@ def content_filters(f: search_pb2.ContentFileFilter) -> dict[str, list[str]]:
     allowed = _allowed_values()
     violations: list[tuple[str, str]] = []
     out: dict[str, list[str]] = {}
-    for name in ("platform", "offered_by"):
+    for name in ("platform", "offered_by", "topic"):
         values = list(getattr(f, name))
         for v in values:
             if v.lower() not in allowed[name]:
                 violations.append((f"filter.{name}", f"unknown value {v!r}"))
+        if values:
+            out[name] = values
+    for name in ("ocw_topic", "content_feature_type"):
+        values = [v.strip() for v in getattr(f, name)]
+        if any(not v for v in values):
+            violations.append((f"filter.{name}", "empty value"))
         if values:
             out[name] = values
     if f.file_extension:
@@ -180,7 +181,7 @@ def validate_search(req: search_pb2.SearchResourcesRequest) -> tuple[dict[str, l
     for facet in req.facets:
         if facet not in FACETS:
             violations.append(("facets", f"unknown facet {facet!r}; one of {', '.join(FACETS)}"))
-    if req.sort and req.sort.lstrip("-") not in SORT_FIELDS:
+    if req.sort and req.sort.removeprefix("-") not in SORT_FIELDS:
         options = ", ".join(sorted(SORT_FIELDS))
         violations.append(("sort", f"unknown sort {req.sort!r}; one of {options}"))
     if req.view not in search_pb2.ResourceView.values():
@@ -221,7 +222,7 @@ def validate_content_search(
             options = ", ".join(CONTENT_FACETS)
             violations.append(("facets", f"unknown facet {facet!r}; one of {options}"))
     if req.sort:
-        if req.sort.lstrip("-") not in CONTENT_SORTS:
+        if req.sort.removeprefix("-") not in CONTENT_SORTS:
             violations.append(
                 ("sort", f"unknown sort {req.sort!r}; one of id, resource_readable_id")
             )
@@ -233,6 +234,8 @@ def validate_content_search(
     except InvalidArgument as exc:
         violations.extend(exc.violations)
         filters = {}
+    if req.HasField("show_ocw_files") and not req.show_ocw_files:
+        filters["ocw_file"] = ["false"]  # MIT Learn's show_ocw_files=false
     if violations:
         raise InvalidArgument(violations)
     return filters, limit
@@ -299,50 +302,6 @@ def hybrid_keyword_query(
     if not req.keyword_options.search_mode:
         kq.search_mode = DEFAULT_FUSION.keyword_mode
     return kq
-
-
-# -- page tokens ------------------------------------------------------------------------------
-
-
-@dataclass
-class PageTokens:
-    """Opaque, tamper-evident page tokens: HMAC-signed, bound to the request's parameters."""
-
-    secret: bytes
-
-    @staticmethod
-    def fingerprint(req: pb_message.Message) -> str:
-        copy = type(req)()
-        copy.CopyFrom(req)
-        for name in ("page_token", "offset", "page_size"):
-            if name in copy.DESCRIPTOR.fields_by_name:
-                copy.ClearField(name)
-        blob = type(req).DESCRIPTOR.full_name.encode() + copy.SerializeToString(deterministic=True)
-        return hashlib.sha256(blob).hexdigest()[:32]
-
-    def encode(self, req: pb_message.Message, state: dict[str, Any]) -> str:
-        body = json.dumps({"s": state, "f": self.fingerprint(req)}, separators=(",", ":")).encode()
-        mac = hmac.new(self.secret, body, hashlib.sha256).digest()[:16]
-        return base64.urlsafe_b64encode(mac + body).decode().rstrip("=")
-
-    def decode(self, req: pb_message.Message) -> dict[str, Any]:
-        token = req.page_token  # type: ignore[attr-defined]
-        try:
-            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-            mac, body = raw[:16], raw[16:]
-            if not hmac.compare_digest(
-                mac, hmac.new(self.secret, body, hashlib.sha256).digest()[:16]
-            ):
-                raise ValueError("signature")
-            data = json.loads(body)
-            state = data["s"]
-        except (ValueError, TypeError, KeyError) as exc:
-            raise InvalidArgument([("page_token", "malformed or tampered page token")]) from exc
-        if data.get("f") != self.fingerprint(req):
-            raise InvalidArgument(
-                [("page_token", "page token was issued for different request parameters")]
-            )
-        return state
 
 
 # -- documents → messages ---------------------------------------------------------------------

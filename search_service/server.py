@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 import grpc
@@ -42,8 +42,10 @@ from search_service.errors import (
     handles_stream_errors,
 )
 from search_service.health import BackendHealth
+from search_service.page_tokens import ChangesState, OffsetState, PageTokens, token_secret
 from search_service.pb import search_pb2, search_pb2_grpc
 from search_service.ranking import rank_content_files, rank_resources
+from search_service.validation import RequestGuard
 
 log = structlog.get_logger(__name__)
 
@@ -63,12 +65,12 @@ class SearchService(search_pb2_grpc.SearchServiceServicer):
     def __init__(
         self,
         stores: Stores,
-        token_secret: bytes = b"learnflow-page-tokens",
+        token_secret: bytes,
         content: ContentStores | None = None,
         llm: LLMConfig | None = None,
     ):
         self.stores = stores
-        self.tokens = rq.PageTokens(token_secret)
+        self.tokens = PageTokens(token_secret)
         self._content = content
         self.llm = llm
 
@@ -78,6 +80,9 @@ class SearchService(search_pb2_grpc.SearchServiceServicer):
             self._content = content_stores(self.stores.settings)
         return self._content
 
+    def _offset(self, request) -> int:
+        return self.tokens.decode(request, OffsetState).o if request.page_token else request.offset
+
     async def _encode(self, context, text: str):
         return await encode(context, self.stores.encoder, text)
 
@@ -86,7 +91,7 @@ class SearchService(search_pb2_grpc.SearchServiceServicer):
     @handles_errors
     async def SearchResources(self, request, context):
         filters, limit = rq.validate_search(request)
-        offset = int(self.tokens.decode(request)["o"]) if request.page_token else request.offset
+        offset = self._offset(request)
         if offset + limit > rq.MAX_WINDOW:
             raise InvalidArgument([("page_token", "page is past the result window")])
         ranked = await rank_resources(self.stores, context, request, filters, offset, limit)
@@ -101,7 +106,7 @@ class SearchService(search_pb2_grpc.SearchServiceServicer):
             unavailable=ranked.unavailable,
         )
         if offset + limit < min(ranked.total, rq.MAX_WINDOW):
-            response.next_page_token = self.tokens.encode(request, {"o": offset + limit})
+            response.next_page_token = self.tokens.encode(request, OffsetState(o=offset + limit))
         return response
 
     # -- SearchContentFiles -----------------------------------------------------------------
@@ -109,7 +114,7 @@ class SearchService(search_pb2_grpc.SearchServiceServicer):
     @handles_errors
     async def SearchContentFiles(self, request, context):
         filters, limit = rq.validate_content_search(request)
-        offset = int(self.tokens.decode(request)["o"]) if request.page_token else request.offset
+        offset = self._offset(request)
         if offset + limit > rq.MAX_WINDOW:
             raise InvalidArgument([("page_token", "page is past the result window")])
         ranked = await rank_content_files(
@@ -126,7 +131,7 @@ class SearchService(search_pb2_grpc.SearchServiceServicer):
             facets=rq.facet_messages(ranked.facets),
         )
         if offset + limit < min(ranked.total, rq.MAX_WINDOW):
-            response.next_page_token = self.tokens.encode(request, {"o": offset + limit})
+            response.next_page_token = self.tokens.encode(request, OffsetState(o=offset + limit))
         return response
 
     # -- Get / BatchGet ---------------------------------------------------------------------
@@ -184,7 +189,7 @@ class SearchService(search_pb2_grpc.SearchServiceServicer):
         if violations:
             raise InvalidArgument(violations)
         per_type = request.per_type or 3
-        types = list(request.resource_types) or AUTOCOMPLETE_TYPES
+        types = list(dict.fromkeys(request.resource_types)) or AUTOCOMPLETE_TYPES
         words = prefix.lower().split()
 
         def matches(title: str) -> bool:
@@ -243,8 +248,8 @@ class SearchService(search_pb2_grpc.SearchServiceServicer):
         since = request.since.ToDatetime(tzinfo=UTC)
         after_time, after_id = since, -1
         if request.page_token:
-            state = self.tokens.decode(request)
-            after_time, after_id = datetime.fromisoformat(state["t"]), int(state["i"])
+            state = self.tokens.decode(request, ChangesState)
+            after_time, after_id = state.t, state.i
 
         async def fetch():
             async with self.stores.pool.acquire() as conn:
@@ -272,7 +277,7 @@ class SearchService(search_pb2_grpc.SearchServiceServicer):
         if len(rows) == limit:
             last = rows[-1]
             response.next_page_token = self.tokens.encode(
-                request, {"t": last["updated_on"].isoformat(), "i": last["id"]}
+                request, ChangesState(t=last["updated_on"], i=last["id"])
             )
         return response
 
@@ -357,13 +362,6 @@ def auth_from_settings(settings: Settings) -> AuthConfig | None:
         ) from exc
 
 
-def _token_secret(settings: Settings) -> bytes:
-    secret = settings.search_page_token_secret
-    if secret is None or not secret.get_secret_value():
-        return b"learnflow-page-tokens"
-    return secret.get_secret_value().encode()
-
-
 @dataclass
 class RunningServer:
     server: grpc.aio.Server
@@ -420,9 +418,11 @@ async def start_server(
     turns auth on explicitly; None/False turns it off."""
     settings = stores.settings
     auth_config = auth_from_settings(settings) if auth is True else (auth or None)
-    interceptors = []
+    secret = token_secret(settings, auth_on=auth_config is not None)
+    interceptors: list[grpc.aio.ServerInterceptor] = []
     if auth_config is not None:
         interceptors.append(JwtAuthInterceptor(JwtVerifier(auth_config)))
+    interceptors.append(RequestGuard())  # after auth: unauthenticated calls learn nothing more
     server = grpc.aio.server(
         interceptors=interceptors,
         options=[
@@ -438,7 +438,7 @@ async def start_server(
     )
     if content is None and getattr(stores, "pool", None) is not None:
         content = content_stores(settings)
-    servicer = SearchService(stores, _token_secret(settings), content=content, llm=llm)
+    servicer = SearchService(stores, secret, content=content, llm=llm)
     search_pb2_grpc.add_SearchServiceServicer_to_server(servicer, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

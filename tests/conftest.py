@@ -7,6 +7,7 @@ nothing is skipped.
 from __future__ import annotations
 
 import os
+import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -203,6 +204,8 @@ async def app(
         "HTTP_ALLOW_PRIVATE_HOSTS": "true",
         # the gRPC auth tests start their own servers with their own keys
         "GRPC_AUTH_ENABLED": "false",
+        # no built-in page-token key: the tests set one, as `learn up` does
+        "SEARCH_PAGE_TOKEN_SECRET": secrets.token_hex(16),
         "QDRANT_PATH": "",
         "QDRANT_URL": "",
         "S3_ENDPOINT_URL": s3_server.endpoint_url,

@@ -348,7 +348,8 @@ SELECT cf.id, cf.key, cf.resource_id, run.run_id AS run_id, cf.title, cf.url, cf
        (cf.published AND (lr.published OR lr.test_mode)
         AND (coalesce(run.published, true) OR lr.test_mode)) AS visible,
        lr.platform, lr.offered_by, lr.readable_id AS resource_readable_id,
-       lr.title AS resource_title
+       lr.title AS resource_title,
+       lr.data->'topics' AS resource_topics, lr.data->'ocw_topics' AS resource_ocw_topics
 FROM content_file cf
 JOIN learning_resource lr ON lr.id = cf.resource_id
 LEFT JOIN learning_resource_run run ON run.id = cf.run_id

@@ -27,7 +27,8 @@ from learnflow.stores.opensearch_layout import (
 class FilterField:
     field: str
     nested: str | None = None
-    kind: str = "keyword"  # keyword (case-insensitive) | exact | bool | long
+    kind: str = "keyword"  # keyword (case-insensitive) | exact | bool | long | flag
+    equals: str = ""  # flag: "true" when `field` holds this value, "false" when it does not
 
 
 # MIT Learn's filter names (search_doc.FILTER_FIELDS) -> where their values live in the index.
@@ -64,6 +65,10 @@ CONTENT_FILTERS: dict[str, FilterField] = {
     "file_extension": FilterField("file_extension"),
     "content_type": FilterField("content_type"),
     "id": FilterField("id", kind="long"),
+    "topic": FilterField("topics.name", "topics"),
+    "ocw_topic": FilterField("ocw_topics"),
+    "content_feature_type": FilterField("content_feature_type"),
+    "ocw_file": FilterField("platform.code", "platform", kind="flag", equals="ocw"),
 }
 assert set(CONTENT_FILTERS) == set(CONTENT_FILTER_FIELDS), "every content filter needs a field"
 
@@ -76,6 +81,16 @@ def filter_clause(
         spec = specs[name]
     except KeyError:
         raise ValueError(f"unknown filter {name!r}") from None
+    if spec.kind == "flag":
+        is_it: dict[str, Any] = {"term": {spec.field: spec.equals}}
+        if spec.nested:
+            is_it = {"nested": {"path": spec.nested, "query": is_it}}
+        flags = {v.strip().lower() for v in values} & {"true", "false"}
+        if flags == {"true", "false"}:
+            return {"match_all": {}}
+        if not flags:
+            return MATCH_NONE
+        return is_it if flags == {"true"} else {"bool": {"must_not": [is_it]}}
     if spec.kind == "bool":
         flags = sorted({v.strip().lower() for v in values} & {"true", "false"})
         inner: dict[str, Any] = {"terms": {spec.field: flags}} if flags else MATCH_NONE

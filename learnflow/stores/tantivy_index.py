@@ -53,6 +53,7 @@ class IndexSpec:
     int_sorts: frozenset[str]  # document keys sorted as integers (dates are epoch seconds)
     stored: Callable[[dict], dict]  # what is stored and served back
     shaping: bool  # MIT Learn's completeness/staleness score shaping applies
+    schema_version: str = SCHEMA_VERSION  # the directory under the index path (see above)
 
 
 def _resource_texts(doc: dict) -> dict[str, str]:
@@ -95,6 +96,8 @@ CONTENT_SPEC = IndexSpec(
     int_sorts=frozenset(),
     stored=lambda doc: {k: v for k, v in doc.items() if not k.startswith("_")},
     shaping=False,
+    # v4: MIT Learn's content-file filters topic, ocw_topic, content_feature_type, ocw_file
+    schema_version="v4",
 )
 
 
@@ -140,11 +143,12 @@ class TantivyIndex:
         self, spec: IndexSpec, path: Path | str | None = None, heap_bytes: int = 128_000_000
     ):
         self.spec = spec
+        self.generation = f"tantivy-{spec.schema_version}"
         self.schema = _schema(spec)
         if path is None:
             self.index = tantivy.Index(self.schema)
         else:
-            p = Path(path) / SCHEMA_VERSION
+            p = Path(path) / spec.schema_version
             p.mkdir(parents=True, exist_ok=True)
             self.index = tantivy.Index(self.schema, path=str(p), reuse=True)
         register(self.index)

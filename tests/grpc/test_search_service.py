@@ -367,7 +367,7 @@ async def test_content_files_keyword_vector_hybrid(stub, seeded):
     v = await _invalid(
         stub.SearchContentFiles(
             pb.SearchContentFilesRequest(
-                facets=["topic"], filter=pb.ContentFileFilter(platform=["nowhere"])
+                facets=["level"], filter=pb.ContentFileFilter(platform=["nowhere"])
             ),
             timeout=10,
         )
