@@ -1,8 +1,10 @@
 """The seam between HTTP and Temporal: `WorkflowStarter.start(...) -> workflow id`.
 
 Every start uses `WorkflowIDConflictPolicy.USE_EXISTING`, so a repeated delivery while the first
-workflow runs returns the same id and starts nothing. (After that workflow has closed, the default
-reuse policy lets a redelivery run again; the ingest activities are idempotent.)
+workflow runs returns the same id and starts nothing. After that workflow has closed, the default
+reuse policy would let a redelivery run again: the app's delivery store (`dedupe.py`) is what keeps
+a redelivery of the same event within the replay window from reaching this seam at all, while a
+new event for the same key (a new archive at the same path) still runs again.
 """
 
 from __future__ import annotations
