@@ -17,6 +17,7 @@ carries, and turns any exception that escaped the servicer into INTERNAL without
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -183,46 +184,40 @@ def _admit(request: Any) -> None:
     check(request)
 
 
-async def _internal(context: grpc.aio.ServicerContext, method: str) -> None:
-    log.exception("rpc.internal_error", method=method)
-    await abort(context, ServiceError("internal error", "INTERNAL"))
+@contextlib.asynccontextmanager
+async def _call(context: grpc.aio.ServicerContext, method: str, rid: str):
+    """One call's scope: its request id (for logs and ErrorInfo), and every error answered with
+    its status — ServiceErrors as they say, anything unexpected as INTERNAL."""
+    token = request_id_var.set(rid)
+    try:
+        with structlog.contextvars.bound_contextvars(request_id=rid, rpc=method):
+            yield
+    except ServiceError as exc:
+        await abort(context, exc)
+    except (asyncio.CancelledError, grpc.aio.AbortError):
+        raise
+    except Exception:
+        log.exception("rpc.internal_error", method=method)
+        await abort(context, ServiceError("internal error", "INTERNAL"))
+    finally:
+        request_id_var.reset(token)
 
 
 def _guard_unary(behavior: Callable[..., Awaitable[Any]], method: str, rid: str):
     async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        token = request_id_var.set(rid)
-        try:
-            with structlog.contextvars.bound_contextvars(request_id=rid, rpc=method):
-                _admit(request)
-                return await behavior(request, context)
-        except ServiceError as exc:
-            await abort(context, exc)
-        except (asyncio.CancelledError, grpc.aio.AbortError):
-            raise
-        except Exception:
-            await _internal(context, method)
-        finally:
-            request_id_var.reset(token)
+        async with _call(context, method, rid):
+            _admit(request)
+            return await behavior(request, context)
 
     return guarded
 
 
 def _guard_stream(behavior: Callable[..., Any], method: str, rid: str):
     async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        token = request_id_var.set(rid)
-        try:
-            with structlog.contextvars.bound_contextvars(request_id=rid, rpc=method):
-                _admit(request)
-                async for item in behavior(request, context):
-                    yield item
-        except ServiceError as exc:
-            await abort(context, exc)
-        except (asyncio.CancelledError, grpc.aio.AbortError):
-            raise
-        except Exception:
-            await _internal(context, method)
-        finally:
-            request_id_var.reset(token)
+        async with _call(context, method, rid):
+            _admit(request)
+            async for item in behavior(request, context):
+                yield item
 
     return guarded
 

@@ -18,8 +18,8 @@ from learnflow.models import Resource, Run, Topic
 from tests.grpc.conftest import (  # noqa: F401 - fixtures used by this suite
     _run,
     channel,
-    index_catalog_into,
     openai_server,
+    opensearch_search_service,
     seeded,
     stub,
 )
@@ -72,6 +72,22 @@ class DoorsFiles:
     ids: dict[str, int]
 
 
+def _course(
+    readable_id: str, platform: str, offered_by: str, topic: str, ocw_topics: list[str]
+) -> Resource:
+    return Resource(
+        readable_id=readable_id,
+        platform=platform,
+        offered_by=offered_by,
+        resource_type="course",
+        etl_source="doors-test",
+        title=f"Doors course {readable_id}",
+        topics=[Topic(name=topic)],
+        ocw_topics=ocw_topics,
+        runs=[Run(run_id=f"{readable_id}-run")],
+    )
+
+
 @pytest.fixture(scope="session")
 async def doors_files(app, seeded) -> DoorsFiles:  # noqa: F811 - the fixture above
     """An OCW course (topic Mathematics, an OCW topic of its own) and an MITx Online course
@@ -79,27 +95,8 @@ async def doors_files(app, seeded) -> DoorsFiles:  # noqa: F811 - the fixture ab
     by the real workflows."""
     tag = uuid.uuid4().hex[:8]
     word = f"doorsword{tag}"
-    ocw = Resource(
-        readable_id=f"doors-ocw-{tag}",
-        platform="ocw",
-        offered_by="ocw",
-        resource_type="course",
-        etl_source="doors-test",
-        title=f"Doors OCW course {tag}",
-        topics=[Topic(name="Mathematics")],
-        ocw_topics=[f"Doors Calculus {tag}"],
-        runs=[Run(run_id=f"doors-ocw-run-{tag}")],
-    )
-    mitx = Resource(
-        readable_id=f"doors-mitx-{tag}",
-        platform="mitxonline",
-        offered_by="mitx",
-        resource_type="course",
-        etl_source="doors-test",
-        title=f"Doors MITx course {tag}",
-        topics=[Topic(name="Physics")],
-        runs=[Run(run_id=f"doors-mitx-run-{tag}")],
-    )
+    ocw = _course(f"doors-ocw-{tag}", "ocw", "ocw", "Mathematics", [f"Doors Calculus {tag}"])
+    mitx = _course(f"doors-mitx-{tag}", "mitxonline", "mitx", "Physics", [])
     await app.stores.catalog.upsert_resources(f"doors-{tag}", [ocw, mitx])
     files = {
         # name: (resource, content tags)
@@ -141,32 +138,5 @@ async def doors_files(app, seeded) -> DoorsFiles:  # noqa: F811 - the fixture ab
 async def opensearch_address(app, doors_files, opensearch_url) -> AsyncIterator[str]:
     """A second service whose keyword backends (resources and content files) are a real
     OpenSearch node, holding the same catalog (doors files included)."""
-    import dataclasses
-
-    from learnflow.stores.content_search import ContentStores, content_stores
-    from search_service.backends.opensearch import (
-        OpenSearchContentFileIndex,
-        OpenSearchKeywordIndex,
-    )
-    from search_service.server import start_server
-
-    keyword = OpenSearchKeywordIndex(
-        opensearch_url, f"learnflow_doors_{uuid.uuid4().hex[:8]}", refresh=True
-    )
-    content = OpenSearchContentFileIndex(resources=keyword)
-    try:
-        await index_catalog_into(app, keyword, content)
-        running = await start_server(
-            dataclasses.replace(app.stores, keyword=keyword),
-            auth=None,
-            content=ContentStores(
-                keyword=content, vector=content_stores(app.stores.settings).vector
-            ),
-        )
-        try:
-            yield f"127.0.0.1:{running.port}"
-        finally:
-            await running.stop(grace=1.0)
-    finally:
-        await keyword.drop_all()
-        await keyword.close()
+    async with opensearch_search_service(app, opensearch_url) as service:
+        yield service.address

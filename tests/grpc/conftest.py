@@ -4,6 +4,7 @@ OpenAI-compatible server, and extra service instances (auth on; LLM pointed at t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -212,10 +213,11 @@ async def index_catalog_into(app, keyword, content) -> tuple[int, int]:
     return len(docs), indexed
 
 
-@pytest.fixture(scope="session")
-async def opensearch_service(
-    app, seeded, opensearch_url, openai_server
+@contextlib.asynccontextmanager
+async def opensearch_search_service(
+    app, opensearch_url: str, **server_options: Any
 ) -> AsyncIterator[OpenSearchService]:
+    """A service on fresh OpenSearch indexes holding the session's catalog as it is now."""
     import dataclasses
     import uuid
 
@@ -239,8 +241,7 @@ async def opensearch_service(
             content=ContentStores(
                 keyword=content, vector=content_stores(app.stores.settings).vector
             ),
-            llm=LLMConfig(model="openai/local-chat", api_base=openai_server.api_base),
-            health_interval=0.5,
+            **server_options,
         )
         try:
             yield OpenSearchService(f"127.0.0.1:{running.port}", keyword, content)
@@ -249,3 +250,14 @@ async def opensearch_service(
     finally:
         await keyword.drop_all()
         await keyword.close()
+
+
+@pytest.fixture(scope="session")
+async def opensearch_service(
+    app, seeded, opensearch_url, openai_server
+) -> AsyncIterator[OpenSearchService]:
+    llm = LLMConfig(model="openai/local-chat", api_base=openai_server.api_base)
+    async with opensearch_search_service(
+        app, opensearch_url, llm=llm, health_interval=0.5
+    ) as service:
+        yield service
