@@ -30,7 +30,9 @@ async def test_a_new_generation_reindexes_the_whole_catalog(app, seeded):
                          IndexResult, "default")  # fmt: skip
     assert rebuilt.indexed == published >= 4
     marks = await read_watermarks(stores.blobs)
-    assert marks["generation:keyword"] == marks["generation:indexed"] == stores.keyword.generation
+    assert marks["generation:keyword"] == stores.keyword.generation
+    # the content index has a schema of its own (its filters), so a generation of its own
+    assert marks["generation:indexed"] == content_stores(stores.settings).keyword.generation
     assert await content_stores(stores.settings).keyword.count() == files_before >= 2
     again = await _run(app, "IndexResourcesWorkflow", IndexInput(), IndexResult, "default")
     assert again.indexed == 0
