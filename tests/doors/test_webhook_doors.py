@@ -20,7 +20,7 @@ import pytest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from learnflow.webhooks.starter import LazyTemporalStarter
+from webhook_service.starter import LazyTemporalStarter
 from tests.webhooks.conftest import (
     Running,
     base_config,
