@@ -96,8 +96,9 @@ CONTENT_SPEC = IndexSpec(
     int_sorts=frozenset(),
     stored=lambda doc: {k: v for k, v in doc.items() if not k.startswith("_")},
     shaping=False,
-    # v4: MIT Learn's content-file filters topic, ocw_topic, content_feature_type, ocw_file
-    schema_version="v4",
+    # The resource schema's version, and its own filters: v5 = v4 plus MIT Learn's content-file
+    # filters topic, ocw_topic, content_feature_type, ocw_file. Bump it with SCHEMA_VERSION.
+    schema_version="v5",
 )
 
 

@@ -20,7 +20,6 @@ import pytest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from webhook_service.starter import LazyTemporalStarter
 from tests.webhooks.conftest import (
     Running,
     base_config,
@@ -31,6 +30,7 @@ from tests.webhooks.conftest import (
     start_server,
 )
 from tests.webhooks.test_endpoints import content_payload
+from webhook_service.starter import LazyTemporalStarter
 
 pytestmark = [pytest.mark.doors, pytest.mark.webhooks, pytest.mark.temporal, pytest.mark.postgres]
 
