@@ -90,13 +90,14 @@ def _course(
 
 @pytest.fixture(scope="session")
 async def doors_files(app, seeded) -> DoorsFiles:  # noqa: F811 - the fixture above
-    """An OCW course (topic Mathematics, an OCW topic of its own) and an MITx Online course
-    (topic Physics), two content files each with MIT Learn content tags, indexed and embedded
+    """An OCW course (topic Mathematics, an OCW topic of its own) and an xPRO course
+    (topic Physics, on xPRO), two content files each with MIT Learn content tags, indexed and embedded
     by the real workflows."""
     tag = uuid.uuid4().hex[:8]
     word = f"doorsword{tag}"
     ocw = _course(f"doors-ocw-{tag}", "ocw", "ocw", "Mathematics", [f"Doors Calculus {tag}"])
-    mitx = _course(f"doors-mitx-{tag}", "mitxonline", "mitx", "Physics", [])
+    # xPRO, not MITx Online: tests/grpc count MITx Online's courses in the session's catalog
+    mitx = _course(f"doors-mitx-{tag}", "xpro", "xpro", "Physics", [])
     await app.stores.catalog.upsert_resources(f"doors-{tag}", [ocw, mitx])
     files = {
         # name: (resource, content tags)
@@ -134,7 +135,7 @@ async def doors_files(app, seeded) -> DoorsFiles:  # noqa: F811 - the fixture ab
     return DoorsFiles(word=word, tag=tag, keys=keys, ids=ids)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def opensearch_address(app, doors_files, opensearch_url) -> AsyncIterator[str]:
     """A second service whose keyword backends (resources and content files) are a real
     OpenSearch node, holding the same catalog (doors files included)."""
