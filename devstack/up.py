@@ -294,7 +294,7 @@ async def run_up(stack: ServiceStack, console, stop: asyncio.Event, trigger: boo
 
 async def _serve(stack: ServiceStack, console, trigger: bool, started: dict[str, Any]) -> None:
     from learnflow.schedules import reconcile, wanted_schedules
-    from sources import all_sources
+    from sources import all_schedules
     from worker import queue_registry
 
     since = datetime.now(UTC) - timedelta(seconds=2)
@@ -303,7 +303,7 @@ async def _serve(stack: ServiceStack, console, trigger: bool, started: dict[str,
         get_settings().grpc_address, graceful_shutdown=timedelta(seconds=2)
     )
     registered = {wf.__name__ for wfs, _ in queue_registry().values() for wf in wfs}
-    entries = wanted_schedules(registered, set(all_sources()))
+    entries = wanted_schedules(registered, all_schedules())
     report = await reconcile(app.client, entries)
     keys: list[str] = []
     if stack.demo:

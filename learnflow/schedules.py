@@ -1,5 +1,6 @@
-"""Schedules as code: one table of every scheduled workflow, and one reconcile step that makes
-Temporal's schedules match it (create, update, delete). Cadences are the seed's, in UTC.
+"""Schedules as code: each source declares its schedules (`SCHEDULES` in its module, collected by
+`sources.all_schedules()`), the platform's are here (`PLATFORM_SCHEDULES`), and one reconcile
+step makes Temporal's schedules match them (create, update, delete). Cadences are the seed's, UTC.
 
 Every schedule: overlap SKIP (a slow run is never doubled), a catch-up window of about one
 interval (a server that was down runs the missed action once, not a backlog), a small jitter.
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -71,9 +73,10 @@ class ScheduledWorkflow:
     jitter: timedelta = field(default=timedelta(minutes=2))
 
 
-def _ingest(
+def ingest_schedule(
     source: str, cron: str | tuple[str, ...], catchup: timedelta, **kw: Any
 ) -> ScheduledWorkflow:
+    """A catalog source's `IngestSourceWorkflow` schedule (declared in `sources/<name>.py`)."""
     options = kw.pop("options", {})
     suffix = kw.pop("suffix", "")
     return ScheduledWorkflow(
@@ -87,47 +90,26 @@ def _ingest(
     )
 
 
+def archive_schedule(source: str, cron: str, catchup: timedelta) -> ScheduledWorkflow:
+    """An archive source's `IngestArchivesWorkflow` schedule (edx_content queue). OCW runs on
+    webhook / on demand, not on a schedule."""
+    return ScheduledWorkflow(
+        schedule_id=f"archives/{source}",
+        workflow="IngestArchivesWorkflow",
+        arg={"source": source},
+        cron=(cron,),
+        catchup=catchup,
+        task_queue=ARCHIVE_QUEUE,
+        source=source,
+    )
+
+
 DAY = timedelta(days=1)
 H3 = timedelta(hours=3)
 
-SCHEDULES: tuple[ScheduledWorkflow, ...] = (
-    _ingest("mitxonline", "0 */6 * * *", timedelta(hours=6)),
-    _ingest("edx", "0 5 * * *", DAY),
-    _ingest("xpro", "0 5 * * *", DAY),
-    _ingest("mitpe", "0 21 * * *", DAY, options={"kinds": "courses"}),
-    _ingest("mitpe", "0 */3 * * *", H3, options={"kinds": "news,events"}, suffix="-news-events"),
-    _ingest("sloan", "30 4 * * *", DAY),
-    # MIT Learn removed these from its beat schedule (2025-09-05); kept, created paused.
-    _ingest("sloan_news", "0 */3 * * *", H3, paused=True, note="paused as in MIT Learn"),
-    _ingest("ovs", "0 9 * * *", DAY),
-    _ingest("ovs", "30 9 * * *", DAY, options={"transcripts": "true"}, suffix="-transcripts"),
-    _ingest("ol_events", "0 */3 * * *", H3),
-    _ingest("mit_climate", "30 5 * * *", DAY),
-    _ingest("micromasters", "0 5 * * *", DAY),
-    _ingest("medium_news", "0 */3 * * *", H3),
-    _ingest("podcasts", ("0 6 * * *", "0 23 * * *"), timedelta(hours=7)),
-    _ingest("youtube", "30 8 * * *", DAY),
-    _ingest("marketing_pages", "0 */12 * * *", timedelta(hours=12)),
-    _ingest("oll", "0 5 * * *", DAY),
-    _ingest("posthog_views", "0 */3 * * *", H3),
-    # Content archives (edx_content queue). OCW runs on webhook / on demand, not on a schedule.
-    *(
-        ScheduledWorkflow(
-            schedule_id=f"archives/{source}",
-            workflow="IngestArchivesWorkflow",
-            arg={"source": source},
-            cron=(cron,),
-            catchup=catchup,
-            task_queue=ARCHIVE_QUEUE,
-            source=source,
-        )
-        for source, cron, catchup in (
-            ("canvas", "0 5 * * 0", timedelta(days=7)),
-            ("edx", "0 6 * * *", DAY),
-            ("mitxonline", "0 7 * * *", DAY),
-            ("xpro", "0 8 * * *", DAY),
-        )
-    ),
+# The schedules of no source. Each source declares its own (`SCHEDULES` in its module, found by
+# `sources.all_schedules()`, which adds these).
+PLATFORM_SCHEDULES: tuple[ScheduledWorkflow, ...] = (
     ScheduledWorkflow(
         schedule_id="embeddings/resources",
         workflow="EmbedResourcesWorkflow",
@@ -202,17 +184,10 @@ def build_schedule(entry: ScheduledWorkflow, id_prefix: str = "") -> Schedule:
 
 
 def wanted_schedules(
-    registered_workflows: set[str], registered_sources: set[str]
+    registered_workflows: set[str], entries: Iterable[ScheduledWorkflow]
 ) -> list[ScheduledWorkflow]:
-    """Entries this build can run: its workflow type exists and (for ingest) its source module."""
-    out = []
-    for entry in SCHEDULES:
-        if entry.workflow not in registered_workflows:
-            continue
-        if entry.workflow == "IngestSourceWorkflow" and entry.source not in registered_sources:
-            continue
-        out.append(entry)
-    return out
+    """The entries (`sources.all_schedules()`) this build can run: its workflow type exists."""
+    return [e for e in entries if e.workflow in registered_workflows]
 
 
 @dataclass

@@ -17,6 +17,7 @@ from learnflow.errors import UnknownArchiveSource, UnknownSource
 from sources.base import Source
 
 if TYPE_CHECKING:
+    from learnflow.schedules import ScheduledWorkflow
     from sources.archives.spec import ArchiveSource
 
 _NOT_SOURCES = {"base", "archives"}
@@ -85,3 +86,13 @@ def demo_installers() -> dict[str, Callable[[Any], dict[str, str]]]:
             continue
         found[name] = module.install
     return found
+
+
+def all_schedules() -> tuple[ScheduledWorkflow, ...]:
+    """Every schedule: each source module's `SCHEDULES`, then the platform's."""
+    from learnflow.schedules import PLATFORM_SCHEDULES
+
+    found: list[ScheduledWorkflow] = []
+    for module in _modules():
+        found.extend(getattr(module, "SCHEDULES", ()))
+    return (*found, *PLATFORM_SCHEDULES)

@@ -45,6 +45,7 @@ from learnflow.models import (
     TransformOutput,
 )
 from learnflow.reference import reference_data
+from learnflow.schedules import DAY, archive_schedule, ingest_schedule
 from learnflow.settings import SourceSettings
 from sources._catalog import (
     best_run,
@@ -543,4 +544,10 @@ SOURCE = Source(
 # Its course archives (OLX) in the archive bucket: `IngestArchivesWorkflow`.
 ARCHIVE = ArchiveSource(
     "mit_edx", "edx", "olx", "edx_course_bucket_prefix", "content_base_url_edx", "folder"
+)
+
+# When it runs (`learn schedules sync` creates these; cron in UTC).
+SCHEDULES = (
+    ingest_schedule("edx", "0 5 * * *", DAY),
+    archive_schedule("edx", "0 6 * * *", DAY),
 )

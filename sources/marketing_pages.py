@@ -42,6 +42,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -52,6 +53,7 @@ from markdownify import markdownify
 from learnflow.db.content_files import page_targets, program_course_urls
 from learnflow.http import SourceHttpError
 from learnflow.models import ContentFile, Quarantined, TransformOutput
+from learnflow.schedules import ingest_schedule
 from sources.base import ExtractContext, RawPage, Source
 
 log = structlog.get_logger(__name__)
@@ -303,3 +305,6 @@ SOURCE = Source(
     urls=_catalog_site_urls,
     description="Course/program marketing pages as markdown content files",
 )
+
+# When it runs (`learn schedules sync` creates these; cron in UTC).
+SCHEDULES = (ingest_schedule("marketing_pages", "0 */12 * * *", timedelta(hours=12)),)

@@ -24,6 +24,7 @@ import nh3
 from bs4 import BeautifulSoup
 
 from learnflow.models import FeedItem, FeedSource, FeedType, Image, TransformOutput
+from learnflow.schedules import H3, ingest_schedule
 from learnflow.settings import SourceSettings
 from sources._catalog import source_settings
 from sources.base import _ALLOWED_TAGS, ExtractContext, RawPage, Source, strip_tags, transform_each
@@ -160,3 +161,6 @@ SOURCE = Source(
     urls=lambda s: [settings_for(s).medium_mit_news_url],
     description="MIT Open Learning news on Medium (RSS)",
 )
+
+# When it runs (`learn schedules sync` creates these; cron in UTC).
+SCHEDULES = (ingest_schedule("medium_news", "0 */3 * * *", H3),)

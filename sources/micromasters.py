@@ -35,6 +35,7 @@ from learnflow.models import (
     TransformOutput,
 )
 from learnflow.reference import reference_data
+from learnflow.schedules import DAY, ingest_schedule
 from learnflow.settings import SourceSettings
 from sources._catalog import fetch, item_key, make_price, require_dict, source_settings, text_of
 from sources.base import ExtractContext, RawPage, Source, items_of, parse_datetime, transform_each
@@ -182,3 +183,6 @@ SOURCE = Source(
     unavailable=unavailable,
     description="MicroMasters programs (removed from MIT Learn 2026-07; kept here)",
 )
+
+# When it runs (`learn schedules sync` creates these; cron in UTC).
+SCHEDULES = (ingest_schedule("micromasters", "0 5 * * *", DAY),)

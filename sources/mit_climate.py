@@ -28,6 +28,7 @@ from dateutil import parser as dateparser
 
 from learnflow.models import Image, Resource, ResourceType, Topic, TransformOutput
 from learnflow.reference import reference_data
+from learnflow.schedules import DAY, ingest_schedule
 from learnflow.settings import SourceSettings
 from sources._catalog import source_settings
 from sources.base import (
@@ -165,3 +166,6 @@ SOURCE = Source(
     urls=lambda s: settings_for(s).feed_urls,
     description="MIT Climate Portal articles (explainers, Ask MIT Climate)",
 )
+
+# When it runs (`learn schedules sync` creates these; cron in UTC).
+SCHEDULES = (ingest_schedule("mit_climate", "30 5 * * *", DAY),)

@@ -50,6 +50,7 @@ from learnflow.models import (
     TransformOutput,
 )
 from learnflow.reference import reference_data
+from learnflow.schedules import DAY, H3, ingest_schedule
 from learnflow.settings import SourceSettings
 from sources._catalog import (
     best_run,
@@ -438,4 +439,12 @@ SOURCE = Source(
     platform=PLATFORM,
     hosts=("professional.mit.edu",),
     description="MIT Professional Education: catalog, news and events (Drupal feeds)",
+)
+
+# When it runs (`learn schedules sync` creates these; cron in UTC).
+SCHEDULES = (
+    ingest_schedule("mitpe", "0 21 * * *", DAY, options={"kinds": "courses"}),
+    ingest_schedule(
+        "mitpe", "0 */3 * * *", H3, options={"kinds": "news,events"}, suffix="-news-events"
+    ),
 )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from learnflow.models import (
@@ -36,6 +36,7 @@ from learnflow.models import (
     TransformOutput,
 )
 from learnflow.reference import reference_data
+from learnflow.schedules import DAY, archive_schedule, ingest_schedule
 from sources._catalog import best_run, copy_run_values, utcnow
 from sources._mitxonline import (
     ARCHIVED,
@@ -464,4 +465,10 @@ ARCHIVE = ArchiveSource(
     "mitx_online_course_bucket_prefix",
     "content_base_url_mitxonline",
     "folder",
+)
+
+# When it runs (`learn schedules sync` creates these; cron in UTC).
+SCHEDULES = (
+    ingest_schedule("mitxonline", "0 */6 * * *", timedelta(hours=6)),
+    archive_schedule("mitxonline", "0 7 * * *", DAY),
 )

@@ -33,6 +33,7 @@ import structlog
 
 from learnflow.http import SourceHttpError
 from learnflow.models import FeedItem, FeedSource, FeedType, Image, TransformOutput
+from learnflow.schedules import H3, ingest_schedule
 from learnflow.settings import SourceSettings
 from sources._catalog import source_settings
 from sources.base import (
@@ -339,3 +340,6 @@ SOURCE = Source(
     urls=lambda s: [settings_for(s).ol_events_base_url],
     description="MIT Open Learning events (Drupal JSON:API)",
 )
+
+# When it runs (`learn schedules sync` creates these; cron in UTC).
+SCHEDULES = (ingest_schedule("ol_events", "0 */3 * * *", H3),)

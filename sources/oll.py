@@ -34,6 +34,7 @@ from learnflow.models import (
     TransformOutput,
 )
 from learnflow.reference import reference_data
+from learnflow.schedules import DAY, ingest_schedule
 from learnflow.settings import SourceSettings
 from sources._catalog import (
     course_numbers,
@@ -217,3 +218,6 @@ SOURCE = Source(
 ARCHIVE = ArchiveSource(
     "oll", "oll", "olx", "oll_course_bucket_prefix", "content_base_url_oll", "filename"
 )
+
+# When it runs (`learn schedules sync` creates these; cron in UTC).
+SCHEDULES = (ingest_schedule("oll", "0 5 * * *", DAY),)

@@ -40,6 +40,7 @@ from learnflow.models import (
     ResourceType,
     TransformOutput,
 )
+from learnflow.schedules import DAY, ingest_schedule
 from learnflow.settings import OvsMediaHosts, SourceSettings
 from sources._catalog import source_settings
 from sources.base import (
@@ -339,4 +340,12 @@ SOURCE = Source(
     hosts=("video.odl.mit.edu",),
     urls=lambda s: [settings_for(s).videos_url],
     description="ODL Video Service public videos and collections",
+)
+
+# When it runs (`learn schedules sync` creates these; cron in UTC).
+SCHEDULES = (
+    ingest_schedule("ovs", "0 9 * * *", DAY),
+    ingest_schedule(
+        "ovs", "30 9 * * *", DAY, options={"transcripts": "true"}, suffix="-transcripts"
+    ),
 )

@@ -32,6 +32,7 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,7 @@ from learnflow.models import (
     TransformOutput,
 )
 from learnflow.reference import reference_data
+from learnflow.schedules import ingest_schedule
 from learnflow.settings import SourceSettings
 from sources._catalog import source_settings
 from sources.base import (
@@ -412,3 +414,6 @@ SOURCE = Source(
     urls=lambda s: [settings_for(s).podcast_config_url],
     description="Podcasts (open-podcast-data configs + RSS feeds)",
 )
+
+# When it runs (`learn schedules sync` creates these; cron in UTC).
+SCHEDULES = (ingest_schedule("podcasts", ("0 6 * * *", "0 23 * * *"), timedelta(hours=7)),)

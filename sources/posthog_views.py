@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 import structlog
 
 from learnflow.models import Quarantined, TransformOutput, ViewEvent
+from learnflow.schedules import H3, ingest_schedule
 from learnflow.settings import SourceSettings
 from sources._catalog import source_settings
 from sources.base import ExtractContext, RawPage, Source, parse_datetime
@@ -195,3 +196,6 @@ SOURCE = Source(
     unavailable=unavailable,
     description="PostHog learning-resource view events (Parquet exports in S3)",
 )
+
+# When it runs (`learn schedules sync` creates these; cron in UTC).
+SCHEDULES = (ingest_schedule("posthog_views", "0 */3 * * *", H3),)

@@ -40,6 +40,7 @@ from learnflow.models import (
     TransformOutput,
 )
 from learnflow.reference import reference_data
+from learnflow.schedules import DAY, ingest_schedule
 from learnflow.settings import SourceSettings
 from sources._catalog import (
     best_run,
@@ -294,3 +295,6 @@ SOURCE = Source(
     unavailable=unavailable,
     description="MIT Sloan Executive Education courses and offerings (OAuth2 JWT)",
 )
+
+# When it runs (`learn schedules sync` creates these; cron in UTC).
+SCHEDULES = (ingest_schedule("sloan", "30 4 * * *", DAY),)

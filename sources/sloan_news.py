@@ -31,6 +31,7 @@ from urllib.parse import urljoin
 from dateutil import parser as dateparser
 
 from learnflow.models import FeedItem, FeedSource, FeedType, Image, TransformOutput
+from learnflow.schedules import H3, ingest_schedule
 from learnflow.settings import SourceSettings
 from sources._catalog import (
     fetch,
@@ -322,4 +323,10 @@ SOURCE = Source(
     hosts=("exec.mit.edu",),
     urls=lambda settings: [source_settings(SloanNewsSettings, settings).sloan_exec_base_url],
     description="MIT Sloan Exec Ed blog and webinars (Salesforce Aura); schedule paused",
+)
+
+# When it runs (`learn schedules sync` creates these; cron in UTC).
+SCHEDULES = (
+    # MIT Learn removed it from its beat schedule (2025-09-05); kept, created paused.
+    ingest_schedule("sloan_news", "0 */3 * * *", H3, paused=True, note="paused as in MIT Learn"),
 )

@@ -35,6 +35,7 @@ from learnflow.models import (
     TransformOutput,
 )
 from learnflow.reference import reference_data
+from learnflow.schedules import DAY, archive_schedule, ingest_schedule
 from learnflow.settings import SourceSettings
 from sources._catalog import (
     best_run,
@@ -323,4 +324,10 @@ SOURCE = Source(
 # Its course archives (OLX) in the archive bucket: `IngestArchivesWorkflow`.
 ARCHIVE = ArchiveSource(
     "xpro", "xpro", "olx", "xpro_course_bucket_prefix", "content_base_url_xpro", "folder"
+)
+
+# When it runs (`learn schedules sync` creates these; cron in UTC).
+SCHEDULES = (
+    ingest_schedule("xpro", "0 5 * * *", DAY),
+    archive_schedule("xpro", "0 8 * * *", DAY),
 )

@@ -45,6 +45,7 @@ from learnflow.models import (
     TransformOutput,
 )
 from learnflow.reference import reference_data
+from learnflow.schedules import DAY, ingest_schedule
 from learnflow.settings import SourceSettings
 from sources._catalog import source_settings
 from sources.base import (
@@ -469,3 +470,6 @@ SOURCE = Source(
     urls=lambda s: [settings_for(s).youtube_config_url, settings_for(s).youtube_api_base_url],
     description="YouTube channels and playlists (Data API v3)",
 )
+
+# When it runs (`learn schedules sync` creates these; cron in UTC).
+SCHEDULES = (ingest_schedule("youtube", "30 8 * * *", DAY),)

@@ -93,10 +93,10 @@ async def _client():
 
 def _wanted():
     from learnflow.schedules import wanted_schedules
-    from sources import all_sources
+    from sources import all_schedules
     from worker import registered_workflow_types
 
-    return wanted_schedules(set(registered_workflow_types()), set(all_sources()))
+    return wanted_schedules(set(registered_workflow_types()), all_schedules())
 
 
 def _fail(message: str) -> None:

@@ -21,7 +21,7 @@ import xml.etree.ElementTree as ET
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from urllib.parse import unquote, unquote_plus
 from zoneinfo import ZoneInfo
 
 from learnflow.models import ContentFile
+from learnflow.schedules import archive_schedule
 from learnflow.textextract import TextExtractor
 from sources.archives.checksum import canvas_archive_checksum
 from sources.archives.olx import FileFailure, PreviousFiles, previous_lookup, walk_olx
@@ -500,3 +501,6 @@ def canvas_content_files(
 ARCHIVE = ArchiveSource(
     "canvas", "canvas", "canvas", "canvas_course_bucket_prefix", None, "canvas_folder"
 )
+
+# Weekly (`learn schedules sync` creates it; cron in UTC).
+SCHEDULES = (archive_schedule("canvas", "0 5 * * 0", timedelta(days=7)),)

@@ -12,8 +12,9 @@ from temporalio.client import WorkflowExecutionStatus
 
 from devstack.harness.fixture_server import Response
 from learnflow.contracts import IngestResult, IngestSourceInput
-from learnflow.schedules import SCHEDULES, reconcile
+from learnflow.schedules import reconcile
 from search_service.pb import search_pb2, search_pb2_grpc
+from sources import all_schedules
 from tests.conftest import TEST_JSON, unique_id
 
 pytestmark = [pytest.mark.temporal, pytest.mark.postgres, pytest.mark.e2e, pytest.mark.grpc]
@@ -55,7 +56,7 @@ async def _search(address: str, **kwargs) -> search_pb2.SearchResourcesResponse:
 
 
 async def test_schedule_to_search(app):
-    entry = next(e for e in SCHEDULES if e.schedule_id == "ingest/mitxonline")
+    entry = next(e for e in all_schedules() if e.schedule_id == "ingest/mitxonline")
     prefix = unique_id("e2e") + "/"
     report = await reconcile(app.client, [entry], id_prefix=prefix)
     assert report.created == [f"{prefix}ingest/mitxonline"]

@@ -110,10 +110,10 @@ async def _completed_runs(client, query: str) -> list:
 
 def _schedules():
     from learnflow.schedules import wanted_schedules
-    from sources import all_sources
+    from sources import all_schedules
     from worker import registered_workflow_types
 
-    return wanted_schedules(set(registered_workflow_types()), set(all_sources()))
+    return wanted_schedules(set(registered_workflow_types()), all_schedules())
 
 
 async def test_demo_runs_every_schedule_and_status_finds_the_stack(demo_stack, tmp_path):

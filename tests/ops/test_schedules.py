@@ -15,17 +15,20 @@ from learnflow import search_attributes as sa
 from learnflow.contracts import TASK_QUEUES
 from learnflow.schedules import (
     CRON_MEMO,
-    SCHEDULES,
     ScheduledWorkflow,
     action_memo,
     managed_schedule_ids,
     reconcile,
     wanted_schedules,
 )
+from sources import all_schedules
 from tests.conftest import unique_id
 from tests.helpers.polling import eventually
 
 pytestmark = [pytest.mark.temporal]
+
+# Every schedule, as the registry finds them (each source module declares its own).
+SCHEDULES = all_schedules()
 
 # The seed's ingestion table (../shared/seed), source → cadence as cron in UTC. OCW is
 # "webhook / on-demand" and has no schedule.
@@ -78,8 +81,13 @@ def test_table_matches_the_seed():
 
 
 def test_wanted_skips_what_this_build_cannot_run():
-    wanted = wanted_schedules({"IngestSourceWorkflow"}, {"mitxonline", "edx"})
-    assert [e.schedule_id for e in wanted] == ["ingest/mitxonline", "ingest/edx"]
+    wanted = wanted_schedules({"IngestArchivesWorkflow"}, SCHEDULES)
+    assert {e.schedule_id for e in wanted} == {
+        "archives/canvas",
+        "archives/edx",
+        "archives/mitxonline",
+        "archives/xpro",
+    }
 
 
 async def test_every_entry_is_accepted_and_catchup_is_about_one_interval(temporal_client):
