@@ -13,8 +13,10 @@ from temporalio import activity
 
 from learnflow.contracts import DEFAULT_QUEUE, PruneResult, UpsertResult
 from learnflow.contracts.ovs import OvsVideoDeleteInput, OvsVideoWebhookInput
-from learnflow.db.by_key import unpublish_resource
+from learnflow.db.by_key import stored_transcripts, unpublish_resource
+from learnflow.http import SourceHttp
 from learnflow.models import ResourceType
+from learnflow.settings import get_settings
 from learnflow.stores import get_stores
 from sources import ovs
 
@@ -37,7 +39,8 @@ async def upsert_ovs_video(req: OvsVideoWebhookInput) -> UpsertResult:
         )
         log.info("ovs_webhook.not_loadable", key=req.key, unpublished=gone)
         return UpsertResult()
-    out = ovs.transform("videos", {"results": [req.video]})
+    texts = await _transcript(stores, req)
+    out = ovs.transform("videos", {"results": [req.video]}, [{"transcripts": texts}])
     run_id = webhook_run_id(req.key)
     result = await stores.catalog.upsert_resources(run_id, out.resources)
     result.quarantined = await stores.catalog.quarantine(run_id, out.quarantined)
@@ -46,6 +49,24 @@ async def upsert_ovs_video(req: OvsVideoWebhookInput) -> UpsertResult:
         await conn.execute("DELETE FROM etl_seen WHERE run_id = $1", run_id)
     log.info("ovs_webhook.upserted", key=req.key, **result.model_dump())
     return result
+
+
+async def _transcript(stores, req: OvsVideoWebhookInput) -> dict[str, str]:
+    """The posted video's English captions as text, fetched as the transcripts schedule does;
+    when they cannot be read, the transcript the catalog already holds (never dropped)."""
+    settings = get_settings()
+    http = SourceHttp(
+        ovs.SOURCE.allowed_hosts(settings) or None,
+        timeout=settings.http_timeout_seconds,
+        max_bytes=settings.http_max_response_bytes,
+        user_agent=settings.http_user_agent,
+        allow_private=settings.http_allow_private_hosts,
+    )
+    try:
+        fetched = await ovs.fetch_transcripts(http, [req.video], ovs.settings_for())
+    finally:
+        await http.aclose()
+    return fetched or await stored_transcripts(stores.pool, ovs.ETL_SOURCE, [req.key])
 
 
 @activity.defn

@@ -103,6 +103,8 @@ def to_search_document(
         # MIT Learn's sort helpers (excluded from its _source; kept small here).
         "featured_rank": None,
         "sort_coursenum": _sort_coursenum(res),
+        # A video's spoken words (MIT Learn indexes `video.transcript`): searched, not returned.
+        "transcript": str(res.details.get("transcript") or ""),
     }
     return doc
 
@@ -189,6 +191,7 @@ def search_text(doc: dict) -> str:
         (doc.get("platform") or {}).get("name", ""),
         (doc.get("offered_by") or {}).get("name", ""),
         " ".join(doc.get("course_feature", [])),
+        doc.get("transcript") or "",
     ]
     return "\n".join(p for p in parts if p)
 
@@ -203,6 +206,7 @@ def embedding_text(doc: dict) -> str:
             doc.get("full_description") or "",
             " ".join(doc.get("course_numbers", [])),
             " ".join(t["name"] for t in doc.get("topics", [])),
+            doc.get("transcript") or "",
         ]
         if p
     )

@@ -187,7 +187,8 @@ _LINK_ATTRIBUTES = {"a": {"href", "title"}}
 
 def clean_html(text: str | None, *, links: bool = False) -> str | None:
     """MIT Learn's `clean_data`: nh3 with its short tag list and no attributes; `links=True`
-    (podcasts only, as there) also keeps <a href title>."""
+    (podcasts only, as there) also keeps <a href title>. None stays None (MIT Learn returns ""
+    for no text: kept, the models say "absent" with None)."""
     if text is None:
         return None
     if links:

@@ -104,6 +104,18 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _effort(item: dict) -> dict[str, Any]:
+    """A run's duration and weekly hours, read from its course or program as MIT Learn does."""
+    return {
+        "duration": _text(item.get("duration")),
+        "min_weeks": int_or_none(item.get("min_weeks")),
+        "max_weeks": int_or_none(item.get("max_weeks")),
+        "time_commitment": _text(item.get("time_commitment")),
+        "min_weekly_hours": int_or_none(item.get("min_weekly_hours")),
+        "max_weekly_hours": int_or_none(item.get("max_weekly_hours")),
+    }
+
+
 def _transform_run(course: dict, run: dict, now: datetime) -> tuple[Run, list[str]]:
     """A run and its enrollment modes (certification reads them; the run does not keep them)."""
     page = course.get("page") or {}
@@ -137,12 +149,7 @@ def _transform_run(course: dict, run: dict, now: datetime) -> tuple[Run, list[st
         availability=course.get("availability"),
         format=[Format.asynchronous],
         pace=[Pace.self_paced if run.get("is_self_paced") else Pace.instructor_paced],
-        duration=_text(course.get("duration")),
-        min_weeks=int_or_none(course.get("min_weeks")),
-        max_weeks=int_or_none(course.get("max_weeks")),
-        time_commitment=_text(course.get("time_commitment")),
-        min_weekly_hours=int_or_none(course.get("min_weekly_hours")),
-        max_weekly_hours=int_or_none(course.get("max_weekly_hours")),
+        **_effort(course),
     ), modes
 
 
@@ -309,12 +316,7 @@ def transform_program(
         availability=program.get("availability"),
         format=[Format.asynchronous],
         pace=pace,
-        duration=_text(program.get("duration")),
-        min_weeks=int_or_none(program.get("min_weeks")),
-        max_weeks=int_or_none(program.get("max_weeks")),
-        time_commitment=_text(program.get("time_commitment")),
-        min_weekly_hours=int_or_none(program.get("min_weekly_hours")),
-        max_weekly_hours=int_or_none(program.get("max_weekly_hours")),
+        **_effort(program),
     )
     certification = certified([(run.published, run.status, modes)])
     published = has_page and bool(page.get("live")) and bool(page.get("include_in_learn_catalog"))

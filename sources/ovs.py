@@ -14,6 +14,15 @@ Kinds: `videos` (a DRF page → video resources) and `playlists` (the collection
 video of the run as context → playlist resources with their full PLAYLIST_VIDEOS list; a playlist
 must see all pages at once because the loader replaces a parent's relationships).
 
+Transcripts (MIT Learn's `get_ovs_transcripts` job): kind `transcripts` is one page
+`{"transcripts": {key: text}}` the videos pages read as context. The `ingest/ovs-transcripts`
+schedule (`options["transcripts"]`) GETs the English WebVTT captions of each video without a
+transcript (`overwrite`: of every video) through the same HTTP layer, from the caption URL or
+`OVS_CAPTIONS_BASE_URL`; every run carries the catalog's stored transcripts over, so a run
+without the option keeps them. The text is `details["transcript"]`, which the keyword and vector
+indexes read (`search_doc`). The OVS webhook fetches the posted video's captions too. WebVTT is
+read directly (`sources/_transcripts.py`) instead of through Tika.
+
 Differences on purpose (reference/mit-learn.md §9): every request has a timeout; every media URL
 (sources, thumbnails, captions, cta_link) must be https on `OVS_ALLOWED_MEDIA_HOSTS` or the API
 host, with no userinfo or backslash (the webhook's rule, `learnflow.contracts.ovs`); a `next`
@@ -28,8 +37,11 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import structlog
+
 from learnflow.contracts.ovs import media_url_problem
-from learnflow.http import PermanentHttpError
+from learnflow.db.by_key import stored_transcripts
+from learnflow.http import PermanentHttpError, SourceHttpError
 from learnflow.models import (
     Availability,
     Image,
@@ -43,6 +55,7 @@ from learnflow.models import (
 from learnflow.schedules import DAY, ingest_schedule
 from learnflow.settings import OvsMediaHosts, SourceSettings
 from sources._catalog import source_settings
+from sources._transcripts import TRANSCRIPTS_KIND, transcripts_in, transcripts_page, vtt_text
 from sources.base import (
     ExtractContext,
     RawPage,
@@ -53,6 +66,8 @@ from sources.base import (
     transform_each,
 )
 
+log = structlog.get_logger(__name__)
+
 ETL_SOURCE = "ovs"
 PLATFORM = "ovs"
 API_PATH = "/api/v0/public/videos/"
@@ -62,6 +77,9 @@ class OvsSettings(SourceSettings, OvsMediaHosts):
     """OVS_* settings (MIT Learn's names); OVS_ALLOWED_MEDIA_HOSTS is a comma list."""
 
     ovs_api_base_url: str = "https://video.odl.mit.edu"
+    # Where English captions are fetched: empty = the caption URL the video lists (its
+    # CloudFront host); a base URL serves the same paths (a mirror, or the tests' fixture server).
+    ovs_captions_base_url: str = ""
 
     @property
     def base(self) -> str:
@@ -149,8 +167,44 @@ def _caption_urls(video: dict, hosts: frozenset[str]) -> list[dict[str, str]]:
     return out
 
 
-def transform_video(video: dict, cfg: OvsSettings | None = None) -> Resource:
-    """One OVS video dict (the public API's shape, also the webhook's) → a video resource."""
+def english_caption_url(video: dict, cfg: OvsSettings) -> str | None:
+    """The URL to GET the video's English captions from (MIT Learn's _fetch_transcript reads the
+    first caption whose language is "en"), or None."""
+    for caption in _caption_urls(video, cfg.media_hosts()):
+        if caption["language"] == "en":
+            if cfg.ovs_captions_base_url:
+                return cfg.ovs_captions_base_url.rstrip("/") + urlsplit(caption["url"]).path
+            return caption["url"]
+    return None
+
+
+async def fetch_transcripts(
+    http: Any, videos: Sequence[dict], cfg: OvsSettings, skip: set[str] = frozenset()
+) -> dict[str, str]:
+    """GET the English captions of each video not in `skip` → {key: transcript text}; a caption
+    that fails is logged and left out (the video still loads)."""
+    out: dict[str, str] = {}
+    for video in videos:
+        key = video.get("key")
+        url = english_caption_url(video, cfg) if isinstance(key, str) else None
+        if not url or key in skip:
+            continue
+        try:
+            body = await http.get_bytes(url)
+        except SourceHttpError as exc:
+            log.warning("ovs.caption_failed", key=key, url=url, error=str(exc))
+            continue
+        text = vtt_text(body) if body else ""
+        if text:
+            out[key] = text
+    return out
+
+
+def transform_video(
+    video: dict, cfg: OvsSettings | None = None, transcript: str | None = None
+) -> Resource:
+    """One OVS video dict (the public API's shape, also the webhook's) → a video resource;
+    `transcript` (the English captions as text) is searchable as the video's content."""
     cfg = cfg or settings_for()
     hosts = cfg.media_hosts()
     key = video["key"]
@@ -195,6 +249,7 @@ def transform_video(video: dict, cfg: OvsSettings | None = None) -> Resource:
             "cover_image_url": cover or "",
             "youtube_id": youtube_id if isinstance(youtube_id, str) else None,
             "collection": collection.get("key"),
+            **({"transcript": transcript} if transcript else {}),
         },
     )
 
@@ -250,12 +305,15 @@ def transform(kind: str, payload: Any, context: Sequence[Any] = ()) -> Transform
     """Pure: a videos page → videos; `playlists` → one playlist per collection seen in the
     payload and context pages (the payload may be the collections list or a videos page)."""
     cfg = settings_for()
+    if kind == TRANSCRIPTS_KIND:
+        return TransformOutput()  # context for the videos pages only
     if kind == "videos":
         videos = [v for v in items_of(payload) if is_loadable(v)]
+        texts = transcripts_in(context)
         return transform_each(
             ETL_SOURCE,
             videos,
-            lambda v: transform_video(v, cfg),
+            lambda v: transform_video(v, cfg, texts.get(v.get("key"))),
             lambda v: v.get("key") if isinstance(v, dict) else None,
         )
     if kind == "playlists":
@@ -300,6 +358,7 @@ async def extract(ctx: ExtractContext) -> AsyncIterator[RawPage]:
     host = urlsplit(first).netloc
     url: str | None = first
     collections: dict[str, dict] = {}
+    loadable: list[dict] = []
     for _ in range(int(ctx.options.get("max_pages", 10_000))):
         if not url:
             break
@@ -312,6 +371,7 @@ async def extract(ctx: ExtractContext) -> AsyncIterator[RawPage]:
             raise ValueError(f"OVS page at {url} has no results list")
         for v in page["results"]:
             if is_loadable(v):
+                loadable.append(v)
                 coll = v["collection"]
                 collections.setdefault(coll["key"], coll)
         yield RawPage(kind="videos", body=body, item_count=len(page["results"]), url=url)
@@ -326,19 +386,44 @@ async def extract(ctx: ExtractContext) -> AsyncIterator[RawPage]:
         raise ValueError("OVS returned no playlist (no public, complete video in a collection)")
     body = json.dumps(list(collections.values())).encode()
     yield RawPage(kind="playlists", body=body, item_count=len(collections), url=first)
+    texts = await _transcripts(ctx, cfg, loadable)
+    yield RawPage(kind=TRANSCRIPTS_KIND, body=transcripts_page(texts), item_count=0, url=first)
+
+
+def _truthy(value: Any) -> bool:
+    return str(value or "").strip().lower() in ("1", "true", "yes")
+
+
+async def _transcripts(ctx: ExtractContext, cfg: OvsSettings, videos: list[dict]) -> dict[str, str]:
+    """The transcripts the videos pages are transformed with. The catalog's stored ones carry
+    over; `options["transcripts"]` (the `ingest/ovs-transcripts` schedule) fetches the captions of
+    videos that have none, `options["overwrite"]` of every video (MIT Learn's transcripts job)."""
+    stored = await stored_transcripts(ctx.pool, ETL_SOURCE) if ctx.pool is not None else {}
+    if not _truthy(ctx.options.get("transcripts")):
+        return stored
+    skip = set() if _truthy(ctx.options.get("overwrite")) else set(stored)
+    fetched = await fetch_transcripts(ctx.http, videos, cfg, skip)
+    log.info("ovs.transcripts", fetched=len(fetched), kept=len(set(stored) - set(fetched)))
+    return {**stored, **fetched}
+
+
+def _urls(cfg: OvsSettings) -> list[str]:
+    """The API, the media hosts (captions) and a captions mirror: the fetch's allow-list."""
+    urls = [cfg.videos_url, *(f"https://{h}/" for h in sorted(cfg.ovs_allowed_media_hosts))]
+    return urls + ([cfg.ovs_captions_base_url] if cfg.ovs_captions_base_url else [])
 
 
 SOURCE = Source(
     name="ovs",
     etl_source=ETL_SOURCE,
-    kinds=("videos", "playlists"),
+    kinds=("videos", "playlists", TRANSCRIPTS_KIND),
     transform=transform,
     extract=extract,
-    context_kinds={"playlists": ("videos",)},
+    context_kinds={"playlists": ("videos",), "videos": (TRANSCRIPTS_KIND,)},
     resource_types=("video", "video_playlist"),
     platform=PLATFORM,
     hosts=("video.odl.mit.edu",),
-    urls=lambda s: [settings_for(s).videos_url],
+    urls=lambda s: _urls(settings_for(s)),
     description="ODL Video Service public videos and collections",
 )
 

@@ -18,6 +18,13 @@ videos (PLAYLIST_VIDEOS, in playlist order) and create_videos flag. A playlist w
 `create_videos: false` is loaded with its video ids in `details.video_ids` and no relationships:
 MIT Learn links those to OCW lecture videos, which needs the OCW catalog (not done here).
 
+Kept as learnflow's for now (#16, not rebuilt yet; tests/fidelity pins them): no captions —
+MIT Learn's `get_youtube_transcripts` scrapes YouTube's timedtext endpoint with
+youtube_transcript_api, here videos carry no `details.transcript` (OVS videos do, see
+`sources/ovs.py`); no `VideoChannel` resources (channels are only `details.channel_id`); a
+`create_videos: false` playlist is not linked to existing videos (see above); video topics are
+not filled from similar resources or a playlist's two most common topics.
+
 Differences on purpose (reference/mit-learn.md §9): every request has a timeout; the API key
 travels as a query parameter only and is never logged; an empty or invalid config aborts the
 run (as MIT Learn) instead of unpublishing everything.

@@ -23,3 +23,20 @@ async def unpublish_resource(
             str(resource_type),
         )
     return int(status.split()[-1])
+
+
+async def stored_transcripts(
+    pool: asyncpg.Pool, etl_source: str, readable_ids: list[str] | None = None
+) -> dict[str, str]:
+    """The transcripts the catalog holds for this source's videos (all, or these ids): a run
+    that does not fetch captions carries them over instead of dropping them."""
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT readable_id, data::jsonb -> 'details' ->> 'transcript' AS transcript"
+            " FROM learning_resource WHERE etl_source = $1 AND resource_type = 'video'"
+            " AND ($2::text[] IS NULL OR readable_id = ANY($2::text[]))"
+            " AND coalesce(data::jsonb -> 'details' ->> 'transcript', '') <> ''",
+            etl_source,
+            readable_ids,
+        )
+    return {r["readable_id"]: r["transcript"] for r in rows}

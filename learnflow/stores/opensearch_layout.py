@@ -105,6 +105,7 @@ RESOURCE_PROPERTIES: dict[str, Any] = {
     "title": ENGLISH_TEXT_WITH_SUGGEST,
     "description": ENGLISH_TEXT_WITH_SUGGEST,
     "full_description": ENGLISH_TEXT,
+    "transcript": ENGLISH_TEXT,
     "url": KEYWORD,
     "image": {
         "type": "object",

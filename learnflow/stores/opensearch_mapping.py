@@ -176,6 +176,7 @@ RESOURCE_QUERY_FIELDS = [
     "title.english^3",
     "description.english^2",
     "full_description.english",
+    "transcript.english",
     "readable_id",
     "course_feature",
     "ocw_topics.english",

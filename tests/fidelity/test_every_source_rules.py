@@ -86,3 +86,11 @@ def test_blocklist_unpublishes_listed_courses_only():
     published = {r.readable_id: r.published for r in apply_blocklist(out, blocked).resources}
     # load_course checks the blocklist; load_program does not
     assert published == {"course-a": False, "course-c": True, "program-b": True}
+
+
+def test_kept_differences_none_stays_none_and_topic_names_ignore_case():
+    # clean_data returns "" for no text; learnflow keeps None (base.clean_html's docstring)
+    assert clean_html(None) is None
+    # MIT Learn matches topic names exactly; learnflow ignores case (reference.map_topics)
+    ref = reference_data()
+    assert ref.map_topics(["design"], "mitx") == ref.map_topics(["Design"], "mitx")

@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -195,7 +196,9 @@ async def test_extract_follows_next_with_include_in_learn_and_retries_500():
         ("videos", 1),
         ("videos", 1),
         ("playlists", 2),
+        ("transcripts", 0),  # no pool, no `transcripts` option: none carried, none fetched
     ]
+    assert json.loads(pages[3].body) == {"transcripts": {}}
     assert all(q.get("include_in_learn") == "true" for q in seen)
     assert seen[1]["page"] == "2"
     context = [json.loads(p.body) for p in pages[:2]]
@@ -222,6 +225,49 @@ async def test_extract_refuses_a_foreign_next_and_an_empty_catalog():
 
 
 def test_source_registration():
-    assert ovs.SOURCE.kinds == ("videos", "playlists")
+    assert ovs.SOURCE.kinds == ("videos", "playlists", "transcripts")
     assert ovs.SOURCE.resource_types == ("video", "video_playlist")
     assert "video.odl.mit.edu" in ovs.SOURCE.allowed_hosts(get_settings())
+
+
+WEBVTT_BUILT = (
+    "WEBVTT\n\nNOTE built from the WebVTT format for this test\n\n"
+    "1\n00:00:00.000 --> 00:00:02.500\n<v Speaker>Welcome to the <b>eigenvalue</b> lecture.\n\n"
+    "2\n00:00:02.500 --> 00:00:05.000\nWelcome to the eigenvalue lecture.\nToday: spectra &amp; "
+    "modes.\n"
+)
+
+
+def test_vtt_text_keeps_the_spoken_text_once():
+    from sources._transcripts import vtt_text
+
+    assert vtt_text(WEBVTT_BUILT) == ("Welcome to the eigenvalue lecture. Today: spectra & modes.")
+
+
+def test_videos_take_their_transcript_from_the_context_page():
+    out = ovs.transform("videos", PAGE, [{"transcripts": {FIRST["key"]: "spoken words"}}])
+    by_key = {r.readable_id: r for r in out.resources}
+    assert by_key[FIRST["key"]].details["transcript"] == "spoken words"
+    others = [r for k, r in by_key.items() if k != FIRST["key"]]
+    assert others and all("transcript" not in r.details for r in others)
+
+
+async def test_extract_fetches_english_captions_with_the_transcripts_option():
+    key = FIRST["key"]
+    with FixtureServer() as server:
+        server.route(ovs.API_PATH, Response.json(page_of(FIRST)))
+        caption = ovs.english_caption_url(FIRST, ovs.settings_for())
+        assert caption is not None and caption.startswith("https://")
+        path = urlsplit(caption).path
+        server.route(path, Response(200, WEBVTT_BUILT.encode(), {"Content-Type": "text/vtt"}))
+        options = {
+            "ovs_api_base_url": server.base_url,
+            "ovs_captions_base_url": server.base_url,
+            "transcripts": "true",
+        }
+        async with _http() as http:
+            ctx = ExtractContext(http=http, settings=get_settings(), options=options)
+            pages = [p async for p in ovs.extract(ctx)]
+        assert server.hits(path) == 1
+    texts = json.loads(pages[-1].body)["transcripts"]
+    assert texts == {key: "Welcome to the eigenvalue lecture. Today: spectra & modes."}
