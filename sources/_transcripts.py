@@ -20,10 +20,13 @@ _TAG = re.compile(r"<[^>]+>")
 
 
 def vtt_text(body: str | bytes) -> str:
-    """The spoken text of a WebVTT (or SRT) file: cue text only, tags removed, a line repeated by
-    the next cue (roll-up captions) kept once."""
+    """The spoken text of a WebVTT file: cue text only, tags removed, a line repeated by the next
+    cue (roll-up captions) kept once. A body without the WEBVTT header (an error page) is no
+    caption: ""."""
     if isinstance(body, bytes | bytearray):
         body = bytes(body).decode("utf-8", "replace")
+    if not body.lstrip("\ufeff \t\r\n").startswith("WEBVTT"):
+        return ""
     lines: list[str] = []
     skipping = False
     for raw in body.replace("\r\n", "\n").split("\n"):
