@@ -14,9 +14,8 @@ import pytest
 from devstack.harness.fixture_server import Response
 from learnflow.contracts import UpsertResult
 from learnflow.contracts.ovs import OvsVideoWebhookInput
-from learnflow.schedules import SCHEDULES
 from search_service.pb import search_pb2, search_pb2_grpc
-from sources import ovs
+from sources import all_schedules, ovs
 from tests.conftest import TEST_JSON, unique_id
 from tests.sources_e2e.conftest import ingest
 
@@ -69,7 +68,7 @@ async def test_schedule_run_and_webhook_load_searchable_transcripts(
     path = _serve_captions(server, video, word)
 
     # The schedule's own input: its options are what a scheduled run passes.
-    (schedule,) = [s for s in SCHEDULES if s.schedule_id == "ingest/ovs-transcripts"]
+    (schedule,) = [s for s in all_schedules() if s.schedule_id == "ingest/ovs-transcripts"]
     result = await ingest(app, "ovs", **schedule.arg.options)
     assert result.outcome == "ok", result
     assert server.hits(path) == 1

@@ -242,6 +242,8 @@ def test_vtt_text_keeps_the_spoken_text_once():
     from sources._transcripts import vtt_text
 
     assert vtt_text(WEBVTT_BUILT) == ("Welcome to the eigenvalue lecture. Today: spectra & modes.")
+    # an HTML error page where the captions should be is no transcript (WebVTT needs its header)
+    assert vtt_text("<html><body><p>Not found</p></body></html>") == ""
 
 
 def test_videos_take_their_transcript_from_the_context_page():
