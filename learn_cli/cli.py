@@ -23,7 +23,29 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(
+
+class _Learn(typer.Typer):
+    """The `learn` script. A command that used Temporal leaves without interpreter finalisation:
+    the SDK's Rust threads can abort it after the work is done (sdk-python#300, `Fatal Python
+    error: PyGILState_Release`, exit -6), and a compose one-shot job (`learn schedules sync`,
+    waited on with service_completed_successfully) would read that as a failure. worker.py and
+    `learn up` leave the same way. (typer's CliRunner calls the command, not this.)"""
+
+    def __call__(self, *args, **kwargs):
+        try:
+            return super().__call__(*args, **kwargs)
+        except SystemExit as exc:
+            if "temporalio.client" not in sys.modules:
+                raise
+            code = exc.code
+        if isinstance(code, str):
+            print(code, file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code if isinstance(code, int) else int(code is not None))
+
+
+app = _Learn(
     help="learnflow: MIT Learn's data flows on Temporal, Postgres, search engines and gRPC.",
     no_args_is_help=True,
 )
