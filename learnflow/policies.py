@@ -1,4 +1,4 @@
-"""Activity retry policies, defined once for every workflow.
+"""Activity retry policies and timeouts, defined once for every workflow (`**POLICY` in a call).
 
 Changing a value here is replay-safe (a retry policy is not part of a workflow's command
 sequence); changing which activities a workflow schedules is not.
@@ -11,6 +11,9 @@ from datetime import timedelta
 from temporalio.common import RetryPolicy
 
 from learnflow.errors import NON_RETRYABLE
+
+# A long activity heartbeats at least this often (its heartbeat carries the resume cursor).
+HEARTBEAT_TIMEOUT = timedelta(minutes=2)
 
 # Source steps (fetch, transform, load, prune) and OVS: transient failures (network, a database
 # restart) retry with backoff; the typed kinds in learnflow.errors fail at once.
@@ -38,13 +41,37 @@ ARCHIVE_RETRY = RetryPolicy(
     non_retryable_error_types=list(NON_RETRYABLE),
 )
 
-# A long activity heartbeats at least this often (its heartbeat carries the resume cursor).
-HEARTBEAT_TIMEOUT = timedelta(minutes=2)
-
 ARCHIVE_SHORT = {"start_to_close_timeout": timedelta(minutes=5), "retry_policy": ARCHIVE_RETRY}
 # One course: download, unpack, Tika. Heartbeats carry the resume cursor (the chunk index).
 ARCHIVE_LONG = {
     "start_to_close_timeout": timedelta(hours=2),
+    "heartbeat_timeout": HEARTBEAT_TIMEOUT,
+    "retry_policy": ARCHIVE_RETRY,
+}
+
+# Catalog ingestion (IngestSourceWorkflow, LoadResourcesWorkflow): short steps, the long fetch.
+SOURCE_STEP = {"start_to_close_timeout": timedelta(minutes=10), "retry_policy": SOURCE_RETRY}
+SOURCE_FETCH = {
+    "start_to_close_timeout": timedelta(minutes=60),
+    "heartbeat_timeout": HEARTBEAT_TIMEOUT,
+    "retry_policy": SOURCE_RETRY,
+}
+# One webhook's item (OVS video upsert / unpublish).
+WEBHOOK_STEP = {"start_to_close_timeout": timedelta(minutes=2), "retry_policy": SOURCE_RETRY}
+# Index and embed passes over changed rows (heartbeat: the last row id done).
+INDEX_PASS = {
+    "start_to_close_timeout": timedelta(minutes=30),
+    "heartbeat_timeout": HEARTBEAT_TIMEOUT,
+    "retry_policy": INDEX_RETRY,
+}
+EMBED_PASS = {
+    "start_to_close_timeout": timedelta(minutes=60),
+    "heartbeat_timeout": HEARTBEAT_TIMEOUT,
+    "retry_policy": INDEX_RETRY,
+}
+# The daily purge of content files unpublished past the retention.
+ARCHIVE_PURGE = {
+    "start_to_close_timeout": timedelta(minutes=30),
     "heartbeat_timeout": HEARTBEAT_TIMEOUT,
     "retry_policy": ARCHIVE_RETRY,
 }

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ChildWorkflowError, WorkflowAlreadyStartedError
@@ -61,14 +60,11 @@ with workflow.unsafe.imports_passed_through():
         PurgeContentFilesResult,
     )
     from learnflow.errors import InvalidPurge
-    from learnflow.policies import ARCHIVE_LONG, ARCHIVE_RETRY, ARCHIVE_SHORT
+    from learnflow.policies import ARCHIVE_LONG, ARCHIVE_PURGE, ARCHIVE_SHORT
 
 
 # -- helpers ------------------------------------------------------------------------------------
 
-RETRY = ARCHIVE_RETRY
-SHORT = ARCHIVE_SHORT
-LONG = ARCHIVE_LONG
 
 _MAX_ID_PART = 200
 
@@ -116,7 +112,7 @@ class IngestArchiveWorkflow:
             req,
             result_type=ArchiveIngestResult,
             summary=f"ingest {req.content_path}"[:200],
-            **LONG,
+            **ARCHIVE_LONG,
         )
         workflow.upsert_search_attributes([sa.OUTCOME.value_set(result.outcome)])
         workflow.set_current_details(
@@ -145,7 +141,7 @@ class IngestArchivesWorkflow:
             ),
             result_type=DiscoverArchivesResult,
             summary=f"list {req.source} archives after {req.after_course or 'the start'}"[:200],
-            **SHORT,
+            **ARCHIVE_SHORT,
         )
         source = discovered.source
         # a list, not a set: workflow.wait keeps the order deterministic
@@ -244,7 +240,7 @@ class IngestOcwWorkflow:
             DiscoverOcwInput(prefixes=prefixes),
             result_type=DiscoverOcwResult,
             summary="list OCW sites",
-            **SHORT,
+            **ARCHIVE_SHORT,
         )
         totals = ArchivesTotals()
         pending: list[asyncio.Task[ArchiveIngestResult]] = []
@@ -260,7 +256,7 @@ class IngestOcwWorkflow:
                         OcwSiteInput(prefix=prefix, overwrite=overwrite),
                         result_type=ArchiveIngestResult,
                         summary=f"ingest {prefix}"[:200],
-                        **LONG,
+                        **ARCHIVE_LONG,
                     )
                 )
             )
@@ -299,7 +295,7 @@ class DeleteCourseContentWorkflow:
             req,
             result_type=DeleteCourseContentResult,
             summary=f"unpublish {req.source} {req.course_id}"[:200],
-            **SHORT,
+            **ARCHIVE_SHORT,
         )
         workflow.upsert_search_attributes([sa.OUTCOME.value_set(result.outcome)])
         if result.resources or result.content_files:
@@ -321,7 +317,7 @@ class UnpublishOcwCourseWorkflow:
             req,
             result_type=OcwUnpublishResult,
             summary=f"unpublish OCW site {req.site_uid}"[:200],
-            **SHORT,
+            **ARCHIVE_SHORT,
         )
         workflow.upsert_search_attributes([sa.OUTCOME.value_set(result.outcome)])
         if result.outcome != "unknown":
@@ -365,9 +361,7 @@ class PurgeContentFilesWorkflow:
             "purge_content_files",
             req,
             result_type=PurgeContentFilesResult,
-            start_to_close_timeout=timedelta(minutes=30),
-            heartbeat_timeout=timedelta(minutes=2),
-            retry_policy=RETRY,
+            **ARCHIVE_PURGE,
             summary=f"purge files unpublished > {req.retention_days} days",
         )
 

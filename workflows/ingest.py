@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
 from temporalio import workflow
 
@@ -30,9 +29,7 @@ with workflow.unsafe.imports_passed_through():
         embed_workflow_id,
         index_workflow_id,
     )
-    from learnflow.policies import SOURCE_RETRY
-
-RETRY = SOURCE_RETRY
+    from learnflow.policies import SOURCE_FETCH, SOURCE_STEP
 
 
 # How many pages of one kind load at once (bounded so one source cannot flood the workers).
@@ -72,7 +69,7 @@ class IngestSourceWorkflow(StageProgress):
             run_id = f"{workflow.now():%Y%m%dT%H%M%S}-{info.run_id[:8]}"
         workflow.upsert_search_attributes([sa.SOURCE.value_set(req.source)])
         result = IngestResult(source=req.source, run_id=run_id, outcome="ok")
-        opts = {"start_to_close_timeout": timedelta(minutes=10), "retry_policy": RETRY}
+        opts = SOURCE_STEP
 
         fetch_in = FetchInput(source=req.source, run_id=run_id, options=req.options)
         await workflow.execute_activity("start_run", fetch_in, summary="record the run", **opts)
@@ -81,9 +78,7 @@ class IngestSourceWorkflow(StageProgress):
             "fetch_source_pages",
             fetch_in,
             result_type=FetchResult,
-            start_to_close_timeout=timedelta(minutes=60),
-            heartbeat_timeout=timedelta(minutes=2),
-            retry_policy=RETRY,
+            **SOURCE_FETCH,
             summary=f"fetch {req.source}",
         )
         result.pages = len(fetch.pages)

@@ -7,7 +7,6 @@ split into pages → per page: read lines (bad ones quarantined) → upsert_batc
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
 from temporalio import workflow
 
@@ -34,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
         embed_workflow_id,
         index_workflow_id,
     )
-    from learnflow.policies import SOURCE_RETRY
+    from learnflow.policies import HEARTBEAT_TIMEOUT, SOURCE_STEP
     from workflows.ingest import PAGE_WINDOW, StageProgress
 
 # The console shows this many bad lines; every one of them is in the quarantine table.
@@ -50,7 +49,7 @@ class LoadResourcesWorkflow(StageProgress):
         run_id = req.load_id
         workflow.upsert_search_attributes([sa.SOURCE.value_set(LOAD_SOURCE)])
         result = LoadResult(source=LOAD_SOURCE, run_id=run_id, outcome="ok")
-        opts = {"start_to_close_timeout": timedelta(minutes=10), "retry_policy": SOURCE_RETRY}
+        opts = SOURCE_STEP
         await workflow.execute_activity(
             "start_run",
             FetchInput(source=LOAD_SOURCE, run_id=run_id),
@@ -62,7 +61,7 @@ class LoadResourcesWorkflow(StageProgress):
             "split_jsonl",
             req,
             result_type=LoadSplitResult,
-            heartbeat_timeout=timedelta(minutes=2),
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
             summary=f"split {req.file_name or 'the file'} into pages",
             **opts,
         )

@@ -7,8 +7,6 @@ Started by the webhook service (`webhook_service/targets.py`) with ids
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -26,10 +24,9 @@ with workflow.unsafe.imports_passed_through():
         index_workflow_id,
     )
     from learnflow.contracts.ovs import OvsVideoDeleteInput, OvsVideoWebhookInput
-    from learnflow.policies import SOURCE_RETRY
+    from learnflow.policies import WEBHOOK_STEP
 
 SOURCE = "ovs"
-RETRY = SOURCE_RETRY
 
 
 async def _follow_in_search(run: str) -> tuple[IndexResult, EmbedResult]:
@@ -66,8 +63,7 @@ class IngestOvsVideoWorkflow:
             "upsert_ovs_video",
             req,
             result_type=UpsertResult,
-            start_to_close_timeout=timedelta(minutes=2),
-            retry_policy=RETRY,
+            **WEBHOOK_STEP,
             summary=f"upsert OVS video {req.key}",
         )
         await _follow_in_search(_run_name(req.key))
@@ -82,8 +78,7 @@ class DeleteOvsVideoWorkflow:
             "unpublish_ovs_video",
             req,
             result_type=PruneResult,
-            start_to_close_timeout=timedelta(minutes=2),
-            retry_policy=RETRY,
+            **WEBHOOK_STEP,
             summary=f"unpublish OVS video {req.key}",
         )
         await _follow_in_search(_run_name(req.key))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -15,9 +13,7 @@ with workflow.unsafe.imports_passed_through():
         IndexInput,
         IndexResult,
     )
-    from learnflow.policies import INDEX_RETRY
-
-RETRY = INDEX_RETRY
+    from learnflow.policies import EMBED_PASS, INDEX_PASS
 
 
 @workflow.defn
@@ -31,9 +27,7 @@ class IndexResourcesWorkflow:
             "index_pending",
             req,
             result_type=IndexResult,
-            start_to_close_timeout=timedelta(minutes=30),
-            heartbeat_timeout=timedelta(minutes=2),
-            retry_policy=RETRY,
+            **INDEX_PASS,
             summary=f"index {req.source or 'all sources'}",
         )
         # Content files joined later: histories from before have no such activity.
@@ -42,9 +36,7 @@ class IndexResourcesWorkflow:
                 "index_content_files",
                 req,
                 result_type=IndexResult,
-                start_to_close_timeout=timedelta(minutes=30),
-                heartbeat_timeout=timedelta(minutes=2),
-                retry_policy=RETRY,
+                **INDEX_PASS,
                 summary=f"index content files of {req.source or 'all sources'}",
             )
             workflow.logger.info(
@@ -64,9 +56,7 @@ class EmbedResourcesWorkflow:
             "embed_pending",
             req,
             result_type=EmbedResult,
-            start_to_close_timeout=timedelta(minutes=60),
-            heartbeat_timeout=timedelta(minutes=2),
-            retry_policy=RETRY,
+            **EMBED_PASS,
             summary=f"embed {req.source or 'all sources'}",
         )
         # Content-file chunks joined later: histories from before have no such activity.
@@ -75,9 +65,7 @@ class EmbedResourcesWorkflow:
                 "embed_content_files",
                 req,
                 result_type=EmbedResult,
-                start_to_close_timeout=timedelta(minutes=60),
-                heartbeat_timeout=timedelta(minutes=2),
-                retry_policy=RETRY,
+                **EMBED_PASS,
                 summary=f"embed content files of {req.source or 'all sources'}",
             )
             workflow.logger.info(
