@@ -36,6 +36,7 @@ from learnflow.stores.content_search import (
     read_watermarks,
     write_watermark,
 )
+from learnflow.stores.encoders import LEGACY_ENCODER
 from learnflow.stores.vector import VectorPoint, payload_for
 
 log = structlog.get_logger(__name__)
@@ -119,7 +120,7 @@ async def embed_pending(req: EmbedInput) -> EmbedResult:
     result = EmbedResult.model_validate(resume.counts)
     while True:
         rows = await stores.catalog.pending_embedding(
-            _etl_source(req.source), after_id, req.batch_size
+            _etl_source(req.source), after_id, req.batch_size, stores.encoder_id
         )
         if not rows:
             break
@@ -155,6 +156,7 @@ async def embed_pending(req: EmbedInput) -> EmbedResult:
         await stores.catalog.mark_embedded(
             [(rid, _checksum(text)) for rid, _, _, text in to_embed] + unchanged,
             removed,
+            encoder=stores.encoder_id,
         )
         result.embedded += len(to_embed)
         result.removed += len(removed)
@@ -303,7 +305,10 @@ async def embed_content_files(req: EmbedInput) -> EmbedResult:
                 point.vector = vec
             await vector.upsert(points)
 
-    await _content_pass("embedded", _etl_source(req.source), min(req.batch_size, 64), handle)
+    # One watermark per encoder (the legacy one keeps its old name): a new encoder's pass
+    # starts from the first file, filling its own collection.
+    mark = "embedded" if stores.encoder_id == LEGACY_ENCODER else f"embedded.{stores.encoder_id}"
+    await _content_pass(mark, _etl_source(req.source), min(req.batch_size, 64), handle)
     if result.embedded or result.removed:
         await _optimize(vector, None, result)
     log.info("embed_content.done", embedded=result.embedded, removed=result.removed)

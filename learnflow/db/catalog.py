@@ -604,35 +604,39 @@ class CatalogStore:
             )
 
     async def pending_embedding(
-        self, etl_source: str | None, after_id: int, limit: int
+        self, etl_source: str | None, after_id: int, limit: int, encoder: str
     ) -> list[asyncpg.Record]:
         async with self.pool.acquire() as conn:
             return await conn.fetch(
                 """
-                SELECT lr.id, lr.data, lr.published, lr.created_on, e.text_checksum
+                SELECT lr.id, lr.data, lr.published, lr.created_on,
+                       CASE WHEN e.encoder = $4 THEN e.text_checksum END AS text_checksum
                 FROM learning_resource lr LEFT JOIN embedding_state e ON e.resource_id = lr.id
                 WHERE ($1::text IS NULL OR lr.etl_source = $1) AND lr.id > $2
                   AND (lr.published OR e.resource_id IS NOT NULL)
-                  AND (e.resource_id IS NULL OR lr.updated_on >= e.embedded_on OR NOT lr.published)
+                  AND (e.resource_id IS NULL OR lr.updated_on >= e.embedded_on
+                       OR NOT lr.published OR e.encoder <> $4)
                 ORDER BY lr.id LIMIT $3
                 """,
                 etl_source,
                 after_id,
                 limit,
+                encoder,
             )
 
     async def mark_embedded(
-        self, items: Sequence[tuple[int, str]], removed: Sequence[int] = ()
+        self, items: Sequence[tuple[int, str]], removed: Sequence[int] = (), encoder: str = ""
     ) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             if items:
                 await conn.execute(
-                    "INSERT INTO embedding_state (resource_id, text_checksum)"
-                    " SELECT * FROM unnest($1::bigint[], $2::text[])"
+                    "INSERT INTO embedding_state (resource_id, text_checksum, encoder)"
+                    " SELECT r, c, $3 FROM unnest($1::bigint[], $2::text[]) AS t(r, c)"
                     " ON CONFLICT (resource_id) DO UPDATE SET text_checksum = EXCLUDED.text_checksum,"
-                    " embedded_on = now()",
+                    " encoder = EXCLUDED.encoder, embedded_on = now()",
                     [i for i, _ in items],
                     [c for _, c in items],
+                    encoder,
                 )
             if removed:
                 await conn.execute(

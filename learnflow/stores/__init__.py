@@ -15,7 +15,7 @@ import asyncpg
 from learnflow.db.catalog import CatalogStore, create_pool
 from learnflow.settings import Settings, get_settings
 from learnflow.stores.blobs import BlobStore, DirectoryBlobStore, S3BlobStore
-from learnflow.stores.encoders import Encoder, get_encoder
+from learnflow.stores.encoders import Encoder, collection_name, encoder_id, get_encoder
 from learnflow.stores.keyword import KeywordIndex
 from learnflow.stores.vector import QdrantVectorStore, VectorStore
 
@@ -31,6 +31,11 @@ class Stores:
     _encoder: Encoder | None = None
 
     @property
+    def encoder_id(self) -> str:
+        """The configured encoder's name, without loading it (see `encoder_id`)."""
+        return encoder_id(self.settings.qdrant_encoder, self.settings.qdrant_dense_model)
+
+    @property
     def encoder(self) -> Encoder:
         if self._encoder is None:
             s = self.settings
@@ -39,6 +44,7 @@ class Stores:
                 s.qdrant_dense_model,
                 s.litellm_api_base,
                 s.litellm_api_key.get_secret_value() if s.litellm_api_key else None,
+                str(s.encoder_model_dir) if s.encoder_model_dir else None,
             )
         return self._encoder
 
@@ -89,7 +95,14 @@ async def get_stores() -> Stores:
             vector = QdrantVectorStore(
                 url=settings.qdrant_url,
                 path=settings.qdrant_path,
-                collection=f"{settings.qdrant_collection_prefix}.resources",
+                # One collection per encoder: vectors of two models never mix, and a new model
+                # starts an empty collection that the embedding pass fills (embedding_state
+                # records which encoder embedded each resource).
+                collection=collection_name(
+                    settings.qdrant_collection_prefix,
+                    "resources",
+                    encoder_id(settings.qdrant_encoder, settings.qdrant_dense_model),
+                ),
             )
             _stores = Stores(
                 settings=settings,

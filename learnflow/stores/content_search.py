@@ -19,6 +19,7 @@ from pathlib import Path
 from learnflow.search_doc import CONTENT_CASE_SENSITIVE_FILTERS, CONTENT_FILTER_FIELDS
 from learnflow.settings import Settings
 from learnflow.stores.blobs import BlobStore
+from learnflow.stores.encoders import collection_name, encoder_id
 from learnflow.stores.keyword import KeywordIndex
 from learnflow.stores.tantivy_index import TantivyContentFileIndex
 from learnflow.stores.vector import QdrantVectorStore, VectorStore
@@ -64,6 +65,8 @@ def content_stores(settings: Settings) -> ContentStores:
         uses_opensearch(settings),
         settings.opensearch_url,
         settings.opensearch_index,
+        settings.qdrant_encoder,
+        settings.qdrant_dense_model,
     )
     if key not in _content:
         _content[key] = ContentStores(
@@ -71,7 +74,11 @@ def content_stores(settings: Settings) -> ContentStores:
             vector=QdrantVectorStore(
                 url=settings.qdrant_url,
                 path=settings.qdrant_path,
-                collection=f"{settings.qdrant_collection_prefix}.content_files",
+                collection=collection_name(
+                    settings.qdrant_collection_prefix,
+                    "content_files",
+                    encoder_id(settings.qdrant_encoder, settings.qdrant_dense_model),
+                ),
                 filter_fields=tuple(CONTENT_FILTER_FIELDS),
                 case_sensitive=frozenset(CONTENT_CASE_SENSITIVE_FILTERS),
                 id_field="content_file_id",

