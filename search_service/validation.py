@@ -52,8 +52,10 @@ REPEATED_LIMITS = {
 # Longest string per field (characters); any other string field gets DEFAULT_STRING.
 DEFAULT_STRING = 512
 STRING_LIMITS = {
-    "SearchResourcesRequest.query": 1000,
-    "SearchContentFilesRequest.query": 1000,
+    # A learner may paste a paragraph (issue 15: 10 kB of text answers); the engines cap the
+    # words they use, so a long query costs no more than a short one.
+    "SearchResourcesRequest.query": 16_384,
+    "SearchContentFilesRequest.query": 16_384,
     "StreamAnswerRequest.question": 2000,
     "SearchResourcesRequest.page_token": 2048,
     "SearchContentFilesRequest.page_token": 2048,
