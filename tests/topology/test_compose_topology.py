@@ -23,9 +23,13 @@ Infrastructure stand-ins (what answers for each compose host):
   code path (qdrant-client's REST client). Its engine is exact search, not Qdrant's HNSW;
 - litellm: not started (QDRANT_ENCODER=local needs none; answers are not exercised here): its
   address is a port where nothing listens, so any use fails loudly;
-- the internet: MITx Online's API is the fixture server answering from recorded payloads
-  (MITX_ONLINE_BASE_URL and HTTP_ALLOW_PRIVATE_HOSTS are added to the worker's environment: the
-  only settings not from the file), and the JWKS of the identity provider is served there too.
+- the internet: MITx Online's API is the fixture server answering from recorded payloads, and
+  the identity provider's JWKS is served there too.
+
+Settings not from the file, added to every service's environment (`extra_env`): the unique
+OPENSEARCH_INDEX, MITX_ONLINE_BASE_URL and HTTP_ALLOW_PRIVATE_HOSTS (the fixture server), and an
+empty LEARNFLOW_ENV_FILE (an image has no `learn up` state file). Everything else is the file's,
+interpolated with the variables an operator exports (WEBHOOK_SECRET, GRPC_AUTH_*, ...).
 """
 
 from __future__ import annotations
@@ -144,6 +148,8 @@ def stack(tmp_path, opensearch_url, tika_url):
             s3_client.create_bucket(Bucket=bucket)
         stand_ins = compose.StandIns(hosts=hosts, variables=variables, scratch=tmp_path)
         stand_ins.extra_env = {
+            # an image has no `learn up` state file; a checkout may (.learnflow/learnflow.env)
+            "LEARNFLOW_ENV_FILE": "",
             "OPENSEARCH_INDEX": f"learnflow-topology-{uuid.uuid4().hex[:8]}",
             "MITX_ONLINE_BASE_URL": web.base_url,
             "HTTP_ALLOW_PRIVATE_HOSTS": "true",
@@ -317,6 +323,12 @@ async def test_compose_services_as_processes_run_a_schedule_and_a_webhook(stack:
                 every=0.5,
             )
             assert {f.content_file.run_id for f in files.results} == {run.run_id}
+        # the keyword side is OpenSearch (KEYWORD_BACKEND from the file), not an embedded index
+        index = stack.env("search")["OPENSEARCH_INDEX"]
+        opensearch = "http://" + stack.stand_ins.hosts["opensearch:9200"]
+        async with httpx.AsyncClient(timeout=30) as http:
+            counted = await http.get(f"{opensearch}/{index}*/_count")
+        assert counted.status_code == 200 and counted.json()["count"] > 0, counted.text
 
         # -- compose's stop: SIGTERM, each service ends on its own within its stop_grace_period
         # (None: it had to be killed). uvicorn re-raises the SIGTERM after its graceful
