@@ -7,6 +7,8 @@ Started by the webhook service (`webhook_service/targets.py`) with ids
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -27,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from learnflow.policies import WEBHOOK_STEP
 
 SOURCE = "ovs"
+R = TypeVar("R")
 
 
 async def _follow_in_search(run: str) -> tuple[IndexResult, EmbedResult]:
@@ -55,34 +58,28 @@ def _run_name(key: str) -> str:
     return f"webhook-{key}-{workflow.info().run_id[:8]}"
 
 
+async def _apply(name: str, req: Any, result_type: type[R], summary: str) -> R:
+    """The webhook's one change to the catalog, then both searches follow it."""
+    result = await workflow.execute_activity(
+        name, req, result_type=result_type, **WEBHOOK_STEP, summary=summary
+    )
+    await _follow_in_search(_run_name(req.key))
+    return result
+
+
 @workflow.defn
 class IngestOvsVideoWorkflow:
     @workflow.run
     async def run(self, req: OvsVideoWebhookInput) -> UpsertResult:
-        result: UpsertResult = await workflow.execute_activity(
-            "upsert_ovs_video",
-            req,
-            result_type=UpsertResult,
-            **WEBHOOK_STEP,
-            summary=f"upsert OVS video {req.key}",
-        )
-        await _follow_in_search(_run_name(req.key))
-        return result
+        return await _apply("upsert_ovs_video", req, UpsertResult, f"upsert OVS video {req.key}")
 
 
 @workflow.defn
 class DeleteOvsVideoWorkflow:
     @workflow.run
     async def run(self, req: OvsVideoDeleteInput) -> PruneResult:
-        result: PruneResult = await workflow.execute_activity(
-            "unpublish_ovs_video",
-            req,
-            result_type=PruneResult,
-            **WEBHOOK_STEP,
-            summary=f"unpublish OVS video {req.key}",
-        )
-        await _follow_in_search(_run_name(req.key))
-        return result
+        summary = f"unpublish OVS video {req.key}"
+        return await _apply("unpublish_ovs_video", req, PruneResult, summary)
 
 
 WORKFLOWS_BY_QUEUE = {DEFAULT_QUEUE: [IngestOvsVideoWorkflow, DeleteOvsVideoWorkflow]}

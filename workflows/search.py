@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -15,6 +17,28 @@ with workflow.unsafe.imports_passed_through():
     )
     from learnflow.policies import EMBED_PASS, INDEX_PASS
 
+R = TypeVar("R")
+
+
+async def _passes(req: Any, result_type: type[R], options: dict, verb: str, patch: str) -> R:
+    """The resources pass (`{verb}_pending`), then the content files pass
+    (`{verb}_content_files`), which joined later behind `patch`: histories from before have no
+    such activity."""
+    scope = req.source or "all sources"
+    result = await workflow.execute_activity(
+        f"{verb}_pending", req, result_type=result_type, **options, summary=f"{verb} {scope}"
+    )
+    if workflow.patched(patch):
+        files = await workflow.execute_activity(
+            f"{verb}_content_files",
+            req,
+            result_type=result_type,
+            **options,
+            summary=f"{verb} content files of {scope}",
+        )
+        workflow.logger.info("content files %s: %s", verb, files.model_dump())
+    return result
+
 
 @workflow.defn
 class IndexResourcesWorkflow:
@@ -23,26 +47,7 @@ class IndexResourcesWorkflow:
 
     @workflow.run
     async def run(self, req: IndexInput) -> IndexResult:
-        result = await workflow.execute_activity(
-            "index_pending",
-            req,
-            result_type=IndexResult,
-            **INDEX_PASS,
-            summary=f"index {req.source or 'all sources'}",
-        )
-        # Content files joined later: histories from before have no such activity.
-        if workflow.patched("index-content-files"):
-            files = await workflow.execute_activity(
-                "index_content_files",
-                req,
-                result_type=IndexResult,
-                **INDEX_PASS,
-                summary=f"index content files of {req.source or 'all sources'}",
-            )
-            workflow.logger.info(
-                "content files indexed=%d deindexed=%d", files.indexed, files.deindexed
-            )
-        return result
+        return await _passes(req, IndexResult, INDEX_PASS, "index", "index-content-files")
 
 
 @workflow.defn
@@ -52,26 +57,7 @@ class EmbedResourcesWorkflow:
 
     @workflow.run
     async def run(self, req: EmbedInput) -> EmbedResult:
-        result = await workflow.execute_activity(
-            "embed_pending",
-            req,
-            result_type=EmbedResult,
-            **EMBED_PASS,
-            summary=f"embed {req.source or 'all sources'}",
-        )
-        # Content-file chunks joined later: histories from before have no such activity.
-        if workflow.patched("embed-content-files"):
-            files = await workflow.execute_activity(
-                "embed_content_files",
-                req,
-                result_type=EmbedResult,
-                **EMBED_PASS,
-                summary=f"embed content files of {req.source or 'all sources'}",
-            )
-            workflow.logger.info(
-                "content files embedded=%d removed=%d", files.embedded, files.removed
-            )
-        return result
+        return await _passes(req, EmbedResult, EMBED_PASS, "embed", "embed-content-files")
 
 
 WORKFLOWS_BY_QUEUE = {

@@ -1,17 +1,8 @@
-"""The OpenSearch keyword index: MIT Learn's index layout, bulk indexing and zero-downtime reindex.
-
-Layout (reference/mit-learn.md §4.1): one backing index per resource type,
-``{prefix}_{type}_{uuid hex}``, behind the read/write alias ``{prefix}_{type}_default``; every
-current backing index also carries the global alias ``{prefix}_all_default`` that searches read.
-Content files are child documents (join ``resource_relations``, id ``cf_<id>``, routed by the
-parent id) in the course and program indexes.
-
-Reindex (§4.5, without MIT Learn's Celery fan-out): ``start_reindex`` creates new backing indexes
-behind ``{prefix}_{type}_reindexing``; while that alias exists every live write goes to both the
-current and the new index; the rebuild writes with ``op_type=create`` so a live write is never
-overwritten by an older catalog read. ``finish_reindex`` checks the new index (document count
-within a tolerance of the old one, mapping as expected) and then swaps the aliases in ONE
-``update_aliases`` call; the old index keeps ``{prefix}_{type}_previous`` for ``rollback``.
+"""The OpenSearch keyword index, read side: MIT Learn's query semantics over the layout that
+`opensearch_writer.OpenSearchWriter` creates and writes (one backing index per resource type behind
+aliases, content files as child documents, zero-downtime reindex; reference/mit-learn.md §4).
+`OpenSearchKeywordIndex` is the `KeywordIndex`; `OpenSearchContentFileIndex` searches the
+content-file children.
 """
 
 from __future__ import annotations
@@ -57,6 +48,7 @@ __all__ = [
     "SwapReport",
     "TypeStatus",
     "bulk_chunks",
+    "content_file_document",
     "keyword_results",
 ]
 
@@ -237,17 +229,3 @@ class OpenSearchContentFileIndex:
     async def close(self) -> None:
         if self._owns:
             await self.resources.close()
-
-
-log = structlog.get_logger(__name__)
-
-__all__ = [
-    "BulkReport",
-    "OpenSearchContentFileIndex",
-    "OpenSearchKeywordIndex",
-    "ReindexError",
-    "SwapReport",
-    "TypeStatus",
-    "bulk_chunks",
-    "content_file_document",
-]
