@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ChildWorkflowError, WorkflowAlreadyStartedError
@@ -66,6 +67,7 @@ with workflow.unsafe.imports_passed_through():
 # -- helpers ------------------------------------------------------------------------------------
 
 
+R = TypeVar("R")
 _MAX_ID_PART = 200
 
 
@@ -97,6 +99,17 @@ async def _start_index(source: str, tag: str) -> str:
     return index_id
 
 
+async def _step(source: str, name: str, req: Any, result_type: type[R], summary: str, options):
+    """A one-activity step as the archive workflows run it: the source as a search attribute,
+    the activity, then its outcome as a search attribute (what `learn status` lists)."""
+    workflow.upsert_search_attributes([sa.SOURCE.value_set(source)])
+    result = await workflow.execute_activity(
+        name, req, result_type=result_type, summary=summary[:200], **options
+    )
+    workflow.upsert_search_attributes([sa.OUTCOME.value_set(result.outcome)])  # type: ignore[attr-defined]
+    return result
+
+
 # -- workflows ----------------------------------------------------------------------------------
 
 
@@ -106,15 +119,10 @@ class IngestArchiveWorkflow:
 
     @workflow.run
     async def run(self, req: ArchiveWebhookInput) -> ArchiveIngestResult:
-        workflow.upsert_search_attributes([sa.SOURCE.value_set(req.source)])
-        result: ArchiveIngestResult = await workflow.execute_activity(
-            "ingest_course_archive",
-            req,
-            result_type=ArchiveIngestResult,
-            summary=f"ingest {req.content_path}"[:200],
-            **ARCHIVE_LONG,
-        )
-        workflow.upsert_search_attributes([sa.OUTCOME.value_set(result.outcome)])
+        result = await _step(
+            req.source, "ingest_course_archive", req, ArchiveIngestResult,
+            f"ingest {req.content_path}", ARCHIVE_LONG,
+        )  # fmt: skip
         workflow.set_current_details(
             f"**{result.outcome}** {result.run_id or result.course_id or ''}: "
             f"{result.loaded} files, {result.extractor_calls} extracted, {result.failed} failed"
@@ -289,15 +297,10 @@ class DeleteCourseContentWorkflow:
 
     @workflow.run
     async def run(self, req: DeleteCourseContentInput) -> DeleteCourseContentResult:
-        workflow.upsert_search_attributes([sa.SOURCE.value_set(req.source)])
-        result: DeleteCourseContentResult = await workflow.execute_activity(
-            "delete_course_content",
-            req,
-            result_type=DeleteCourseContentResult,
-            summary=f"unpublish {req.source} {req.course_id}"[:200],
-            **ARCHIVE_SHORT,
-        )
-        workflow.upsert_search_attributes([sa.OUTCOME.value_set(result.outcome)])
+        result = await _step(
+            req.source, "delete_course_content", req, DeleteCourseContentResult,
+            f"unpublish {req.source} {req.course_id}", ARCHIVE_SHORT,
+        )  # fmt: skip
         if result.resources or result.content_files:
             result.index_workflow_id = await _start_index(req.source, "0")
         return result
@@ -311,15 +314,10 @@ class UnpublishOcwCourseWorkflow:
 
     @workflow.run
     async def run(self, req: OcwUnpublishInput) -> OcwUnpublishResult:
-        workflow.upsert_search_attributes([sa.SOURCE.value_set("ocw")])
-        result: OcwUnpublishResult = await workflow.execute_activity(
-            "unpublish_ocw_course",
-            req,
-            result_type=OcwUnpublishResult,
-            summary=f"unpublish OCW site {req.site_uid}"[:200],
-            **ARCHIVE_SHORT,
-        )
-        workflow.upsert_search_attributes([sa.OUTCOME.value_set(result.outcome)])
+        result = await _step(
+            "ocw", "unpublish_ocw_course", req, OcwUnpublishResult,
+            f"unpublish OCW site {req.site_uid}", ARCHIVE_SHORT,
+        )  # fmt: skip
         if result.outcome != "unknown":
             # Also after `already_unpublished`: a first attempt may have stopped before its
             # passes ran, and a pass with nothing to do is cheap.
