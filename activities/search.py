@@ -113,7 +113,7 @@ async def embed_pending(req: EmbedInput) -> EmbedResult:
     point ids derive from the resource key, and unchanged text is skipped by checksum."""
     stores = await get_stores()
     encoder = stores.encoder
-    await stores.vector.ensure_collection(encoder.dim)
+    await stores.vector.ensure_collection(encoder.dim, encoder.name)
     # A retried attempt resumes after the last batch it heartbeat, with the counts so far.
     resume = resumed()
     after_id = resume.after_id or 0
@@ -278,7 +278,7 @@ async def embed_content_files(req: EmbedInput) -> EmbedResult:
     stores = await get_stores()
     encoder = stores.encoder
     vector = content_stores(stores.settings).vector
-    await vector.ensure_collection(encoder.dim)
+    await vector.ensure_collection(encoder.dim, encoder.name)
     result = EmbedResult()
 
     async def handle(rows: list[dict]) -> None:

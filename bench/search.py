@@ -181,7 +181,7 @@ def build(data_dir: Path, n: int) -> dict:
     vector = EdgeVectorStore(path=str(data_dir / "qdrant"), collection="bench.resources")
 
     async def load() -> tuple[float, float]:
-        await vector.ensure_collection(encoder.dim)
+        await vector.ensure_collection(encoder.dim, encoder.name)
         t0 = time.perf_counter()
         for i in range(0, n, 2000):
             batch = docs[i : i + 2000]

@@ -14,6 +14,7 @@ keyword fields, each with a payload index, plus the document served back as the 
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import tempfile
 import threading
@@ -60,7 +61,7 @@ class VectorResults:
 class VectorStore(Protocol):
     collection: str
 
-    async def ensure_collection(self, dim: int) -> None: ...
+    async def ensure_collection(self, dim: int, encoder: str = "") -> None: ...
     async def upsert(self, points: list[VectorPoint]) -> None: ...
     async def delete(self, keys: list[str]) -> None: ...
     async def delete_where(self, field_name: str, values: list[str | int]) -> None: ...
@@ -121,6 +122,23 @@ def _normalise(filters: dict[str, list[str]], case_sensitive: set[str]) -> dict[
     }
 
 
+class EncoderMismatch(RuntimeError):
+    """A collection holds vectors of another encoder or dimension than the configured one."""
+
+
+def check_recorded(collection: str, recorded: dict, dim: int, encoder: str) -> None:
+    """Refuse to mix vectors of two encoders in one collection (cosines between them are noise):
+    each collection records the encoder name and dimension it was created for."""
+    if recorded.get("dim") not in (None, dim) or (
+        encoder and recorded.get("encoder") not in (None, "", encoder)
+    ):
+        raise EncoderMismatch(
+            f"vector collection {collection!r} holds {recorded.get('encoder') or 'unnamed'} "
+            f"vectors of {recorded.get('dim')} dimensions; the configured encoder is {encoder} "
+            f"({dim}-d). Use a collection per encoder (QDRANT_COLLECTION_PREFIX) and re-embed."
+        )
+
+
 # Payload fields with an index besides the f_* filters (integers).
 INT_PAYLOAD_INDEXES = ("resource_id", "content_file_id", "chunk_number")
 
@@ -154,22 +172,32 @@ class QdrantClientVectorStore:
         self._ready = False
         self._lock = asyncio.Lock()
 
-    async def ensure_collection(self, dim: int) -> None:
+    async def ensure_collection(self, dim: int, encoder: str = "") -> None:
         if self._ready:
             return
         async with self._lock:
             if self._ready:
                 return
-            await asyncio.to_thread(self._ensure_sync, dim)
+            await asyncio.to_thread(self._ensure_sync, dim, encoder)
             self._ready = True
 
-    def _ensure_sync(self, dim: int) -> None:
+    def recorded_encoder(self) -> dict:
+        """{encoder, dim} as the collection records them ({} when it does not exist)."""
+        if not self.client.collection_exists(self.collection):
+            return {}
+        config = self.client.get_collection(self.collection).config
+        return {**(config.metadata or {}), "dim": config.params.vectors.size}
+
+    def _ensure_sync(self, dim: int, encoder: str) -> None:
         from qdrant_client import models as qm
 
-        if not self.client.collection_exists(self.collection):
+        if self.client.collection_exists(self.collection):
+            check_recorded(self.collection, self.recorded_encoder(), dim, encoder)
+        else:
             self.client.create_collection(
                 self.collection,
                 vectors_config=qm.VectorParams(size=dim, distance=qm.Distance.COSINE),
+                metadata={"encoder": encoder, "dim": dim},
             )
             for name in self.filter_fields:
                 self.client.create_payload_index(
@@ -318,15 +346,26 @@ class EdgeVectorStore:
         if (self.path / "segments").exists() or any(self.path.glob("*")):
             self.shard = qdrant_edge.EdgeShard.load(str(self.path))
 
-    async def ensure_collection(self, dim: int) -> None:
+    async def ensure_collection(self, dim: int, encoder: str = "") -> None:
         if self.shard is None:
-            await asyncio.to_thread(self._create_sync, dim)
+            await asyncio.to_thread(self._create_sync, dim, encoder)
+        else:
+            check_recorded(self.collection, self.recorded_encoder(), dim, encoder)
 
-    def _create_sync(self, dim: int) -> None:
+    def recorded_encoder(self) -> dict:
+        """{encoder, dim} from encoder.json beside the shard ({} for a shard made before it)."""
+        path = self.path.parent / f"{self.path.name}.encoder.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def _create_sync(self, dim: int, encoder: str = "") -> None:
         q = self._q
         with self._write_lock:
             if self.shard is not None:
                 return
+            # Beside the shard directory, not in it (the shard owns its directory's contents).
+            record = self.path.parent / f"{self.path.name}.encoder.json"
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            record.write_text(json.dumps({"encoder": encoder, "dim": dim}))
             self.path.mkdir(parents=True, exist_ok=True)
             config = q.EdgeConfig(
                 vectors=q.EdgeVectorParams(size=dim, distance=q.Distance.Cosine),

@@ -64,3 +64,26 @@ async def test_edge_store_persists(tmp_path):
     reopened = EdgeVectorStore(path=str(tmp_path), collection="p")
     assert await reopened.count() == 1
     await reopened.close()
+
+
+@pytest.mark.parametrize("embedded", ["edge", "client"])
+async def test_collection_records_its_encoder_and_refuses_another(tmp_path, embedded):
+    """Both stores record the encoder's name and dimension with the collection, keep them across
+    a reopen, and refuse vectors of another encoder or dimension instead of mixing them."""
+    from learnflow.stores.vector import EncoderMismatch
+
+    s = QdrantVectorStore(path=str(tmp_path), collection="t.enc", embedded=embedded)
+    await s.ensure_collection(8, "enc-a")
+    await s.upsert([VectorPoint("k1", np.ones(8), payload_for(_doc(1, "ocw", "course"), {}))])
+    await s.close()
+    s = QdrantVectorStore(path=str(tmp_path), collection="t.enc", embedded=embedded)
+    try:
+        assert s.recorded_encoder() == {"encoder": "enc-a", "dim": 8}
+        await s.ensure_collection(8, "enc-a")  # the same encoder: fine
+        s._ready = False  # qdrant-client checks once per process: check again here
+        with pytest.raises(EncoderMismatch, match="enc-a"):
+            await s.ensure_collection(16, "enc-b")
+        with pytest.raises(EncoderMismatch, match="configured encoder is enc-b"):
+            await s.ensure_collection(8, "enc-b")
+    finally:
+        await s.close()
