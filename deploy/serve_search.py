@@ -17,12 +17,14 @@ async def serve(address: str, grace: float) -> None:
     from search_service.server import start_server
 
     configure_logging()
-    stores = await get_stores()
-    running = await start_server(stores, address)
+    # Handlers first: a SIGTERM that arrives while the server starts (health may already say
+    # SERVING) still stops it gracefully instead of killing the process.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    stores = await get_stores()
+    running = await start_server(stores, address)
     await stop.wait()
     await running.stop(grace)
     await reset_stores()
