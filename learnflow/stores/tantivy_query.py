@@ -92,19 +92,24 @@ class TextQueries:
         return tantivy.Query.phrase_query(self.schema, field, words, slop)
 
     def _any(
-        self, field: str, terms: list[Term], unknown: Callable[[str, str], bool] | None
-    ) -> tantivy.Query:
+        self,
+        field: str,
+        terms: list[Term],
+        unknown: Callable[[str, str], bool] | None,
+        boost: float = 1.0,
+    ) -> list[tantivy.Query]:
+        """One (boosted) clause per distinct term of the field, plus near spellings."""
         clauses = []
         for t in dict.fromkeys(t.text for t in terms):
-            clauses.append((tantivy.Occur.Should, tantivy.Query.term_query(self.schema, field, t)))
+            clauses.append(tantivy.Query.term_query(self.schema, field, t))
             # A word the field does not know (a misspelling): its near spellings, scored low
             # and flat (tantivy scores fuzzy matches as a constant).
             if unknown is not None and fuzzy_distance(t) and unknown(field, t):
                 near = tantivy.Query.fuzzy_term_query(
                     self.schema, field, t, distance=fuzzy_distance(t), transposition_cost_one=True
                 )
-                clauses.append((tantivy.Occur.Should, tantivy.Query.boost_query(near, FUZZY_BOOST)))
-        return tantivy.Query.boolean_query(clauses)
+                clauses.append(tantivy.Query.boost_query(near, FUZZY_BOOST))
+        return [tantivy.Query.boost_query(c, boost) if boost != 1.0 else c for c in clauses]
 
     def text(
         self,
@@ -122,15 +127,26 @@ class TextQueries:
         terms = analyse(text[1:-1] if quoted else text)
         if not terms:
             return tantivy.Query.empty_query()
+        should = tantivy.Occur.Should
+        if mode == "most_fields" and not quoted:
+            # The sum over fields as one flat disjunction of boosted terms: the same scores as
+            # per-field sums, and tantivy's block-max pruning applies (2x faster at 100k).
+            return tantivy.Query.boolean_query(
+                [
+                    (should, c)
+                    for field, boost in self.fields.items()
+                    for c in self._any(field, terms, unknown, float(boost))
+                ]
+            )
         per_field = []
         for field, boost in self.fields.items():
             if quoted or mode == "phrase":
                 q = self._phrase(field, terms, 0 if quoted else max(0, int(slop)))
             else:
-                q = self._any(field, terms, unknown)
+                q = tantivy.Query.boolean_query(
+                    [(should, c) for c in self._any(field, terms, unknown)]
+                )
             per_field.append(tantivy.Query.boost_query(q, float(boost)))
-        if mode == "most_fields" and not quoted:
-            return tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in per_field])
         return tantivy.Query.disjunction_max_query(per_field)
 
     def title_prefix(self, field: str, prefix: str) -> tantivy.Query:
