@@ -450,6 +450,14 @@ async def start_server(
         ],
         server,
     )
+    # Load the query encoder before serving: the default takes seconds (ONNX session, GloVe,
+    # LSA fit) and would otherwise block the event loop inside the first vector query.
+    # LiteLLM's encoder probes a remote endpoint: it stays lazy.
+    if settings.qdrant_encoder != "litellm":
+        try:
+            await asyncio.to_thread(lambda: stores.encoder)
+        except Exception as exc:  # vector queries will answer UNAVAILABLE; keyword ones still work
+            log.warning("encoder.load_failed", error=repr(exc))
     port = server.add_insecure_port(address)
     await server.start()
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
