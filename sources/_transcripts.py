@@ -3,7 +3,8 @@
 MIT Learn reads an OVS video's English WebVTT captions through Tika and stores the text as the
 video's `transcript`, which its search indexes. Here WebVTT is read directly (a line format: a
 header, cues of an optional id, a timing line and text lines, NOTE/STYLE blocks), so no Tika
-round trip is needed for a caption file.
+round trip is needed for a caption file. YouTube's caption endpoint answers WebVTT too
+(`fmt=vtt`, sources/youtube.py). `carried_and_fetched` is the extract side both sources share.
 """
 
 from __future__ import annotations
@@ -11,8 +12,14 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
+
+import structlog
+
+from learnflow.db.by_key import stored_transcripts
+
+log = structlog.get_logger(__name__)
 
 TRANSCRIPTS_KIND = "transcripts"
 _TIMING = re.compile(r"^\s*(\d+:)?\d{1,2}:\d{2}[.,]\d{3}\s+-->\s+")
@@ -59,3 +66,25 @@ def transcripts_in(context: Sequence[Any]) -> dict[str, str]:
         if isinstance(page, dict) and isinstance(page.get(TRANSCRIPTS_KIND), dict):
             out.update({k: v for k, v in page[TRANSCRIPTS_KIND].items() if isinstance(v, str)})
     return out
+
+
+def truthy(value: Any) -> bool:
+    return str(value or "").strip().lower() in ("1", "true", "yes")
+
+
+async def carried_and_fetched(
+    ctx: Any, etl_source: str, fetch: Callable[[set[str]], Awaitable[dict[str, str]]]
+) -> dict[str, str]:
+    """The transcripts a run's videos pages are transformed with. The catalog's stored ones carry
+    over (a run without the option keeps them); `options["transcripts"]` fetches the captions of
+    videos that have none (`fetch(skip)`), `options["overwrite"]` of every video (MIT Learn's
+    transcripts jobs)."""
+    stored = await stored_transcripts(ctx.pool, etl_source) if ctx.pool is not None else {}
+    if not truthy(ctx.options.get("transcripts")):
+        return stored
+    skip = set() if truthy(ctx.options.get("overwrite")) else set(stored)
+    fetched = await fetch(skip)
+    log.info(
+        "transcripts", source=etl_source, fetched=len(fetched), kept=len(set(stored) - set(fetched))
+    )
+    return {**stored, **fetched}

@@ -40,7 +40,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import structlog
 
 from learnflow.contracts.ovs import media_url_problem
-from learnflow.db.by_key import stored_transcripts
 from learnflow.http import PermanentHttpError, SourceHttpError
 from learnflow.models import (
     Availability,
@@ -55,7 +54,13 @@ from learnflow.models import (
 from learnflow.schedules import DAY, ingest_schedule
 from learnflow.settings import OvsMediaHosts, SourceSettings
 from sources._catalog import source_settings
-from sources._transcripts import TRANSCRIPTS_KIND, transcripts_in, transcripts_page, vtt_text
+from sources._transcripts import (
+    TRANSCRIPTS_KIND,
+    carried_and_fetched,
+    transcripts_in,
+    transcripts_page,
+    vtt_text,
+)
 from sources.base import (
     ExtractContext,
     RawPage,
@@ -386,25 +391,10 @@ async def extract(ctx: ExtractContext) -> AsyncIterator[RawPage]:
         raise ValueError("OVS returned no playlist (no public, complete video in a collection)")
     body = json.dumps(list(collections.values())).encode()
     yield RawPage(kind="playlists", body=body, item_count=len(collections), url=first)
-    texts = await _transcripts(ctx, cfg, loadable)
+    texts = await carried_and_fetched(
+        ctx, ETL_SOURCE, lambda skip: fetch_transcripts(ctx.http, loadable, cfg, skip)
+    )
     yield RawPage(kind=TRANSCRIPTS_KIND, body=transcripts_page(texts), item_count=0, url=first)
-
-
-def _truthy(value: Any) -> bool:
-    return str(value or "").strip().lower() in ("1", "true", "yes")
-
-
-async def _transcripts(ctx: ExtractContext, cfg: OvsSettings, videos: list[dict]) -> dict[str, str]:
-    """The transcripts the videos pages are transformed with. The catalog's stored ones carry
-    over; `options["transcripts"]` (the `ingest/ovs-transcripts` schedule) fetches the captions of
-    videos that have none, `options["overwrite"]` of every video (MIT Learn's transcripts job)."""
-    stored = await stored_transcripts(ctx.pool, ETL_SOURCE) if ctx.pool is not None else {}
-    if not _truthy(ctx.options.get("transcripts")):
-        return stored
-    skip = set() if _truthy(ctx.options.get("overwrite")) else set(stored)
-    fetched = await fetch_transcripts(ctx.http, videos, cfg, skip)
-    log.info("ovs.transcripts", fetched=len(fetched), kept=len(set(stored) - set(fetched)))
-    return {**stored, **fetched}
 
 
 def _urls(cfg: OvsSettings) -> list[str]:

@@ -18,12 +18,22 @@ videos (PLAYLIST_VIDEOS, in playlist order) and create_videos flag. A playlist w
 `create_videos: false` is loaded with its video ids in `details.video_ids` and no relationships:
 MIT Learn links those to OCW lecture videos, which needs the OCW catalog (not done here).
 
-Kept as learnflow's for now (#16, not rebuilt yet; tests/fidelity pins them): no captions —
-MIT Learn's `get_youtube_transcripts` scrapes YouTube's timedtext endpoint with
-youtube_transcript_api, here videos carry no `details.transcript` (OVS videos do, see
-`sources/ovs.py`); no `VideoChannel` resources (channels are only `details.channel_id`); a
-`create_videos: false` playlist is not linked to existing videos (see above); video topics are
-not filled from similar resources or a playlist's two most common topics.
+Captions (MIT Learn's `get_youtube_transcripts`: per video, the manually created English track,
+else the generated one): kind `transcripts` is one page `{"transcripts": {video id: text}}` the
+videos pages read as context. The `ingest/youtube` schedule passes `options["transcripts"]`, so a
+run GETs `YOUTUBE_CAPTIONS_BASE_URL/api/timedtext?v=<id>&lang=en&fmt=vtt` (then `&kind=asr`) for
+each loaded video without a transcript (`overwrite`: every video) through the same HTTP layer;
+every run carries the catalog's stored transcripts over (`sources/_transcripts.py`, shared with
+OVS). The text is `details["transcript"]`, which the keyword and vector indexes read. Differs on
+purpose: youtube_transcript_api scrapes the watch page for the track list and reads XML; here the
+timedtext endpoint is asked for WebVTT directly (read like OVS captions, no Tika), and an empty
+answer means "no such track". YouTube may answer unsigned requests with nothing: then videos
+load without a transcript (logged as fetched=0), never fail; a mirror can be configured.
+
+Kept as learnflow's for now (#16, not rebuilt yet; tests/fidelity pins them): no `VideoChannel`
+resources (channels are only `details.channel_id`); a `create_videos: false` playlist is not
+linked to existing videos (see above); video topics are not filled from similar resources or a
+playlist's two most common topics.
 
 Differences on purpose (reference/mit-learn.md §9): every request has a timeout; the API key
 travels as a query parameter only and is never logged; an empty or invalid config aborts the
@@ -41,6 +51,7 @@ import structlog
 import yaml
 from pydantic import SecretStr
 
+from learnflow.http import SourceHttpError
 from learnflow.models import (
     Availability,
     Image,
@@ -55,6 +66,13 @@ from learnflow.reference import reference_data
 from learnflow.schedules import DAY, ingest_schedule
 from learnflow.settings import SourceSettings
 from sources._catalog import source_settings
+from sources._transcripts import (
+    TRANSCRIPTS_KIND,
+    carried_and_fetched,
+    transcripts_in,
+    transcripts_page,
+    vtt_text,
+)
 from sources.base import (
     ExtractContext,
     RawPage,
@@ -71,6 +89,8 @@ PLATFORM = "youtube"
 WILDCARD = "all"
 MAX_RESULTS = 50
 API_BASE = "https://www.googleapis.com/youtube/v3"
+CAPTIONS_BASE = "https://www.youtube.com"
+CAPTIONS_PATH = "/api/timedtext"
 
 _KEYWORD_LINE = re.compile(
     r"^(Instructor|Course|View the complete course|License|YouTube Playlist|Chapters|"
@@ -94,6 +114,9 @@ class YoutubeSettings(SourceSettings):
         "https://raw.githubusercontent.com/mitodl/open-video-data/master/youtube/channels.yaml"
     )
     youtube_api_base_url: str = API_BASE
+    # Where captions are fetched (`/api/timedtext`): YouTube's own host by default; a base URL
+    # that serves the same path (a mirror, the demo's or the tests' fixture server) otherwise.
+    youtube_captions_base_url: str = CAPTIONS_BASE
 
 
 def settings_for(settings: Any = None, options: dict[str, Any] | None = None) -> YoutubeSettings:
@@ -217,7 +240,9 @@ def _high_thumbnail(snippet: dict) -> str | None:
     return url if isinstance(url, str) and url else None
 
 
-def transform_video(video: dict, config: Config) -> Resource:
+def transform_video(video: dict, config: Config, transcript: str | None = None) -> Resource:
+    """One videos.list item → a video resource; `transcript` (its English captions as text) is
+    searchable as the video's content."""
     video_id = video["id"]
     if not isinstance(video_id, str) or not video_id:
         raise ValueError("video has no id")
@@ -248,6 +273,7 @@ def transform_video(video: dict, config: Config) -> Resource:
             "duration": duration if isinstance(duration, str) else None,
             "youtube_id": video_id,
             "channel_id": snippet.get("channelId"),
+            **({"transcript": transcript} if transcript else {}),
         },
     )
 
@@ -353,12 +379,15 @@ def transform(kind: str, payload: Any, context: Sequence[Any] = ()) -> Transform
     if kind == "playlist_items":
         _page_items(payload, kind)
         return TransformOutput()
+    if kind == TRANSCRIPTS_KIND:
+        return TransformOutput()  # context for the videos pages only
     if kind == "videos":
         config = Config.from_context(context)
+        texts = transcripts_in(context)
         return transform_each(
             ETL_SOURCE,
             _page_items(payload, kind),
-            lambda v: transform_video(v, config),
+            lambda v: transform_video(v, config, texts.get(v.get("id"))),
             lambda v: v.get("id") if isinstance(v, dict) else None,
         )
     if kind == "playlists":
@@ -372,6 +401,41 @@ def transform(kind: str, payload: Any, context: Sequence[Any] = ()) -> Transform
             lambda p: p.get("id") if isinstance(p, dict) else None,
         )
     raise ValueError(f"unknown YouTube kind {kind!r}")
+
+
+# ----------------------------------------------------------------------------------------------
+# captions
+
+
+def caption_requests(cfg: YoutubeSettings, video_id: str) -> list[tuple[str, dict[str, str]]]:
+    """The GETs for one video's English captions, in MIT Learn's order: the manually created
+    track, then the generated one (`kind=asr`); `fmt=vtt` asks for WebVTT."""
+    url = cfg.youtube_captions_base_url.rstrip("/") + CAPTIONS_PATH
+    manual = {"v": video_id, "lang": "en", "fmt": "vtt"}
+    return [(url, manual), (url, {**manual, "kind": "asr"})]
+
+
+async def fetch_transcripts(
+    http: Any, video_ids: Sequence[str], cfg: YoutubeSettings, skip: set[str] = frozenset()
+) -> dict[str, str]:
+    """GET the English captions of each video not in `skip` → {video id: transcript text}. The
+    endpoint answers an empty body (or 404) for a track that does not exist: the next request is
+    tried; a caption that fails is logged and left out (the video still loads)."""
+    out: dict[str, str] = {}
+    for video_id in video_ids:
+        if video_id in skip:
+            continue
+        for url, params in caption_requests(cfg, video_id):
+            try:
+                body = await http.get_bytes(url, params=params)
+            except SourceHttpError as exc:
+                log.warning("youtube.caption_failed", video_id=video_id, error=str(exc))
+                break
+            text = vtt_text(body) if body else ""
+            if text:
+                out[video_id] = text
+                break
+    return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -416,6 +480,7 @@ async def extract(ctx: ExtractContext) -> AsyncIterator[RawPage]:
     wanted = ctx.options.get("channel_ids")
     yield RawPage(kind="config", body=raw_config or b"", item_count=len(channels))
     seen_videos: set[str] = set()
+    loaded: list[str] = []  # the videos YouTube returned, whose captions a run may fetch
     # Playlists go last: the loader links a playlist only to videos it already has.
     playlist_pages: list[RawPage] = []
     for channel in channels:
@@ -457,26 +522,49 @@ async def extract(ctx: ExtractContext) -> AsyncIterator[RawPage]:
                 async for body, page in api.pages(
                     "videos", part="snippet,contentDetails", id=",".join(chunk)
                 ):
-                    yield RawPage(kind="videos", body=body, item_count=len(page.get("items") or []))
+                    items = page.get("items") or []
+                    loaded += [i["id"] for i in items if isinstance(i.get("id"), str)]
+                    yield RawPage(kind="videos", body=body, item_count=len(items))
     for page in playlist_pages:
         yield page
+    texts = await carried_and_fetched(
+        ctx,
+        ETL_SOURCE,
+        lambda skip: fetch_transcripts(ctx.http, list(dict.fromkeys(loaded)), cfg, skip),
+    )
+    yield RawPage(kind=TRANSCRIPTS_KIND, body=transcripts_page(texts), item_count=0)
 
 
 SOURCE = Source(
     name="youtube",
     etl_source=ETL_SOURCE,
-    kinds=("videos", "playlists", "playlist_items", "config"),
+    kinds=("videos", "playlists", "playlist_items", "config", TRANSCRIPTS_KIND),
     transform=transform,
     extract=extract,
-    context_kinds={"videos": ("config",), "playlists": ("config", "playlist_items")},
+    context_kinds={
+        "videos": ("config", TRANSCRIPTS_KIND),
+        "playlists": ("config", "playlist_items"),
+    },
     resource_types=("video", "video_playlist"),
     platform=PLATFORM,
-    hosts=("www.googleapis.com", "youtube.googleapis.com", "raw.githubusercontent.com"),
+    hosts=(
+        "www.googleapis.com",
+        "youtube.googleapis.com",
+        "raw.githubusercontent.com",
+        "www.youtube.com",
+    ),
     credentials_setting="youtube_developer_key",
     unavailable=unavailable,
-    urls=lambda s: [settings_for(s).youtube_config_url, settings_for(s).youtube_api_base_url],
+    urls=lambda s: [
+        settings_for(s).youtube_config_url,
+        settings_for(s).youtube_api_base_url,
+        settings_for(s).youtube_captions_base_url,
+    ],
     description="YouTube channels and playlists (Data API v3)",
 )
 
 # When it runs (`learn schedules sync` creates these; cron in UTC).
-SCHEDULES = (ingest_schedule("youtube", "30 8 * * *", DAY),)
+# Every run fetches the captions of videos that have no transcript yet (the `transcripts` option;
+# MIT Learn runs its YouTube transcripts job on demand): new videos become searchable by what
+# is said in them on the day they load.
+SCHEDULES = (ingest_schedule("youtube", "30 8 * * *", DAY, options={"transcripts": "true"}),)

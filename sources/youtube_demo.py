@@ -93,8 +93,23 @@ def install_youtube(
 
         return handler
 
+    def captions(req: Request) -> Response:
+        # The demo never calls youtube.com: each video's English captions (WebVTT) are built
+        # here; the generated track only (`kind=asr`), as most channels have.
+        vid = req.q("v") or ""
+        if vid not in all_videos or req.q("kind") != "asr":
+            return Response(200, b"", {"Content-Type": "text/vtt"})
+        _n, title, topic, _d = subject(list(all_videos).index(vid))
+        cues = (f"Welcome to {title}.", f"Today we look at {topic.lower()} through an example.")
+        body = "WEBVTT\n\n" + "".join(
+            f"00:00:{2 * i:02d}.000 --> 00:00:{2 * i + 2:02d}.000\n{cue}\n\n"
+            for i, cue in enumerate(cues)
+        )
+        return Response(200, body.encode(), {"Content-Type": "text/vtt"})
+
     for name in ("playlists", "playlistItems", "videos"):
         server.route(f"/youtube/v3/{name}", api(name))
+    server.route("/youtube/api/timedtext", captions)
     config = [
         {
             "channel_id": channel,
@@ -108,6 +123,7 @@ def install_youtube(
         "YOUTUBE_DEVELOPER_KEY": "demo-youtube-key",
         "YOUTUBE_CONFIG_URL": f"{server.base_url}/youtube/channels.yaml",
         "YOUTUBE_API_BASE_URL": f"{server.base_url}/youtube/v3",
+        "YOUTUBE_CAPTIONS_BASE_URL": f"{server.base_url}/youtube",
     }
 
 

@@ -85,10 +85,13 @@ def test_posthog_view_events():
 
 
 def test_youtube_differences_kept_for_now():
-    """Pinned (youtube.py's docstring): no captions, no VideoChannel, create_videos: false
-    playlists unlinked, no topics inferred for videos."""
+    """Pinned (youtube.py's docstring): no VideoChannel, create_videos: false playlists
+    unlinked, no topics inferred for videos. Captions are MIT Learn's now: a video's transcript
+    is its captions' text, only where captions were read (no empty string)."""
     page = json.loads((TEST_JSON / "youtube" / "videos.list.1.json").read_bytes())
-    out = youtube.transform("videos", page, [CHANNELS_YAML])
-    assert out.resources and all("transcript" not in v.details for v in out.resources)
+    first = page["items"][0]["id"]
+    out = youtube.transform("videos", page, [CHANNELS_YAML, {"transcripts": {first: "said"}}])
+    transcripts = {v.readable_id: v.details.get("transcript") for v in out.resources}
+    assert transcripts.pop(first) == "said" and set(transcripts.values()) == {None}
     assert all(v.topics == [] for v in out.resources)
     assert {str(v.resource_type) for v in out.resources} == {"video"}

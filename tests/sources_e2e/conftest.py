@@ -279,6 +279,8 @@ def youtube_routes(server: FixtureServer) -> dict[str, str]:
         "YOUTUBE_DEVELOPER_KEY": YOUTUBE_KEY,
         "YOUTUBE_CONFIG_URL": f"{server.base_url}/youtube/channels.yaml",
         "YOUTUBE_API_BASE_URL": f"{server.base_url}/youtube/v3",
+        # Captions: unrouted paths answer 404 (no track) unless a test routes /youtube/api/timedtext
+        "YOUTUBE_CAPTIONS_BASE_URL": f"{server.base_url}/youtube",
     }
 
 
@@ -360,3 +362,27 @@ async def ingest(app, source: str, *, force_prune: bool = False, **options: str)
         task_queue="default",
         result_type=IngestResult,
     )
+
+
+async def search_ids(address: str, query: str, mode: int) -> list[str]:
+    """The readable ids a gRPC SearchResources call answers (first 20) in one mode."""
+    import grpc
+
+    from search_service.pb import search_pb2, search_pb2_grpc
+
+    async with grpc.aio.insecure_channel(address) as channel:
+        response = await search_pb2_grpc.SearchServiceStub(channel).SearchResources(
+            search_pb2.SearchResourcesRequest(query=query, mode=mode, page_size=20), timeout=10
+        )
+    return [r.resource.readable_id for r in response.results]
+
+
+async def stored_transcript(app, etl_source: str, readable_id: str) -> str | None:
+    """The transcript the catalog holds for one video of a source."""
+    async with app.stores.pool.acquire() as conn:
+        return await conn.fetchval(
+            "SELECT data::jsonb -> 'details' ->> 'transcript' FROM learning_resource"
+            " WHERE etl_source = $1 AND readable_id = $2 AND resource_type = 'video'",
+            etl_source,
+            readable_id,
+        )

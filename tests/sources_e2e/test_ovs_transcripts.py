@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import json
 
-import grpc
 import pytest
 
 from devstack.harness.fixture_server import Response
 from learnflow.contracts import UpsertResult
 from learnflow.contracts.ovs import OvsVideoWebhookInput
-from search_service.pb import search_pb2, search_pb2_grpc
+from search_service.pb import search_pb2
 from sources import all_schedules, ovs
 from tests.conftest import TEST_JSON, unique_id
-from tests.sources_e2e.conftest import ingest
+from tests.sources_e2e.conftest import ingest, search_ids, stored_transcript
 
 pytestmark = [pytest.mark.temporal, pytest.mark.postgres, pytest.mark.e2e, pytest.mark.grpc]
 
@@ -41,23 +40,6 @@ def _serve_captions(server, video: dict, spoken: str) -> str:
     return path
 
 
-async def _search(address: str, query: str, mode: int) -> list[str]:
-    async with grpc.aio.insecure_channel(address) as channel:
-        response = await search_pb2_grpc.SearchServiceStub(channel).SearchResources(
-            search_pb2.SearchResourcesRequest(query=query, mode=mode, page_size=20), timeout=10
-        )
-    return [r.resource.readable_id for r in response.results]
-
-
-async def _transcript(app, key: str) -> str | None:
-    async with app.stores.pool.acquire() as conn:
-        return await conn.fetchval(
-            "SELECT data::jsonb -> 'details' ->> 'transcript' FROM learning_resource"
-            " WHERE etl_source = 'ovs' AND readable_id = $1 AND resource_type = 'video'",
-            key,
-        )
-
-
 async def test_schedule_run_and_webhook_load_searchable_transcripts(
     sources_app, sources_server, monkeypatch
 ):
@@ -72,14 +54,18 @@ async def test_schedule_run_and_webhook_load_searchable_transcripts(
     result = await ingest(app, "ovs", **schedule.arg.options)
     assert result.outcome == "ok", result
     assert server.hits(path) == 1
-    assert await _transcript(app, video["key"]) == (f"In this lecture we meet the {word} today.")
+    assert await stored_transcript(app, "ovs", video["key"]) == (
+        f"In this lecture we meet the {word} today."
+    )
     for name, mode in MODES.items():
-        assert video["key"] in await _search(app.grpc_address, word, mode), name
+        assert video["key"] in await search_ids(app.grpc_address, word, mode), name
 
     # A run without the option fetches nothing and keeps the transcript.
     plain = await ingest(app, "ovs")
     assert plain.outcome == "ok" and (plain.inserted, plain.updated) == (0, 0), plain
-    assert server.hits(path) == 1 and word in (await _transcript(app, video["key"]) or "")
+    assert server.hits(path) == 1 and word in (
+        await stored_transcript(app, "ovs", video["key"]) or ""
+    )
 
     # The webhook: a posted video's captions load with it and are searchable.
     key = unique_id("ovs").replace("-", "")[:20].ljust(32, "0")
@@ -95,6 +81,6 @@ async def test_schedule_run_and_webhook_load_searchable_transcripts(
         result_type=UpsertResult,
     )
     assert server.hits(webhook_path) == 1
-    assert spoken in (await _transcript(app, key) or "")
+    assert spoken in (await stored_transcript(app, "ovs", key) or "")
     for name, mode in MODES.items():
-        assert key in await _search(app.grpc_address, spoken, mode), name
+        assert key in await search_ids(app.grpc_address, spoken, mode), name

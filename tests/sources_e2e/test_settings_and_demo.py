@@ -112,3 +112,22 @@ async def test_demo_serves_every_source_offline(monkeypatch, name):
 def test_demo_covers_every_scheduled_catalog_and_feed_source():
     # marketing pages scrape URLs from the catalog (no feed to serve): the only one left out
     assert set(all_sources()) - set(DEMO_SOURCES) == {"marketing_pages"}
+
+
+async def test_demo_serves_youtube_captions_offline(monkeypatch):
+    """`learn up --demo` runs `ingest/youtube` with its schedule's options: the captions come
+    from the demo server (an HTTP layer that allows only it would refuse youtube.com)."""
+    from sources import youtube
+
+    with FixtureServer() as server:
+        for key, value in install_demo(server).items():
+            monkeypatch.setenv(key, value)
+        (schedule,) = youtube.SCHEDULES
+        async with SourceHttp({"127.0.0.1"}, allow_private=True, max_backoff=0.01) as http:
+            ctx = ExtractContext(http=http, settings=get_settings(), options=schedule.arg.options)
+            pages = [p async for p in youtube.extract(ctx)]
+        assert server.hits("/youtube/api/timedtext") > 0
+    videos = [v for p in pages if p.kind == "videos" for v in _decode(p.body)["items"]]
+    (transcripts,) = [_decode(p.body) for p in pages if p.kind == "transcripts"]
+    assert videos and set(transcripts["transcripts"]) == {v["id"] for v in videos}
+    assert all(t.startswith("Welcome to ") for t in transcripts["transcripts"].values())

@@ -252,7 +252,11 @@ async def test_extract_walks_config_playlists_items_videos_with_the_key():
             pages = [p async for p in youtube.extract(ctx)]
         assert server.hits("/youtube/v3/playlistItems") == 3  # the 500, then two pages
     kinds = [p.kind for p in pages]
-    assert kinds == ["config", "playlist_items", "playlist_items", "videos", "videos", "playlists"]
+    assert kinds == [
+        "config", "playlist_items", "playlist_items", "videos", "videos", "playlists",
+        "transcripts",  # no pool, no `transcripts` option: none carried, none fetched
+    ]  # fmt: skip
+    assert json.loads(pages[-1].body) == {"transcripts": {}}
     assert all(r.query["key"] == ["test-key"] for r in requests)
     playlists_req = next(r for r in requests if r.path.endswith("/playlists"))
     assert playlists_req.query["id"] == ["PL221E2BBF13BECF6C"]
@@ -262,7 +266,7 @@ async def test_extract_walks_config_playlists_items_videos_with_the_key():
     assert item_reqs[0].query["part"] == ["snippet,contentDetails"]
     assert item_reqs[1].query["pageToken"] == ["CDIQAA"]
     context = [pages[0].body, *(json.loads(p.body) for p in pages[1:3])]
-    (playlist,) = youtube.transform("playlists", json.loads(pages[-1].body), context).resources
+    (playlist,) = youtube.transform("playlists", json.loads(pages[-2].body), context).resources
     assert len(playlist.relationships) == 74
 
 
@@ -272,3 +276,64 @@ def test_unavailable_without_a_key(monkeypatch):
     monkeypatch.setenv("YOUTUBE_DEVELOPER_KEY", "k")
     assert youtube.unavailable(get_settings()) is None
     assert youtube.SOURCE.unavailable is youtube.unavailable
+
+
+def built_vtt(*cues: str) -> bytes:
+    """WebVTT built from the W3C format: header, a NOTE block, cues (timing line + text)."""
+    body = "WEBVTT\n\nNOTE built for this test\n\n"
+    for i, cue in enumerate(cues):
+        body += f"00:00:{2 * i:02d}.000 --> 00:00:{2 * i + 2:02d}.000\n{cue}\n\n"
+    return body.encode()
+
+
+def test_videos_take_their_transcript_from_the_context_page():
+    first = VIDEOS_OCW["items"][0]["id"]
+    out = youtube.transform("videos", VIDEOS_OCW, [CHANNELS_YAML, {"transcripts": {first: "t"}}])
+    by_id = {r.readable_id: r for r in out.resources}
+    assert by_id[first].details["transcript"] == "t"
+    others = [r for k, r in by_id.items() if k != first]
+    assert others and all("transcript" not in r.details for r in others)
+    assert youtube.transform("transcripts", {"transcripts": {first: "t"}}) == TransformOutput()
+
+
+async def test_captions_manual_then_generated_and_a_failure_is_skipped():
+    ids = ["manualAAAAA", "generatedBB", "noneCCCCCCC", "brokenDDDDD"]
+    seen: list[tuple[str, str | None]] = []
+
+    def timedtext(req: Request) -> Response:
+        vid, kind = req.q("v") or "", req.q("kind")
+        seen.append((vid, kind))
+        if vid == "brokenDDDDD":
+            return Response(403, b"forbidden")
+        if (vid, kind) in (("manualAAAAA", None), ("generatedBB", "asr")):
+            return Response(200, built_vtt(f"spoken in {vid}", f"spoken in {vid}", "the end"))
+        return Response(200, b"")  # no such track
+
+    with FixtureServer() as server:
+        server.route("/api/timedtext", timedtext)
+        cfg = youtube.settings_for(None, {"youtube_captions_base_url": server.base_url})
+        async with SourceHttp(
+            allowed_hosts={"127.0.0.1"}, allow_private=True, max_backoff=0.01
+        ) as http:
+            texts = await youtube.fetch_transcripts(http, ids, cfg, skip={"skippedEEEE"})
+            assert await youtube.fetch_transcripts(http, ["x"], cfg, skip={"x"}) == {}
+    assert texts == {
+        "manualAAAAA": "spoken in manualAAAAA the end",
+        "generatedBB": "spoken in generatedBB the end",
+    }
+    assert seen == [
+        ("manualAAAAA", None),
+        ("generatedBB", None),
+        ("generatedBB", "asr"),
+        ("noneCCCCCCC", None),
+        ("noneCCCCCCC", "asr"),
+        ("brokenDDDDD", None),
+    ]
+
+
+def test_schedule_fetches_captions_and_hosts_include_the_caption_endpoint():
+    (schedule,) = youtube.SCHEDULES
+    assert schedule.schedule_id == "ingest/youtube" and schedule.arg.options == {
+        "transcripts": "true"
+    }
+    assert "www.youtube.com" in youtube.SOURCE.allowed_hosts(get_settings())
