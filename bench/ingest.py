@@ -5,15 +5,22 @@ generators, half each), serves it from a local FixtureServer at the real API pat
 and runs the real system: Temporal dev server + a throwaway Debian Postgres (`devstack.harness`),
 learnflow in-process (`devstack.system.start_app`: workers + embedded tantivy / Qdrant local).
 
-Measures, in one run:
-* `first`: both sources' IngestSourceWorkflow (fetch → transform → Postgres → prune → index →
-  embed), started together; wall time, resources/s, and per stage the summed activity time
-  (from the workflow histories) — what dominates.
-* `rerun`: the same catalog again; wall time, its share of the first run, and rows rewritten
-  (learning_resource / learning_resource_run tuples whose xmin changed: must be 0). Raw pages
-  identical to the first run's are skipped by hash (activities/ingest.py).
+Two figures, as the pipeline has two paths (#17):
+* `first` — the catalog path: both sources' IngestSourceWorkflow (fetch → transform → Postgres →
+  prune → keyword index) started together, plus the all-sources index pass, until every resource
+  is keyword-findable. `resources_per_second` is this path; `share_of_store` compares it with
+  `store_limit` (the store's own COPY→upsert rate, same rows, same run). Per stage the summed
+  activity time (from the workflow histories) — what dominates.
+* `embed` — embedding catch-up on the `embeddings` queue with the configured encoder
+  (QDRANT_ENCODER): the embed children the runs started and left running (embed-async-v1), plus
+  the all-sources embed pass; `docs_per_second` against `encoder_alone` (the same encoder on the
+  same texts with nothing else running), `share_of_encoder` the ratio. `time_to_*_findable`:
+  seconds from the runs' start until keyword / vector search finds every resource.
+* `rerun`: the same catalog again (catalog path and its embedding); wall time, its share of the
+  first run, and rows rewritten (learning_resource / learning_resource_run tuples whose xmin
+  changed: must be 0). Raw pages identical to the first run's are skipped by hash.
 * `phase_seconds` (both runs): per source, the wall time of load (fetch → transform → upsert →
-  prune), index and embed — the sources run side by side, so their sum is not the wall time.
+  prune) and index — the sources run side by side, so their sum is not the wall time.
 * `store_limit`: the raw store path with straight asyncpg on the same rows — COPY into a staging
   table + one INSERT … ON CONFLICT DO UPDATE … WHERE hash differs, into an empty table (all
   inserts) and again (no change).
@@ -103,8 +110,8 @@ async def stage_times(client, workflow_id: str) -> dict[str, float]:
 
 
 async def phases(client, workflow_id: str) -> dict[str, float]:
-    """Wall time of an IngestSourceWorkflow's phases: load (fetch → transform → upsert →
-    prune), index (its IndexResourcesWorkflow child), embed (its embedding child, to the end)."""
+    """Wall time of an IngestSourceWorkflow's phases: load (fetch → transform → upsert → prune)
+    and index (its IndexResourcesWorkflow child); the embed child runs on after (embed-async-v1)."""
     from temporalio.api.enums.v1 import EventType
 
     history = await client.get_workflow_handle(workflow_id).fetch_history()
@@ -121,7 +128,6 @@ async def phases(client, workflow_id: str) -> dict[str, float]:
     return {
         "load": round(children[0] - start, 2),
         "index": round(children[1] - children[0], 2),
-        "embed": round(end - children[1], 2),
         "total": round(end - start, 2),
     }
 
@@ -157,11 +163,11 @@ async def ingest_all(app, sources: list[str], tag: str) -> tuple[float, list[Any
     return time.perf_counter() - started, list(results), ids
 
 
-async def index_and_embed_all(app, tag: str) -> tuple[float, tuple[int, int]]:
-    """One index pass and one embed pass over every source (what the schedules run)."""
-    from learnflow.contracts import EmbedInput, EmbedResult, IndexInput, IndexResult
+async def index_all(app, tag: str) -> int:
+    """One index pass over every source (what the schedule runs): the runs index by source NAME,
+    so edX (etl_source mit_edx) is left to it (activities/search.py)."""
+    from learnflow.contracts import IndexInput, IndexResult
 
-    started = time.perf_counter()
     indexed = await app.client.execute_workflow(
         "IndexResourcesWorkflow",
         IndexInput(),
@@ -169,14 +175,63 @@ async def index_and_embed_all(app, tag: str) -> tuple[float, tuple[int, int]]:
         task_queue="default",
         result_type=IndexResult,
     )
-    embedded = await app.client.execute_workflow(
+    return indexed.indexed
+
+
+async def embed_all(app, runs: list[Any], tag: str) -> tuple[int, float]:
+    """Wait for the embed children the runs left running, then one embed pass over every source
+    (edX, as for the index). Returns (embedded, when the first child started: perf_counter)."""
+    from learnflow.contracts import EmbedInput, EmbedResult
+
+    children = [
+        app.client.get_workflow_handle(r.embed_workflow_id, result_type=EmbedResult)
+        for r in runs
+        if r.embed_workflow_id
+    ]
+    starts = [(await h.describe()).start_time.timestamp() for h in children]
+    # describe() gives wall-clock starts: shift the earliest onto the perf_counter timeline
+    first_start = time.perf_counter() - (time.time() - min(starts)) if starts else None
+    embedded = sum(r.embedded for r in runs)  # runs before embed-async-v1 embedded inline
+    embedded += sum((await h.result()).embedded for h in children)
+    rest = await app.client.execute_workflow(
         "EmbedResourcesWorkflow",
         EmbedInput(),
         id=f"bench/{tag}/embed-all",
         task_queue="embeddings",
         result_type=EmbedResult,
     )
-    return time.perf_counter() - started, (indexed.indexed, embedded.embedded)
+    return embedded + rest.embedded, first_start if first_start is not None else time.perf_counter()
+
+
+async def encoder_alone(app, limit: int) -> dict[str, Any]:
+    """The configured encoder on the pipeline's own embedding texts, nothing else running."""
+    from learnflow.models import Resource
+    from learnflow.search_doc import embedding_text, to_search_document
+
+    async with app.stores.pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT id, data, created_on FROM learning_resource WHERE published"
+            " ORDER BY id LIMIT $1",
+            limit,
+        )
+    texts = [
+        embedding_text(
+            to_search_document(Resource.model_validate(r["data"]), r["id"], r["created_on"])
+        )
+        for r in rows
+    ]
+    encoder = app.stores.encoder
+    encoder.encode(texts[:8])  # loaded and warm, as in a running worker
+    started = time.perf_counter()
+    for i in range(0, len(texts), 256):  # the embed activity's batch size (EmbedInput)
+        encoder.encode(texts[i : i + 256])
+    seconds = time.perf_counter() - started
+    return {
+        "encoder": app.stores.encoder_id,
+        "docs": len(texts),
+        "seconds": round(seconds, 2),
+        "docs_per_second": round(len(texts) / seconds, 1) if seconds else None,
+    }
 
 
 async def store_limit(dsn: str) -> dict[str, Any]:
@@ -241,7 +296,7 @@ async def store_limit(dsn: str) -> dict[str, Any]:
     }
 
 
-async def run(n: int, page_size: int) -> dict[str, Any]:
+async def run(n: int, page_size: int, encoder_sample: int) -> dict[str, Any]:
     from devstack.harness.fixture_server import FixtureServer
     from devstack.harness.postgres import DebianPostgres
     from devstack.harness.temporal import DevServer
@@ -279,11 +334,13 @@ async def run(n: int, page_size: int) -> dict[str, Any]:
         app = await start_app()
         sources = ["mitxonline", "edx"]
 
+        started = time.perf_counter()
         first_s, first, first_ids = await ingest_all(app, sources, "first")
-        # The runs index/embed by source NAME, so edX (etl_source mit_edx) is left to the next
-        # all-sources pass (activities/search.py): run that pass now and count it in.
-        catchup_s, catchup = await index_and_embed_all(app, "first")
-        first_s += catchup_s
+        first_indexed = sum(r.indexed for r in first) + await index_all(app, "first")
+        catalog_s = time.perf_counter() - started  # every resource keyword-findable
+        embedded, embed_started = await embed_all(app, first, "first")
+        vector_s = time.perf_counter() - started  # every resource vector-findable
+        embed_s = time.perf_counter() - embed_started
         loaded = sum(r.inserted + r.updated + r.unchanged for r in first)
         stages: dict[str, float] = defaultdict(float)
         for wid in first_ids:
@@ -293,10 +350,14 @@ async def run(n: int, page_size: int) -> dict[str, Any]:
             s: await phases(app.client, w) for s, w in zip(sources, first_ids, strict=True)
         }
         before = await rows_version(app.stores.pool)
+        alone = await encoder_alone(app, min(embedded, encoder_sample))
 
-        rerun_s, rerun, rerun_ids = await ingest_all(app, sources, "rerun")
-        rerun_catchup_s, rerun_catchup = await index_and_embed_all(app, "rerun")
-        rerun_s += rerun_catchup_s
+        started = time.perf_counter()
+        _, rerun, rerun_ids = await ingest_all(app, sources, "rerun")
+        rerun_indexed = sum(r.indexed for r in rerun) + await index_all(app, "rerun")
+        rerun_catalog_s = time.perf_counter() - started
+        rerun_embedded, _ = await embed_all(app, rerun, "rerun")
+        rerun_vector_s = time.perf_counter() - started
         after = await rows_version(app.stores.pool)
         rewritten = {
             table: sum(1 for k, x in after[table].items() if before[table].get(k) != x)
@@ -311,32 +372,52 @@ async def run(n: int, page_size: int) -> dict[str, Any]:
                 rerun_stages[name] += seconds
 
         limit = await store_limit(pg.dsn)
+        catalog_rate = loaded / catalog_s
+        embed_rate = embedded / embed_s if embed_s else None
         return {
             "benchmark": "ingest",
             "resources_requested": n,
             "resources_generated": total,
             "page_size": page_size,
             "generate_seconds": round(generate_s, 2),
+            "load_average": [round(x, 2) for x in os.getloadavg()],
             "first": {
-                "seconds": round(first_s, 2),
+                # the catalog path: fetch → transform → Postgres → keyword index
+                "seconds": round(catalog_s, 2),
                 "resources": loaded,
-                "resources_per_second": round(loaded / first_s, 1),
-                "indexed": sum(r.indexed for r in first) + catchup[0],
-                "embedded": sum(r.embedded for r in first) + catchup[1],
-                "catchup_index_embed_seconds": round(catchup_s, 2),
+                "resources_per_second": round(catalog_rate, 1),
+                "share_of_store": round(catalog_rate / limit["insert_rows_per_second"], 3),
+                "ingest_workflows_seconds": round(first_s, 2),
+                "indexed": first_indexed,
                 "pages": sum(r.pages for r in first),
                 "outcomes": {r.source: r.outcome for r in first},
+                "time_to_keyword_findable_seconds": round(catalog_s, 2),
+                "time_to_vector_findable_seconds": round(vector_s, 2),
                 # wall seconds per source (the sources run side by side)
                 "phase_seconds": first_phases,
                 "activity_seconds_by_stage": {k: round(v, 2) for k, v in sorted(stages.items())},
             },
+            "embed": {
+                "encoder": alone["encoder"],
+                "embedded": embedded,
+                # from the first embed child's start to the last embedding written
+                "seconds": round(embed_s, 2),
+                "docs_per_second": round(embed_rate, 1) if embed_rate else None,
+                "encoder_alone": alone,
+                "share_of_encoder": round(embed_rate / alone["docs_per_second"], 3)
+                if embed_rate and alone["docs_per_second"]
+                else None,
+                "after_catalog_seconds": round(vector_s - catalog_s, 2),
+            },
             "rerun": {
-                "seconds": round(rerun_s, 2),
-                "share_of_first": round(rerun_s / first_s, 3),
+                "seconds": round(rerun_catalog_s, 2),
+                "share_of_first": round(rerun_catalog_s / catalog_s, 3),
+                "with_embedding_seconds": round(rerun_vector_s, 2),
+                "with_embedding_share_of_first": round(rerun_vector_s / vector_s, 3),
                 "rows_rewritten": rewritten,
                 "inserted_or_updated": sum(r.inserted + r.updated for r in rerun),
-                "indexed": sum(r.indexed for r in rerun) + rerun_catchup[0],
-                "embedded": sum(r.embedded for r in rerun) + rerun_catchup[1],
+                "indexed": rerun_indexed,
+                "embedded": rerun_embedded,
                 "phase_seconds": rerun_phases,
                 "activity_seconds_by_stage": {
                     k: round(v, 2) for k, v in sorted(rerun_stages.items())
@@ -345,6 +426,8 @@ async def run(n: int, page_size: int) -> dict[str, Any]:
             "store_limit": limit,
             "goals": {
                 "resources_per_second": 2000,
+                "share_of_store_min": 0.25,
+                "share_of_encoder_min": 0.8,
                 "rerun_share_max": 0.10,
                 "rows_rewritten": 0,
             },
@@ -363,12 +446,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--resources", type=int, default=10_000)
     parser.add_argument("--page-size", type=int, default=1000)
+    parser.add_argument(
+        "--encoder-sample", type=int, default=1024, help="texts for the encoder-alone figure"
+    )
     parser.add_argument("--json", action="store_true", help="print only the JSON object")
     args = parser.parse_args(argv)
     from learnflow.logging import configure_logging
 
     configure_logging(level="WARNING")  # logs on stderr; the JSON object alone on stdout
-    result = asyncio.run(run(args.resources, args.page_size))
+    result = asyncio.run(run(args.resources, args.page_size, args.encoder_sample))
     print(json.dumps(result, indent=None if args.json else 2))
     sys.stdout.flush()
 

@@ -1,4 +1,5 @@
-"""IngestSourceWorkflow: one run of one source — fetch → transform → upsert → prune → index → embed."""
+"""IngestSourceWorkflow: one run of one source — fetch → transform → upsert → prune → index, then
+the embed child started on its own queue and left to catch up (embed-async-v1)."""
 
 from __future__ import annotations
 
@@ -149,17 +150,31 @@ class IngestSourceWorkflow(StageProgress):
             static_summary=f"index {req.source} run {run_id}",
         )
         result.indexed = indexed.indexed
-        self._stage("embedding")
-        embedded: EmbedResult = await workflow.execute_child_workflow(
-            "EmbedResourcesWorkflow",
-            EmbedInput(source=req.source, run_id=run_id),
-            id=embed_workflow_id(req.source, run_id),
-            task_queue=EMBEDDINGS_QUEUE,
-            search_attributes=sa.for_source(req.source),
-            result_type=EmbedResult,
-            static_summary=f"embed {req.source} run {run_id}",
-        )
-        result.embedded = embedded.embedded
+        embed = {
+            "id": embed_workflow_id(req.source, run_id),
+            "task_queue": EMBEDDINGS_QUEUE,
+            "search_attributes": sa.for_source(req.source),
+            "static_summary": f"embed {req.source} run {run_id}",
+        }
+        embed_in = EmbedInput(source=req.source, run_id=run_id)
+        if workflow.patched("embed-async-v1"):
+            # The catalog is loaded and keyword-findable here; embedding (the slow encoder) catches
+            # up on its own queue, as MIT Learn does, and outlives this run (ABANDON): the run
+            # waits only for the child to start, never for it to finish.
+            self._stage("embedding started")
+            await workflow.start_child_workflow(
+                "EmbedResourcesWorkflow",
+                embed_in,
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                **embed,
+            )
+            result.embed_workflow_id = embed["id"]
+        else:  # histories recorded before embed-async-v1 waited for the embed child
+            self._stage("embedding")
+            embedded: EmbedResult = await workflow.execute_child_workflow(
+                "EmbedResourcesWorkflow", embed_in, result_type=EmbedResult, **embed
+            )
+            result.embedded = embedded.embedded
         return await self._finish(result, opts)
 
     async def _load_page(

@@ -84,7 +84,7 @@ RECORDINGS: tuple[Recording, ...] = (
         "IngestSourceWorkflow",
         "histories/ingest/mitxonline",
         IngestSourceInput(source="mitxonline"),
-        "full run: fetch pages, load courses then programs, prune, index and embed children",
+        "full run: fetch pages, load courses then programs, prune, index child, embed child started",
     ),
     Recording(
         "IngestSourceWorkflow",

@@ -139,7 +139,10 @@ class IngestResult(BaseModel):
     quarantined: int = 0
     unpublished: int = 0
     indexed: int = 0
-    embedded: int = 0
+    embedded: int = 0  # runs before embed-async-v1 only: newer runs leave embedding to the child
+    # embed-async-v1: the embedding child started on its own queue and left running (its result
+    # is the embedding count); None when no child started
+    embed_workflow_id: str | None = None
     prune_refused_reason: str | None = None
 
 

@@ -11,7 +11,7 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 
 from devstack.harness.fixture_server import Response
-from learnflow.contracts import IngestResult, IngestSourceInput
+from learnflow.contracts import EmbedResult, IngestResult, IngestSourceInput
 from learnflow.schedules import reconcile
 from search_service.pb import search_pb2, search_pb2_grpc
 from sources import all_schedules
@@ -43,9 +43,20 @@ async def _wait_for_run(client, schedule_id: str, wait_seconds: float = 60.0) ->
             wf = client.get_workflow_handle(
                 action.workflow_id, run_id=action.first_execution_run_id, result_type=IngestResult
             )
-            return await wf.result()
+            return await _with_embedding(client, await wf.result())
         await asyncio.sleep(0.1)
     raise TimeoutError(f"schedule {schedule_id} started nothing in {wait_seconds}s")
+
+
+async def _with_embedding(client, result: IngestResult) -> IngestResult:
+    """Wait for the embed child the run started and left running (embed-async-v1): the run
+    ends once the catalog is keyword-findable, vector search follows when the child is done."""
+    if result.embed_workflow_id:
+        embedded = await client.get_workflow_handle(
+            result.embed_workflow_id, result_type=EmbedResult
+        ).result()
+        result.embedded = embedded.embedded
+    return result
 
 
 async def _search(address: str, **kwargs) -> search_pb2.SearchResourcesResponse:
@@ -121,13 +132,14 @@ async def test_schedule_to_search(app):
 
 
 async def _ingest(app, source: str = "mitxonline", **kw) -> IngestResult:
-    return await app.client.execute_workflow(
+    result = await app.client.execute_workflow(
         "IngestSourceWorkflow",
         IngestSourceInput(source=source, **kw),
         id=unique_id(f"test/ingest/{source}"),
         task_queue="default",
         result_type=IngestResult,
     )
+    return await _with_embedding(app.client, result)
 
 
 async def test_second_run_rewrites_nothing(app):

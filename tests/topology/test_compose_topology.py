@@ -56,7 +56,7 @@ from devstack.harness.postgres import DebianPostgres
 from devstack.harness.process import free_port
 from devstack.harness.s3 import MotoS3
 from devstack.harness.temporal import DevServer
-from learnflow.contracts import IngestResult
+from learnflow.contracts import EmbedResult, IngestResult
 from learnflow.contracts.archives import ArchiveIngestResult
 from learnflow.db.content_files import ContentFileStore
 from search_service.pb import search_pb2, search_pb2_grpc
@@ -261,7 +261,13 @@ async def test_compose_services_as_processes_run_a_schedule_and_a_webhook(stack:
             client.get_workflow_handle(ingest_id, result_type=IngestResult).result(), 120
         )
         assert ingest.outcome == "ok" and ingest.inserted > 0, ingest
-        assert ingest.indexed > 0 and ingest.embedded > 0, ingest
+        assert ingest.indexed > 0 and ingest.embed_workflow_id, ingest
+        # embedding runs on the embeddings worker after the run (embed-async-v1): its child's result
+        embedded = await asyncio.wait_for(
+            client.get_workflow_handle(ingest.embed_workflow_id, result_type=EmbedResult).result(),
+            120,
+        )
+        assert embedded.embedded > 0, embedded
 
         # -- the webhook-started workflow: an archive for an ingested run lands in the bucket
         # the workers read, and the data platform says so with a signed delivery
