@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -16,6 +17,8 @@ import structlog
 from temporalio import activity
 
 import sources
+from activities import cpu_pool
+from activities.ingest_cpu import batch_bytes, transform_to_batch
 from activities.progress import Progress, heartbeat
 from learnflow import models, reference
 from learnflow.contracts import (
@@ -38,7 +41,7 @@ from learnflow.models import Quarantined, TransformOutput
 from learnflow.settings import get_settings
 from learnflow.stores import get_stores
 from sources import get_source
-from sources._blocklist import apply_blocklist, blocklist_key, parse_blocklist, read_blocklist
+from sources._blocklist import blocklist_key, read_blocklist
 from sources.base import ExtractContext, Source
 
 log = structlog.get_logger(__name__)
@@ -157,48 +160,26 @@ async def transform_page(req: TransformInput) -> TransformResult:
     if seen is not None:
         await stores.blobs.put(batch_key, json.dumps({"unchanged_page": seen}).encode())
         return TransformResult(batch_key=batch_key, resources=seen)
-    context = [_decode(c) for c in context_raw]
-    try:
-        payload = _decode(raw)
-        out = source.transform_payload(req.page.kind, payload, context)
-        out = apply_blocklist(out, parse_blocklist(blocklist))
-    except ValueError as exc:
-        # The whole page is unreadable (truncated JSON, wrong shape): quarantine it, load the rest.
-        out = TransformOutput(
-            quarantined=[
-                Quarantined(
-                    source=req.source,
-                    item_key=req.page.key,
-                    reason=f"unreadable page: {type(exc).__name__}: {exc}"[:2000],
-                    raw=raw.decode("utf-8", "replace")[:1_000_000],
-                )
-            ]
-        )
-    # Only a page that gave resources and nothing else is remembered: feed items, content files,
-    # view events and quarantined items go through the upsert every time.
-    only_resources = out.resources and not (
-        out.feed_items or out.content_files or out.view_events or out.quarantined
+    # Parse + transform + batch rows: CPU only, in the pool (other cores, the loop stays free).
+    env = dict(os.environ) if cpu_pool.pooled() else None
+    data, counts = await cpu_pool.run_cpu(
+        transform_to_batch,
+        env,
+        req.source,
+        req.page.kind,
+        req.page.key,
+        raw,
+        context_raw,
+        blocklist,
+        page_hash,
     )
-    await put_batch(stores, batch_key, out, page_hash if only_resources else None)
-    return TransformResult(
-        batch_key=batch_key,
-        resources=len(out.resources),
-        feed_items=len(out.feed_items),
-        content_files=len(out.content_files),
-        view_events=len(out.view_events),
-        quarantined=len(out.quarantined),
-    )
+    await stores.blobs.put(batch_key, data)
+    return TransformResult(batch_key=batch_key, **counts)
 
 
 async def put_batch(stores, batch_key: str, out: TransformOutput, page_hash: str | None) -> None:
-    """Store a transformed page as the batch `upsert_batch` reads: DB-ready resource rows, the
-    rest of the output, and the page hash to remember once it is loaded (None: never skip)."""
-    batch = {
-        "page_hash": page_hash,
-        "resource_rows": resource_rows(out.resources),
-        "output": out.model_copy(update={"resources": []}).model_dump(mode="json"),
-    }
-    await stores.blobs.put(batch_key, json.dumps(batch, separators=(",", ":")).encode())
+    """Store a transformed output as the batch `upsert_batch` reads (`batch_bytes`)."""
+    await stores.blobs.put(batch_key, batch_bytes(out, page_hash))
 
 
 @lru_cache(maxsize=8)
@@ -226,14 +207,6 @@ def _page_hash(source: Source, kind: str, raw: bytes, context: list[bytes]) -> s
     for page in context:
         digest.update(hashlib.sha256(page).digest())
     return digest.hexdigest()
-
-
-def _decode(raw: bytes):
-    """Pages are JSON unless they are not (RSS, CSV, HTML, Parquet): those go to the transform as-is."""
-    stripped = raw.lstrip()[:1]
-    if stripped in (b"{", b"["):
-        return json.loads(raw)
-    return raw
 
 
 @activity.defn

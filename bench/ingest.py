@@ -192,7 +192,8 @@ async def embed_all(app, runs: list[Any], tag: str) -> tuple[int, float]:
     # describe() gives wall-clock starts: shift the earliest onto the perf_counter timeline
     first_start = time.perf_counter() - (time.time() - min(starts)) if starts else None
     embedded = sum(r.embedded for r in runs)  # runs before embed-async-v1 embedded inline
-    embedded += sum((await h.result()).embedded for h in children)
+    for h in children:
+        embedded += (await h.result()).embedded
     rest = await app.client.execute_workflow(
         "EmbedResourcesWorkflow",
         EmbedInput(),

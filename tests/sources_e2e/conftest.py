@@ -355,13 +355,16 @@ async def sources_app(app, sources_server, catalog_holds_only_this_suite, monkey
 
 
 async def ingest(app, source: str, *, force_prune: bool = False, **options: str) -> IngestResult:
-    return await app.client.execute_workflow(
+    result = await app.client.execute_workflow(
         "IngestSourceWorkflow",
         IngestSourceInput(source=source, force_prune=force_prune, options=options),
         id=unique_id(f"test/ingest/{source}"),
         task_queue="default",
         result_type=IngestResult,
     )
+    if result.embed_workflow_id:  # the run left its embed child running: one run, fully done
+        await app.client.get_workflow_handle(result.embed_workflow_id).result()
+    return result
 
 
 async def search_ids(address: str, query: str, mode: int) -> list[str]:

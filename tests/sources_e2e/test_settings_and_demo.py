@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from activities.ingest import _decode
+from activities.ingest_cpu import decode_page as _decode
 from devstack.demo import DEMO_SOURCES, install_demo
 from devstack.harness.fixture_server import FixtureServer
 from learnflow.http import SourceHttp

@@ -1,0 +1,90 @@
+"""The CPU-bound half of `transform_page`: parse a raw page, run the source's pure transform,
+build the batch `upsert_batch` reads. Module-level functions of picklable arguments, run in the
+process pool (activities/cpu_pool.py) or inline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from learnflow import reference
+from learnflow.db.catalog import resource_rows
+from learnflow.models import Quarantined, TransformOutput
+from learnflow.settings import reset_settings
+from sources import get_source
+from sources._blocklist import apply_blocklist, parse_blocklist
+
+
+def decode_page(raw: bytes):
+    """Pages are JSON unless they are not (RSS, CSV, HTML, Parquet): those go to the transform as-is."""
+    stripped = raw.lstrip()[:1]
+    if stripped in (b"{", b"["):
+        return json.loads(raw)
+    return raw
+
+
+def batch_bytes(out: TransformOutput, page_hash: str | None) -> bytes:
+    """A transformed page as the batch `upsert_batch` reads: DB-ready resource rows, the rest of
+    the output, and the page hash to remember once it is loaded (None: never skip)."""
+    batch = {
+        "page_hash": page_hash,
+        "resource_rows": resource_rows(out.resources),
+        "output": out.model_copy(update={"resources": []}).model_dump(mode="json"),
+    }
+    return json.dumps(batch, separators=(",", ":")).encode()
+
+
+def _sync_env(env: dict[str, str]) -> None:
+    """A pool process sees the worker's environment as of this call (settings read it; tests and
+    operators point sources elsewhere without a restart)."""
+    if env != dict(os.environ):
+        os.environ.clear()
+        os.environ.update(env)
+        reset_settings()
+        reference.reference_data.cache_clear()
+
+
+def transform_to_batch(
+    env: dict[str, str] | None,
+    source_name: str,
+    kind: str,
+    page_key: str,
+    raw: bytes,
+    context_raw: list[bytes],
+    blocklist: bytes,
+    page_hash: str,
+) -> tuple[bytes, dict[str, int]]:
+    """Transform one page; return the batch's bytes and its counts (TransformResult fields)."""
+    if env is not None:
+        _sync_env(env)
+    source = get_source(source_name)
+    context = [decode_page(c) for c in context_raw]
+    try:
+        out = source.transform_payload(kind, decode_page(raw), context)
+        out = apply_blocklist(out, parse_blocklist(blocklist))
+    except ValueError as exc:
+        # The whole page is unreadable (truncated JSON, wrong shape): quarantine it, load the rest.
+        out = TransformOutput(
+            quarantined=[
+                Quarantined(
+                    source=source_name,
+                    item_key=page_key,
+                    reason=f"unreadable page: {type(exc).__name__}: {exc}"[:2000],
+                    raw=raw.decode("utf-8", "replace")[:1_000_000],
+                )
+            ]
+        )
+    # Only a page that gave resources and nothing else is remembered: feed items, content files,
+    # view events and quarantined items go through the upsert every time.
+    only_resources = out.resources and not (
+        out.feed_items or out.content_files or out.view_events or out.quarantined
+    )
+    counts = {
+        "resources": len(out.resources),
+        "feed_items": len(out.feed_items),
+        "content_files": len(out.content_files),
+        "view_events": len(out.view_events),
+        "quarantined": len(out.quarantined),
+    }
+    return batch_bytes(out, page_hash if only_resources else None), counts
