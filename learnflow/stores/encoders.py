@@ -116,7 +116,7 @@ class LiteLLMEncoder:
         return vectors / norms
 
 
-ENCODER_KINDS = ("default", "minilm", "minilm-int8", "glove", "local", "litellm")
+ENCODER_KINDS = ("minilm-int8", "minilm", "minilm-sif-lsa", "glove", "local", "litellm")
 # The encoder every collection was written with before encoders were recorded: its collections
 # keep their old names, so existing data needs no re-embedding.
 LEGACY_ENCODER = HashingProjectionEncoder.name
@@ -125,7 +125,7 @@ LEGACY_ENCODER = HashingProjectionEncoder.name
 def encoder_id(kind: str, model: str = "") -> str:
     """The name a collection and each point's embedding state record, known without loading
     the model: a change of it re-embeds everything into a new collection."""
-    if kind == "default":
+    if kind == "minilm-sif-lsa":
         return "minilm-int8+sif-glove50+lsa200-lee"  # static_encoders.DEFAULT_NAME
     if kind == "glove":
         return "sif-glove50"
@@ -148,7 +148,7 @@ def collection_name(prefix: str, what: str, encoder: str) -> str:
 
 @lru_cache(maxsize=4)
 def get_encoder(
-    kind: str = "default",
+    kind: str = "minilm-int8",
     model: str = "",
     api_base: str | None = None,
     api_key: str | None = None,
@@ -166,6 +166,6 @@ def get_encoder(
 
     if kind == "glove":
         return static_encoders.SifGloveEncoder()
-    quantize = kind in ("minilm-int8", "default")
+    quantize = kind in ("minilm-int8", "minilm-sif-lsa")
     sentence = MiniLMEncoder(Path(model_dir) if model_dir else None, quantize=quantize)
-    return static_encoders.default_encoder(sentence) if kind == "default" else sentence
+    return static_encoders.default_encoder(sentence) if kind == "minilm-sif-lsa" else sentence

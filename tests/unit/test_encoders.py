@@ -49,11 +49,11 @@ def test_litellm_encoder_against_a_local_openai_server():
 TEXTS = ["Negotiation skills for managers: anchoring and closing a deal.", "Linear algebra", ""]
 
 
-def test_default_encoder_is_deterministic_normalised_and_reaches_lee_070():
-    enc = get_encoder("default")
-    assert enc.name == encoder_id("default") == static_encoders.DEFAULT_NAME
+def test_combined_encoder_is_deterministic_normalised_and_reaches_lee_070():
+    enc = get_encoder("minilm-sif-lsa")
+    assert enc.name == encoder_id("minilm-sif-lsa") == static_encoders.DEFAULT_NAME
     assert enc.dim == 384 + 50 + 200
-    a, b = enc.encode(TEXTS), get_encoder.__wrapped__("default").encode(TEXTS)
+    a, b = enc.encode(TEXTS), get_encoder.__wrapped__("minilm-sif-lsa").encode(TEXTS)
     assert a.shape == (3, 634) and a.dtype == np.float32
     assert np.allclose(a, b, atol=1e-6)  # a second process computes the same vectors
     assert np.allclose(np.linalg.norm(a[:2], axis=1), 1.0, atol=1e-5)
@@ -87,7 +87,7 @@ def test_settings_choose_the_encoder(monkeypatch):
     try:
         monkeypatch.delenv("QDRANT_ENCODER")
         reset_settings()
-        assert get_settings().qdrant_encoder == "default"
+        assert get_settings().qdrant_encoder == "minilm-int8"
         for kind, name in (("glove", "sif-glove50"), ("local", "hashidf768")):
             monkeypatch.setenv("QDRANT_ENCODER", kind)
             reset_settings()
