@@ -37,6 +37,9 @@ class Ranking:
     unavailable: list[str] = field(default_factory=list)
 
 
+VECTOR_TIE_SLACK = 20
+
+
 def _is_down(exc: BaseException) -> bool:
     return isinstance(exc, BackendUnavailable)
 
@@ -66,9 +69,13 @@ async def rank_resources(
     if mode == search_pb2.SEARCH_MODE_KEYWORD:
         res = await keyword(rq.keyword_query(request, filters, offset, limit))
         return Ranking(res.ranking, res.total, res.facets, mode)
-    if mode == search_pb2.SEARCH_MODE_VECTOR and not request.sort:  # the store pages and counts
-        res = await vector(offset, limit)
-        return Ranking(res.ranking, res.total, res.facets, mode)
+    if mode == search_pb2.SEARCH_MODE_VECTOR and not request.sort:  # the store counts
+        # Equal scores (duplicate texts) come back from the engine in no fixed order, and which
+        # of a tie falls inside a page depends on the limit asked for: ask for the page plus some
+        # slack from the top and break ties by id, so consecutive pages join up into one ranking.
+        res = await vector(0, offset + limit + VECTOR_TIE_SLACK)
+        ranking = sorted(res.ranking, key=lambda hit: (-round(hit[1], 6), str(hit[0])))
+        return Ranking(ranking[offset : offset + limit], res.total, res.facets, mode)
     depth = SORT_CANDIDATES if request.sort else max(CANDIDATES, limit)
     unavailable: list[str] = []
     if mode == search_pb2.SEARCH_MODE_VECTOR:

@@ -84,6 +84,7 @@ async def test_keyword_search_with_filters_facets_and_view(stub, seeded):
     resp = await stub.SearchResources(
         pb.SearchResourcesRequest(
             query="differential equations",
+            mode=pb.SEARCH_MODE_KEYWORD,  # facets count the keyword matches (hybrid: its window)
             filter=pb.ResourceFilter(platform=["mitxonline"], resource_type=["course", "program"]),
             facets=["resource_type", "platform", "free"],
             keyword_options=pb.KeywordOptions(search_mode=pb.KEYWORD_SEARCH_MODE_BEST_FIELDS),

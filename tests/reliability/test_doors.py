@@ -268,6 +268,7 @@ def samples() -> dict[tuple[str, str], tuple[Any, list[Any]]]:
         ("oll", "courses"): ([_unit("test_source_oll").GOOD], []),
         ("ovs", "videos"): (ovs.page_of(ovs.PAGE["results"][0]), []),
         ("ovs", "playlists"): (ovs.page_of(ovs.PAGE["results"][0]), []),
+        ("ovs", "transcripts"): ({"transcripts": {"ovs-video-1": "Spoken words."}}, []),
         ("podcasts", "episodes"): (
             {
                 "config": yaml.safe_load(_unit("test_source_podcasts").CHALK),
@@ -292,6 +293,7 @@ def samples() -> dict[tuple[str, str], tuple[Any, list[Any]]]:
         ),
         ("youtube", "playlist_items"): (yt.ITEMS[0], []),
         ("youtube", "config"): (yt.CONFIG, []),
+        ("youtube", "transcripts"): ({"transcripts": {"yt-video-1": "Spoken words."}}, []),
     }
 
 
