@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from dataclasses import dataclass, field
 
 import numpy as np
 import structlog
@@ -107,10 +108,82 @@ async def _optimize(vector, after_id: int | None, result: EmbedResult) -> None:
         heartbeat(Progress(stage="optimize", after_id=after_id, counts=result.model_dump()))
 
 
+@dataclass
+class _EmbedBatch:
+    """One page of the embed pass, read and turned into embedding texts, not yet encoded."""
+
+    last_id: int
+    to_embed: list[tuple[int, str, dict, str]] = field(default_factory=list)
+    removed: list[int] = field(default_factory=list)
+    removed_keys: list[str] = field(default_factory=list)
+    unchanged: list[tuple[int, str]] = field(default_factory=list)
+
+
+async def _read_embed_batch(
+    stores, etl_source: str | None, after_id: int, batch_size: int
+) -> _EmbedBatch | None:
+    """The next page of resources whose embedding text may have changed, with their documents
+    and texts built (unchanged texts are skipped by checksum); None when the pass is done."""
+    rows = await stores.catalog.pending_embedding(
+        etl_source, after_id, batch_size, stores.encoder_id
+    )
+    if not rows:
+        return None
+    batch = _EmbedBatch(last_id=rows[-1]["id"])
+    for row in rows:
+        res = Resource.model_validate(row["data"])
+        if not row["published"]:
+            batch.removed.append(row["id"])
+            batch.removed_keys.append(res.key)
+            continue
+        doc = to_search_document(res, row["id"], row["created_on"])
+        text = embedding_text(doc)
+        checksum = _checksum(text)
+        if checksum == row["text_checksum"]:
+            batch.unchanged.append((row["id"], checksum))
+        else:
+            batch.to_embed.append((row["id"], res.key, doc, text))
+    return batch
+
+
+async def _write_embed_batch(stores, batch: _EmbedBatch, vectors, result: EmbedResult) -> None:
+    """Upsert a page's points, remove its unpublished ones, record its embedding state, then
+    heartbeat its last id: a retry resumes after the last page written, never one in flight."""
+    if batch.to_embed:
+        points = [
+            VectorPoint(
+                key=key, vector=np.asarray(vec), payload=payload_for(doc, filter_values(doc))
+            )
+            for (_, key, doc, _), vec in zip(batch.to_embed, vectors, strict=True)
+        ]
+        await stores.vector.upsert(points)
+    await stores.vector.delete(batch.removed_keys)
+    await stores.catalog.mark_embedded(
+        [(rid, _checksum(text)) for rid, _, _, text in batch.to_embed] + batch.unchanged,
+        batch.removed,
+        encoder=stores.encoder_id,
+    )
+    result.embedded += len(batch.to_embed)
+    result.removed += len(batch.removed)
+    result.unchanged += len(batch.unchanged)
+    heartbeat(Progress(stage="embed", after_id=batch.last_id, counts=result.model_dump()))
+
+
+async def _encode(encoder, texts: list[str]) -> np.ndarray | None:
+    """Encode in a thread: ONNX Runtime and the tokenizer release the GIL, so the event loop
+    reads the next page and writes the last one meanwhile (and heartbeats, and other
+    activities' I/O, go on)."""
+    return await asyncio.to_thread(encoder.encode, texts) if texts else None
+
+
 @activity.defn
 async def embed_pending(req: EmbedInput) -> EmbedResult:
     """Embed resources whose embedding text changed; remove unpublished ones. Idempotent:
-    point ids derive from the resource key, and unchanged text is skipped by checksum."""
+    point ids derive from the resource key, and unchanged text is skipped by checksum.
+
+    A three-stage pipeline, so the encoder is never waiting: while page k is encoded (in a
+    thread), page k+1 is read from Postgres and its documents built, and page k-1 is written to
+    the vector store and `embedding_state`. Writes stay in page order."""
     stores = await get_stores()
     encoder = stores.encoder
     await stores.vector.ensure_collection(encoder.dim, encoder.name)
@@ -118,51 +191,30 @@ async def embed_pending(req: EmbedInput) -> EmbedResult:
     resume = resumed()
     after_id = resume.after_id or 0
     result = EmbedResult.model_validate(resume.counts)
-    while True:
-        rows = await stores.catalog.pending_embedding(
-            _etl_source(req.source), after_id, req.batch_size, stores.encoder_id
-        )
-        if not rows:
-            break
-        to_embed: list[tuple[int, str, dict, str]] = []
-        removed: list[int] = []
-        removed_keys: list[str] = []
-        unchanged: list[tuple[int, str]] = []
-        for row in rows:
-            res = Resource.model_validate(row["data"])
-            if not row["published"]:
-                removed.append(row["id"])
-                removed_keys.append(res.key)
-                continue
-            doc = to_search_document(res, row["id"], row["created_on"])
-            text = embedding_text(doc)
-            checksum = _checksum(text)
-            if checksum == row["text_checksum"]:
-                unchanged.append((row["id"], checksum))
-                continue
-            to_embed.append((row["id"], res.key, doc, text))
-        if to_embed:
-            vectors = encoder.encode([t for *_, t in to_embed])
-            points = [
-                VectorPoint(
-                    key=key,
-                    vector=np.asarray(vec),
-                    payload=payload_for(doc, filter_values(doc)),
-                )
-                for (_, key, doc, _), vec in zip(to_embed, vectors, strict=True)
-            ]
-            await stores.vector.upsert(points)
-        await stores.vector.delete(removed_keys)
-        await stores.catalog.mark_embedded(
-            [(rid, _checksum(text)) for rid, _, _, text in to_embed] + unchanged,
-            removed,
-            encoder=stores.encoder_id,
-        )
-        result.embedded += len(to_embed)
-        result.removed += len(removed)
-        result.unchanged += len(unchanged)
-        after_id = rows[-1]["id"]
-        heartbeat(Progress(stage="embed", after_id=after_id, counts=result.model_dump()))
+    source = _etl_source(req.source)
+    batch = await _read_embed_batch(stores, source, after_id, req.batch_size)
+    inflight: dict[str, asyncio.Future] = {}
+    try:
+        while batch is not None:
+            texts = [t for *_, t in batch.to_embed]
+            inflight["encode"] = asyncio.ensure_future(_encode(encoder, texts))
+            inflight["read"] = asyncio.ensure_future(
+                _read_embed_batch(stores, source, batch.last_id, req.batch_size)
+            )
+            vectors = await inflight["encode"]
+            if "write" in inflight:
+                await inflight["write"]
+            inflight["write"] = asyncio.ensure_future(
+                _write_embed_batch(stores, batch, vectors, result)
+            )
+            after_id = batch.last_id
+            batch = await inflight["read"]
+        if "write" in inflight:
+            await inflight["write"]
+    finally:
+        # cancelled or failed: nothing of this attempt keeps running behind the retry
+        for task in inflight.values():
+            task.cancel()
     if result.embedded or result.removed:
         await _optimize(stores.vector, after_id, result)
     log.info("embed.done", source=req.source, embedded=result.embedded, removed=result.removed)
@@ -301,7 +353,7 @@ async def embed_content_files(req: EmbedInput) -> EmbedResult:
                 texts.append(chunk)
             result.embedded += 1
         if points:
-            for point, vec in zip(points, encoder.encode(texts), strict=True):
+            for point, vec in zip(points, await _encode(encoder, texts), strict=True):
                 point.vector = vec
             await vector.upsert(points)
 

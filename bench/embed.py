@@ -1,0 +1,170 @@
+"""Benchmark embedding catch-up against the encoder alone: `python -m bench.embed --resources N`.
+
+Issue #17 (b): with the default encoder the embeddings workflow may add at most 20% over the
+encoder's own throughput. The run: a throwaway Postgres + Temporal dev server, learnflow's workers
+in-process (`devstack.system.start_app`, embedded Qdrant), N MITx Online resources written into
+the catalog directly (no ingest run, so no embed child competes), then
+
+* `encoder_alone`: the configured encoder (QDRANT_ENCODER) on the pipeline's own embedding texts
+  for every resource, in the embed activity's batches, nothing else running;
+* `pipeline`: one `EmbedResourcesWorkflow` over the whole catalog on the `embeddings` queue —
+  the embedding documents built from Postgres, encoding, Qdrant upserts with payloads,
+  `embedding_state`, heartbeats and the final optimize; until every resource is vector-findable;
+* `share_of_encoder`: pipeline docs/s ÷ encoder-alone docs/s (goal ≥ 0.8).
+
+Prints one JSON object with the load average at start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+
+def catalog_resources(n: int) -> list[Any]:
+    """About n MITx Online course resources, from the demo generator through the real transform."""
+    from sources.mitxonline import transform_course
+    from sources.mitxonline_demo import mitxonline_catalog
+
+    courses, _ = mitxonline_catalog(n)
+    return [r for r in (transform_course(c) for c in courses) if r is not None][:n]
+
+
+async def encoder_alone(app, batch_size: int) -> dict[str, Any]:
+    """The configured encoder on every published resource's embedding text, in the activity's
+    batches: what the pipeline would reach if it added nothing."""
+    from learnflow.models import Resource
+    from learnflow.search_doc import embedding_text, to_search_document
+
+    async with app.stores.pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT id, data, created_on FROM learning_resource WHERE published ORDER BY id"
+        )
+    texts = [
+        embedding_text(
+            to_search_document(Resource.model_validate(r["data"]), r["id"], r["created_on"])
+        )
+        for r in rows
+    ]
+    encoder = app.stores.encoder
+    started = time.perf_counter()
+    for i in range(0, len(texts), batch_size):
+        encoder.encode(texts[i : i + batch_size])
+    seconds = time.perf_counter() - started
+    return {
+        "encoder": app.stores.encoder_id,
+        "docs": len(texts),
+        "seconds": round(seconds, 2),
+        "docs_per_second": round(len(texts) / seconds, 1) if seconds else None,
+    }
+
+
+async def vector_findable(app, resource: Any) -> bool:
+    """A vector query with the resource's own embedding text finds it first (the search path's
+    store, so the point is written and searchable)."""
+    from learnflow.search_doc import embedding_text, to_search_document
+
+    async with app.stores.pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT id, created_on FROM learning_resource WHERE readable_id = $1",
+            resource.readable_id,
+        )
+    text = embedding_text(to_search_document(resource, row["id"], row["created_on"]))
+    found = await app.stores.vector.search(app.stores.encoder.encode([text])[0], {}, limit=3)
+    return any(h.id == row["id"] for h in found.hits)
+
+
+async def run(n: int, batch_size: int) -> dict[str, Any]:
+    from devstack.harness.postgres import DebianPostgres
+    from devstack.harness.temporal import DevServer
+    from devstack.system import start_app
+    from learnflow.contracts import EmbedInput, EmbedResult
+    from learnflow.settings import reset_settings
+    from learnflow.stores import reset_stores
+
+    load_average = [round(x, 2) for x in os.getloadavg()]
+    resources = catalog_resources(n)
+    work = Path(tempfile.mkdtemp(prefix="learnflow-bench-embed-"))
+    pg = DebianPostgres().start()
+    temporal = DevServer(db_file=work / "temporal.db", log_file=work / "temporal.log").start()
+    app = None
+    try:
+        os.environ.update(
+            {
+                "LEARNFLOW_ENV_FILE": "",
+                "DATABASE_URL": pg.dsn,
+                "TEMPORAL_ADDRESS": temporal.address,
+                "DATA_DIR": str(work / "data"),
+                "QDRANT_PATH": "",
+                "QDRANT_URL": "",
+                "GRPC_AUTH_ENABLED": "false",
+                "BLOB_STORE_URL": str(work / "blobs"),
+            }
+        )
+        reset_settings()
+        await reset_stores()
+        app = await start_app()
+        for i in range(0, len(resources), 1000):
+            await app.stores.catalog.upsert_resources("bench-embed", resources[i : i + 1000])
+        app.stores.encoder.encode(["warm up"] * 8)  # loaded and warm, as in a running worker
+        alone = await encoder_alone(app, batch_size)
+
+        started = time.perf_counter()
+        result = await app.client.execute_workflow(
+            "EmbedResourcesWorkflow",
+            EmbedInput(batch_size=batch_size),
+            id="bench/embed/all",
+            task_queue="embeddings",
+            result_type=EmbedResult,
+        )
+        seconds = time.perf_counter() - started
+        rate = result.embedded / seconds if seconds else None
+        probes = [resources[0], resources[len(resources) // 2], resources[-1]]
+        return {
+            "benchmark": "embed",
+            "load_average": load_average,
+            "resources": len(resources),
+            "batch_size": batch_size,
+            "encoder_alone": alone,
+            "pipeline": {
+                "embedded": result.embedded,
+                "seconds": round(seconds, 2),
+                "docs_per_second": round(rate, 1) if rate else None,
+                "vector_findable_probes": [await vector_findable(app, r) for r in probes],
+            },
+            "share_of_encoder": round(rate / alone["docs_per_second"], 3)
+            if rate and alone["docs_per_second"]
+            else None,
+            "goal_share_of_encoder_min": 0.8,
+        }
+    finally:
+        if app is not None:
+            await app.stop()
+        await reset_stores()
+        temporal.stop()
+        pg.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--resources", type=int, default=2000)
+    parser.add_argument("--batch-size", type=int, default=256, help="EmbedInput.batch_size")
+    parser.add_argument("--json", action="store_true", help="print only the JSON object")
+    args = parser.parse_args(argv)
+    from learnflow.logging import configure_logging
+
+    configure_logging(level="WARNING")
+    result = asyncio.run(run(args.resources, args.batch_size))
+    print(json.dumps(result, indent=None if args.json else 2))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

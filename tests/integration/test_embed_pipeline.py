@@ -1,0 +1,84 @@
+"""The embed pass is a pipeline (read page k+1, encode page k, write page k-1 at once): it still
+writes every page, heartbeats a page's last id only once that page is written, and a retried
+attempt resumes after the heartbeat id without touching the pages before it."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from temporalio.testing import ActivityEnvironment
+
+from activities.search import embed_pending
+from learnflow.contracts import EmbedInput
+from learnflow.models import Resource, ResourceType
+from tests.conftest import unique_id
+
+pytestmark = [pytest.mark.postgres]
+
+
+async def _catalog(app, n: int) -> tuple[str, list[int]]:
+    source = unique_id("embed-pipeline-test")
+    resources = [
+        Resource(
+            readable_id=unique_id(f"course-{i}"),
+            platform="mitxonline",
+            resource_type=ResourceType.course,
+            etl_source=source,
+            title=f"Pipeline course {i} on topic {unique_id('t')}",
+        )
+        for i in range(n)
+    ]
+    await app.stores.catalog.upsert_resources(unique_id("run"), resources)
+    async with app.stores.pool.acquire() as conn:
+        ids = await conn.fetch(
+            "SELECT id FROM learning_resource WHERE etl_source = $1 ORDER BY id", source
+        )
+    return source, [r["id"] for r in ids]
+
+
+async def _embedded_ids(app, ids: list[int]) -> set[int]:
+    async with app.stores.pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT resource_id FROM embedding_state WHERE resource_id = ANY($1::bigint[])"
+            " AND encoder = $2",
+            ids,
+            app.stores.encoder_id,
+        )
+    return {r["resource_id"] for r in rows}
+
+
+def _env(details: list) -> tuple[ActivityEnvironment, list]:
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, heartbeat_details=details)
+    beats: list = []
+    env.on_heartbeat = lambda *args: beats.append(args[0])
+    return env, beats
+
+
+async def test_every_page_is_written_and_heartbeats_follow_the_writes(app):
+    source, ids = await _catalog(app, 7)
+    env, beats = _env([])
+    result = await env.run(embed_pending, EmbedInput(source=source, batch_size=2))
+
+    assert result.embedded == 7
+    assert await _embedded_ids(app, ids) == set(ids)
+    pages = [b for b in beats if b.get("stage") == "embed"]
+    # one heartbeat per page, in page order, each counting exactly the rows up to its id
+    assert [b["after_id"] for b in pages] == [ids[1], ids[3], ids[5], ids[6]]
+    for beat in pages:
+        assert beat["counts"]["embedded"] == sum(1 for i in ids if i <= beat["after_id"])
+    # the vectors are written, with their payloads: each point answers a query by its id
+    vector = app.stores.encoder.encode(["Pipeline course"])[0]
+    for rid in (ids[0], ids[6]):
+        hits = await app.stores.vector.search(vector, {"id": [str(rid)]}, limit=1)
+        assert [(h.id, h.document["etl_source"]) for h in hits.hits] == [(rid, source)]
+
+
+async def test_a_retry_resumes_after_the_heartbeat_id(app):
+    source, ids = await _catalog(app, 5)
+    env, _ = _env([{"stage": "embed", "after_id": ids[2], "counts": {"embedded": 3}}])
+    result = await env.run(embed_pending, EmbedInput(source=source, batch_size=2))
+
+    assert result.embedded == 5  # the earlier attempt's 3 plus this one's 2
+    assert await _embedded_ids(app, ids) == set(ids[3:])
