@@ -33,11 +33,11 @@ from learnflow.search_doc import (
 from learnflow.stores import get_stores
 from learnflow.stores.content_search import (
     content_stores,
+    embedded_mark,
     new_generation,
     read_watermarks,
     write_watermark,
 )
-from learnflow.stores.encoders import LEGACY_ENCODER
 from learnflow.stores.vector import VectorPoint, payload_for
 
 log = structlog.get_logger(__name__)
@@ -357,9 +357,8 @@ async def embed_content_files(req: EmbedInput) -> EmbedResult:
                 point.vector = vec
             await vector.upsert(points)
 
-    # One watermark per encoder (the legacy one keeps its old name): a new encoder's pass
-    # starts from the first file, filling its own collection.
-    mark = "embedded" if stores.encoder_id == LEGACY_ENCODER else f"embedded.{stores.encoder_id}"
+    # One watermark per encoder: a new encoder's pass starts from the first file.
+    mark = embedded_mark(stores.encoder_id)
     await _content_pass(mark, _etl_source(req.source), min(req.batch_size, 64), handle)
     if result.embedded or result.removed:
         await _optimize(vector, None, result)

@@ -69,6 +69,8 @@ EMBED_PASS = {
     "heartbeat_timeout": HEARTBEAT_TIMEOUT,
     "retry_policy": INDEX_RETRY,
 }
+# The embeddings workflow's promote and retire steps (a few queries; dropping collections).
+PROMOTE_STEP = {"start_to_close_timeout": timedelta(minutes=5), "retry_policy": INDEX_RETRY}
 # The daily purge of content files unpublished past the retention.
 ARCHIVE_PURGE = {
     "start_to_close_timeout": timedelta(minutes=30),

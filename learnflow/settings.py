@@ -91,6 +91,12 @@ class Settings(BaseSettings, OvsMediaHosts):
 
     # Embedded vector engine when QDRANT_URL is empty: qdrant-edge (default) or qdrant-client local
     qdrant_embedded: str = "edge"  # edge | client
+    # A change of QDRANT_ENCODER: the search service keeps reading the promoted encoder's
+    # collections (re-read from PostgreSQL this often) until the new ones are complete and
+    # promoted; the old ones are dropped this long after the promotion, which must exceed the
+    # refresh plus the time the service takes to load the new encoder.
+    vector_serving_refresh_seconds: float = 5.0
+    vector_retire_grace_seconds: float = 120.0
 
     # gRPC search service
     grpc_address: str = "127.0.0.1:50051"

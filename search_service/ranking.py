@@ -49,19 +49,29 @@ def _side(res: Any) -> SideResult:
 
 
 async def rank_resources(
-    stores: Any, context, request, filters: dict[str, list[str]], offset: int, limit: int
+    stores: Any,
+    context,
+    request,
+    filters: dict[str, list[str]],
+    offset: int,
+    limit: int,
+    vectors: Any = None,
 ) -> Ranking:
+    """`vectors` (a `ServingVectors`): the promoted encoder and its collection, which the
+    vector side encodes with and reads; None: the configured ones (`stores`)."""
     mode = rq.effective_mode(request)
     facets = list(request.facets)
+    encoder = vectors.encoder if vectors is not None else stores.encoder
+    store = vectors.resources if vectors is not None else stores.vector
 
     async def keyword(kq: KeywordQuery) -> SideResult:
         return _side(await within_budget(context, stores.keyword.search(kq), "keyword index"))
 
     async def vector(start: int, size: int) -> SideResult:
-        encoded = await encode(context, stores.encoder, request.query)
+        encoded = await encode(context, encoder, request.query)
         res = await within_budget(
             context,
-            stores.vector.search(encoded, filters, limit=size, offset=start, facets=facets),
+            store.search(encoded, filters, limit=size, offset=start, facets=facets),
             "vector store",
         )
         return _side(res)

@@ -25,6 +25,7 @@ from learnflow.settings import Settings
 from learnflow.stores import Stores
 from learnflow.stores.content_search import ContentStores, content_stores
 from learnflow.stores.keyword import KeywordQuery
+from learnflow.stores.vector_serving import ServingVectors, VectorServing
 from search_service import query as rq
 from search_service.answers import LLMConfig, build_messages, cited_ids, stream_completion
 from search_service.auth import AuthConfig, JwtAuthInterceptor, JwtVerifier
@@ -73,6 +74,7 @@ class SearchService(search_pb2_grpc.SearchServiceServicer):
         self.tokens = PageTokens(token_secret)
         self._content = content
         self.llm = llm
+        self._serving: VectorServing | None = None
 
     @property
     def content(self) -> ContentStores:
@@ -80,11 +82,23 @@ class SearchService(search_pb2_grpc.SearchServiceServicer):
             self._content = content_stores(self.stores.settings)
         return self._content
 
+    @property
+    def serving(self) -> VectorServing:
+        """The promoted encoder's collections (after a change of encoder, the old ones serve
+        until the new ones are complete)."""
+        if self._serving is None:
+            stores = self.stores
+            configured = ServingVectors(
+                stores.encoder_id, lambda: stores.encoder, stores.vector, self.content.vector
+            )
+            self._serving = VectorServing(stores.settings, stores.pool, configured)
+        return self._serving
+
+    async def vectors(self, context) -> ServingVectors:
+        return await within_budget(context, self.serving.current(), "catalog")
+
     def _offset(self, request) -> int:
         return self.tokens.decode(request, OffsetState).o if request.page_token else request.offset
-
-    async def _encode(self, context, text: str):
-        return await encode(context, self.stores.encoder, text)
 
     # -- SearchResources --------------------------------------------------------------------
 
@@ -94,7 +108,12 @@ class SearchService(search_pb2_grpc.SearchServiceServicer):
         offset = self._offset(request)
         if offset + limit > rq.MAX_WINDOW:
             raise InvalidArgument([("page_token", "page is past the result window")])
-        ranked = await rank_resources(self.stores, context, request, filters, offset, limit)
+        vectors = None
+        if rq.effective_mode(request) != search_pb2.SEARCH_MODE_KEYWORD:
+            vectors = await self.vectors(context)
+        ranked = await rank_resources(
+            self.stores, context, request, filters, offset, limit, vectors
+        )
         response = search_pb2.SearchResourcesResponse(
             results=[
                 search_pb2.SearchResult(resource=rq.resource_message(doc, request.view), score=s)
@@ -117,8 +136,10 @@ class SearchService(search_pb2_grpc.SearchServiceServicer):
         offset = self._offset(request)
         if offset + limit > rq.MAX_WINDOW:
             raise InvalidArgument([("page_token", "page is past the result window")])
+        vectors = await self.vectors(context)
+        content = ContentStores(keyword=self.content.keyword, vector=vectors.content_files)
         ranked = await rank_content_files(
-            self.content, self.stores.encoder, context, request, filters, offset, limit
+            content, vectors.encoder, context, request, filters, offset, limit
         )
         response = search_pb2.SearchContentFilesResponse(
             results=[
@@ -298,10 +319,11 @@ class SearchService(search_pb2_grpc.SearchServiceServicer):
             filters = {}
         if violations:
             raise InvalidArgument(violations)
-        vector = await self._encode(context, question)
+        vectors = await self.vectors(context)
+        vector = await encode(context, vectors.encoder, question)
         res = await within_budget(
             context,
-            self.stores.vector.search(vector, filters, limit=request.context_size or 5),
+            vectors.resources.search(vector, filters, limit=request.context_size or 5),
             "vector store",
         )
         documents = [h.document for h in res.hits]
@@ -458,6 +480,11 @@ async def start_server(
             await asyncio.to_thread(lambda: stores.encoder)
         except Exception as exc:  # vector queries will answer UNAVAILABLE; keyword ones still work
             log.warning("encoder.load_failed", error=repr(exc))
+    try:  # and the promoted one, when it is another (a new encoder is still catching up)
+        serving = await servicer.serving.current()
+        log.info("vector_serving.encoder", serving=serving.encoder_id, configured=stores.encoder_id)
+    except Exception as exc:  # re-read on the first vector query
+        log.warning("vector_serving.load_failed", error=repr(exc))
     port = server.add_insecure_port(address)
     await server.start()
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)

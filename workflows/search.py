@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
@@ -14,8 +15,11 @@ with workflow.unsafe.imports_passed_through():
         EmbedResult,
         IndexInput,
         IndexResult,
+        PromoteResult,
+        RetireInput,
+        RetireResult,
     )
-    from learnflow.policies import EMBED_PASS, INDEX_PASS
+    from learnflow.policies import EMBED_PASS, INDEX_PASS, PROMOTE_STEP
 
 R = TypeVar("R")
 
@@ -57,7 +61,34 @@ class EmbedResourcesWorkflow:
 
     @workflow.run
     async def run(self, req: EmbedInput) -> EmbedResult:
-        return await _passes(req, EmbedResult, EMBED_PASS, "embed", "embed-content-files")
+        result = await _passes(req, EmbedResult, EMBED_PASS, "embed", "embed-content-files")
+        if workflow.patched("embed-promote"):
+            await _promote(req)
+        return result
+
+
+async def _promote(req: EmbedInput) -> None:
+    """After a change of encoder: serve the new encoder's collections once complete, then drop
+    the old ones after a grace, when every search service reads the new ones (the keyword
+    index's alias swap, for vectors)."""
+    promoted = await workflow.execute_activity(
+        "promote_embeddings",
+        req,
+        result_type=PromoteResult,
+        **PROMOTE_STEP,
+        summary="promote the configured encoder's collections when complete",
+    )
+    workflow.logger.info("embeddings promote: %s", promoted.model_dump())
+    if promoted.retire:
+        if promoted.grace_seconds > 0:
+            await workflow.sleep(timedelta(seconds=promoted.grace_seconds))
+        await workflow.execute_activity(
+            "retire_embeddings",
+            RetireInput(encoder=promoted.retire),
+            result_type=RetireResult,
+            **PROMOTE_STEP,
+            summary=f"drop the collections of {promoted.retire}",
+        )
 
 
 WORKFLOWS_BY_QUEUE = {

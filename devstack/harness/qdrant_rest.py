@@ -67,6 +67,8 @@ class QdrantRest:
             return c.create_collection(name, vectors_config=req.vectors, metadata=req.metadata)
         if route == ("GET", ""):
             return c.get_collection(name)
+        if route == ("DELETE", ""):
+            return c.delete_collection(name)
         if route == ("PUT", "/index"):
             req = m.CreateFieldIndex.model_validate(body)
             return c.create_payload_index(name, req.field_name, req.field_schema)

@@ -127,6 +127,29 @@ class EmbedResult(BaseModel):
     unchanged: int = 0
 
 
+class PromoteResult(BaseModel):
+    """The embeddings workflow's promote step: which encoder the search service reads, how far
+    the configured one has caught up, and an old encoder whose collections are to be dropped
+    after `grace_seconds` (the service's time to follow the promotion)."""
+
+    serving: str = ""
+    configured: str = ""
+    promoted: bool = False
+    published: int = 0
+    embedded: int = 0
+    content_files_complete: bool = False
+    retire: str | None = None
+    grace_seconds: float = 0.0
+
+
+class RetireInput(BaseModel):
+    encoder: str
+
+
+class RetireResult(BaseModel):
+    dropped: list[str] = []
+
+
 class IngestResult(BaseModel):
     source: str
     run_id: str

@@ -15,9 +15,10 @@ import asyncpg
 from learnflow.db.catalog import CatalogStore, create_pool
 from learnflow.settings import Settings, get_settings
 from learnflow.stores.blobs import BlobStore, DirectoryBlobStore, S3BlobStore
-from learnflow.stores.encoders import Encoder, collection_name, encoder_id, get_encoder
+from learnflow.stores.encoders import Encoder, encoder_id, get_encoder
 from learnflow.stores.keyword import KeywordIndex
-from learnflow.stores.vector import QdrantVectorStore, VectorStore
+from learnflow.stores.vector import VectorStore
+from learnflow.stores.vector_serving import RESOURCES, close_vector_stores, vector_store
 
 
 @dataclass
@@ -92,17 +93,14 @@ async def get_stores() -> Stores:
             if not settings.database_url:
                 raise RuntimeError("DATABASE_URL is not set (learn up sets it for its processes)")
             pool = await create_pool(settings.database_url)
-            vector = QdrantVectorStore(
-                url=settings.qdrant_url,
-                path=settings.qdrant_path,
-                # One collection per encoder: vectors of two models never mix, and a new model
-                # starts an empty collection that the embedding pass fills (embedding_state
-                # records which encoder embedded each resource).
-                collection=collection_name(
-                    settings.qdrant_collection_prefix,
-                    "resources",
-                    encoder_id(settings.qdrant_encoder, settings.qdrant_dense_model),
-                ),
+            # One collection per encoder: vectors of two models never mix, and a new model
+            # starts an empty collection that the embedding pass fills (embedding_state records
+            # which encoder embedded each resource) while the search service keeps reading the
+            # promoted one (`vector_serving`).
+            vector = vector_store(
+                settings,
+                RESOURCES,
+                encoder_id(settings.qdrant_encoder, settings.qdrant_dense_model),
             )
             _stores = Stores(
                 settings=settings,
@@ -121,3 +119,4 @@ async def reset_stores() -> None:
     if _stores is not None:
         await _stores.close()
     _stores = None
+    await close_vector_stores()

@@ -16,13 +16,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from learnflow.search_doc import CONTENT_CASE_SENSITIVE_FILTERS, CONTENT_FILTER_FIELDS
 from learnflow.settings import Settings
 from learnflow.stores.blobs import BlobStore
-from learnflow.stores.encoders import collection_name, encoder_id
+from learnflow.stores.encoders import LEGACY_ENCODER, encoder_id
 from learnflow.stores.keyword import KeywordIndex
 from learnflow.stores.tantivy_index import TantivyContentFileIndex
-from learnflow.stores.vector import QdrantVectorStore, VectorStore
+from learnflow.stores.vector import VectorStore
+from learnflow.stores.vector_serving import CONTENT_FILES, close_vector_stores, vector_store
 
 # Where the content-file passes keep their high-water mark (updated_on of the last pass).
 WATERMARK_KEY = "search-state/content_files.json"
@@ -71,17 +71,10 @@ def content_stores(settings: Settings) -> ContentStores:
     if key not in _content:
         _content[key] = ContentStores(
             keyword=make_content_keyword_index(settings),
-            vector=QdrantVectorStore(
-                url=settings.qdrant_url,
-                path=settings.qdrant_path,
-                collection=collection_name(
-                    settings.qdrant_collection_prefix,
-                    "content_files",
-                    encoder_id(settings.qdrant_encoder, settings.qdrant_dense_model),
-                ),
-                filter_fields=tuple(CONTENT_FILTER_FIELDS),
-                case_sensitive=frozenset(CONTENT_CASE_SENSITIVE_FILTERS),
-                id_field="content_file_id",
+            vector=vector_store(
+                settings,
+                CONTENT_FILES,
+                encoder_id(settings.qdrant_encoder, settings.qdrant_dense_model),
             ),
         )
     return _content[key]
@@ -91,6 +84,14 @@ async def reset_content_stores() -> None:
     for stores in _content.values():
         await stores.close()
     _content.clear()
+    await close_vector_stores()
+
+
+def embedded_mark(encoder: str) -> str:
+    """The watermark of `encoder`'s content-file embedding pass (the legacy encoder's keeps its
+    old name): a new encoder's pass starts from the first file, filling its own collection, and
+    the mark exists once an all-sources pass has gone through every file."""
+    return "embedded" if encoder == LEGACY_ENCODER else f"embedded.{encoder}"
 
 
 async def read_watermarks(blobs: BlobStore) -> dict[str, str]:
@@ -108,6 +109,12 @@ async def write_watermark(blobs: BlobStore, name: str, value: str) -> None:
     marks = await read_watermarks(blobs)
     marks[name] = value
     await blobs.put(WATERMARK_KEY, json.dumps(marks, sort_keys=True).encode())
+
+
+async def forget_watermark(blobs: BlobStore, name: str) -> None:
+    marks = await read_watermarks(blobs)
+    if marks.pop(name, None) is not None:
+        await blobs.put(WATERMARK_KEY, json.dumps(marks, sort_keys=True).encode())
 
 
 async def new_generation(

@@ -140,6 +140,17 @@ def encoder_id(kind: str, model: str = "") -> str:
     raise ValueError(f"unknown QDRANT_ENCODER {kind!r} ({' | '.join(ENCODER_KINDS)})")
 
 
+def encoder_kind(encoder: str, dense_model: str = "") -> tuple[str, str]:
+    """(kind, model) that `encoder_id` maps to `encoder`: how to load the encoder a collection
+    was written with. A LiteLLM encoder is known only when it is the configured dense model."""
+    for kind in ENCODER_KINDS:
+        if kind != "litellm" and encoder_id(kind) == encoder:
+            return kind, ""
+    if dense_model and encoder_id("litellm", dense_model) == encoder:
+        return "litellm", dense_model
+    raise ValueError(f"no known encoder is named {encoder!r}")
+
+
 def collection_name(prefix: str, what: str, encoder: str) -> str:
     """`<prefix>.<what>` for the legacy encoder, `<prefix>.<what>.<encoder>` for any other."""
     base = f"{prefix}.{what}"

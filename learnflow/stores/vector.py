@@ -74,6 +74,7 @@ class VectorStore(Protocol):
         facets: list[str] | None = None,
     ) -> VectorResults: ...
     async def optimize(self) -> None: ...
+    async def drop(self) -> None: ...
     async def count(self) -> int: ...
     async def healthy(self) -> bool: ...
     async def close(self) -> None: ...
@@ -301,6 +302,12 @@ class QdrantClientVectorStore:
     async def optimize(self) -> None:
         return None  # the server optimises on its own; local mode has nothing to build
 
+    async def drop(self) -> None:
+        """Delete the collection (a retired encoder's); idempotent."""
+        if await self._exists():
+            await asyncio.to_thread(self.client.delete_collection, self.collection)
+        self._ready = False
+
     async def count(self) -> int:
         if not await self._exists():
             return 0
@@ -475,6 +482,19 @@ class EdgeVectorStore:
             with self._write_lock:
                 self.shard.optimize()
                 self.shard.flush()
+
+        await asyncio.to_thread(run)
+
+    async def drop(self) -> None:
+        """Delete the shard and its encoder record (a retired encoder's); idempotent."""
+
+        def run() -> None:
+            with self._write_lock:
+                if self.shard is not None:
+                    self.shard.close()
+                    self.shard = None
+                shutil.rmtree(self.path, ignore_errors=True)
+                (self.path.parent / f"{self.path.name}.encoder.json").unlink(missing_ok=True)
 
         await asyncio.to_thread(run)
 
