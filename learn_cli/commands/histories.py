@@ -79,6 +79,17 @@ async def _put_load_file() -> None:
     await (await get_stores()).blobs.put(load_file_key(LOAD_RECORDING_ID), data)
 
 
+async def _pending_retirement() -> None:
+    """As after a promotion: an earlier encoder's collections await retirement (a 1 s grace, so
+    the run records the timer without waiting the default)."""
+    from learnflow.stores import get_stores
+
+    stores = await get_stores()
+    stores.settings.vector_retire_grace_seconds = 1.0  # this throwaway process's settings only
+    async with stores.pool.acquire() as conn:
+        await conn.execute("UPDATE vector_serving SET retiring = 'histories-retired-encoder'")
+
+
 RECORDINGS: tuple[Recording, ...] = (
     Recording(
         "IngestSourceWorkflow",
@@ -102,8 +113,16 @@ RECORDINGS: tuple[Recording, ...] = (
         "EmbedResourcesWorkflow",
         "histories/embed/all",
         EmbedInput(),
-        "embed every pending resource",
+        "embed every pending resource (and promote the configured encoder: the first one)",
         task_queue=EMBEDDINGS_QUEUE,
+    ),
+    Recording(
+        "EmbedResourcesWorkflow",
+        "histories/embed/retire",
+        EmbedInput(),
+        "after a change of encoder: the previous encoder's collections dropped after the grace",
+        task_queue=EMBEDDINGS_QUEUE,
+        prepare=_pending_retirement,
     ),
     # Content archives and files (workflows/archives.py). Inputs are plain dicts in the shape of
     # that module's models, so this table does not import workflow code.
