@@ -512,12 +512,40 @@ def status(
         console.print(_status_table(rows))
         if archives:
             console.print(_archives_table(archives))
+        console.print(_run(_vector_status()))
         return
     with Live(_status_table(rows), console=console, refresh_per_second=4) as live:
         while any(r.running for r in rows):
             time.sleep(interval)
             rows = _run(collect_status(registered, etl_names))
             live.update(_status_table(rows))
+
+
+async def _vector_status() -> str:
+    """The encoder whose collections the search service reads and, after a change of
+    QDRANT_ENCODER, how far the configured one has caught up (it is promoted when complete)."""
+    import asyncpg
+
+    from learnflow.db.catalog import create_pool
+    from learnflow.db.vector_serving import catch_up, read_serving
+    from learnflow.settings import get_settings
+    from learnflow.stores.vector_serving import configured_encoder
+
+    configured = configured_encoder(get_settings())
+    pool = await create_pool(_database_url(), min_size=1, max_size=1)
+    try:
+        record = await read_serving(pool)
+        progress = await catch_up(pool, configured)
+    except asyncpg.PostgresError as exc:  # a database `learn migrate` has not brought up to date
+        return f"vectors: unknown ({exc})"
+    finally:
+        await pool.close()
+    line = f"vectors: serving {record.encoder if record else configured + ' (not promoted yet)'}"
+    if record is None or record.encoder != configured:
+        line += f"; {configured}: {progress.embedded}/{progress.published} resources embedded"
+    if record is not None and record.retiring:
+        line += f"; {record.retiring}'s collections to be dropped"
+    return line
 
 
 def merge_archive_runs(rows: list[SourceStatus], archives: list[ArchiveStatus]) -> None:

@@ -26,6 +26,7 @@ import pytest
 
 from devstack.harness.process import free_port
 from devstack.harness.qdrant_rest import serve as serve_qdrant
+from learn_cli.commands.ops import _vector_status
 from learnflow.contracts import EmbedInput, EmbedResult
 from learnflow.db.vector_serving import read_serving
 from learnflow.models import Resource, ResourceType
@@ -215,7 +216,9 @@ def _collections(settings: Settings) -> set[str]:
         client.close()
 
 
-async def test_a_new_encoder_serves_only_once_complete_then_the_old_one_is_retired(stack):
+async def test_a_new_encoder_serves_only_once_complete_then_the_old_one_is_retired(
+    stack, monkeypatch
+):
     from learnflow.db.catalog import CatalogStore, create_pool
     from learnflow.db.migrate import migrate
 
@@ -251,6 +254,11 @@ async def test_a_new_encoder_serves_only_once_complete_then_the_old_one_is_retir
         service_b = await stack.start_service(NEW)
         assert await _answer(service_b) == old_answer
         assert await _answer(service_a) == old_answer
+        monkeypatch.setenv("DATABASE_URL", settings.database_url)
+        monkeypatch.setenv("QDRANT_ENCODER", NEW)
+        status = await _vector_status()  # `learn status`'s line
+        assert f"serving {encoder_id(OLD)};" in status
+        assert f"{encoder_id(NEW)}: 6/10 resources embedded" in status
 
         # The catch-up over every source completes B: promoted, A's collections dropped after
         # the grace, and both running services follow to B.
