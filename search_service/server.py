@@ -89,7 +89,10 @@ class SearchService(search_pb2_grpc.SearchServiceServicer):
         if self._serving is None:
             stores = self.stores
             configured = ServingVectors(
-                stores.encoder_id, lambda: stores.encoder, stores.vector, self.content.vector
+                stores.encoder_id,
+                lambda: stores.encoder,
+                stores.vector,
+                lambda: self.content.vector,
             )
             self._serving = VectorServing(stores.settings, stores.pool, configured)
         return self._serving
@@ -399,20 +402,31 @@ class RunningServer:
         await self.server.stop(grace)
 
 
-def backend_checks(stores: Stores, content: ContentStores | None) -> dict[str, Any]:
+def backend_checks(
+    stores: Stores, content: ContentStores | None, serving: VectorServing | None = None
+) -> dict[str, Any]:
+    """Health checks by role; the vector ones check the collections served (`serving`: the
+    promoted encoder's, which after a change of encoder are not the configured ones)."""
+
     async def postgres() -> bool:
         async with stores.pool.acquire(timeout=2) as conn:
             return await conn.fetchval("SELECT 1") == 1
 
+    async def vector() -> bool:
+        return await (await serving.current()).resources.healthy()  # type: ignore[union-attr]
+
+    async def content_vector() -> bool:
+        return await (await serving.current()).content_files.healthy()  # type: ignore[union-attr]
+
     checks: dict[str, Any] = {
         "keyword": stores.keyword.healthy,
-        "vector": stores.vector.healthy,
+        "vector": vector if serving is not None else stores.vector.healthy,
     }
     if stores.pool is not None:
         checks["postgres"] = postgres
     if content is not None:
         checks["content_keyword"] = content.keyword.healthy
-        checks["content_vector"] = content.vector.healthy
+        checks["content_vector"] = content_vector if serving is not None else content.vector.healthy
     return checks
 
 
@@ -491,7 +505,7 @@ async def start_server(
     backends = BackendHealth(
         health_servicer,
         SERVICE_NAME,
-        backend_checks(stores, content),
+        backend_checks(stores, content, servicer.serving if content is not None else None),
         interval=health_interval,
         aliases=engine_aliases(stores),
     )

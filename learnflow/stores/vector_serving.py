@@ -99,11 +99,15 @@ class ServingVectors:
     encoder_id: str
     load: Callable[[], Encoder]  # the configured encoder loads on first use (LiteLLM probes)
     resources: VectorStore
-    content_files: VectorStore
+    content: Callable[[], VectorStore]  # the configured content stores open on first use
 
     @property
     def encoder(self) -> Encoder:
         return self.load()
+
+    @property
+    def content_files(self) -> VectorStore:
+        return self.content()
 
 
 class VectorServing:
@@ -157,11 +161,12 @@ class VectorServing:
             else:
                 kind, model = encoder_kind(wanted, self.settings.qdrant_dense_model)
             encoder = await asyncio.to_thread(load_encoder, self.settings, kind, model)
+            files = vector_store(self.settings, CONTENT_FILES, wanted)
             serving = ServingVectors(
                 wanted,
                 lambda: encoder,
                 vector_store(self.settings, RESOURCES, wanted),
-                vector_store(self.settings, CONTENT_FILES, wanted),
+                lambda: files,
             )
         if self._current is not None:
             log.info("vector_serving.switched", old=self._current.encoder_id, new=wanted)
