@@ -19,9 +19,28 @@ from learnflow.contracts import (
 from learnflow.db.vector_serving import catch_up, promote, read_serving, retired
 from learnflow.stores import get_stores
 from learnflow.stores.content_search import embedded_mark, forget_watermark, read_watermarks
-from learnflow.stores.vector_serving import drop_collections
+from learnflow.stores.vector import VectorStore
+from learnflow.stores.vector_serving import (
+    CONTENT_FILES,
+    RESOURCES,
+    drop_collections,
+    vector_store,
+)
 
 log = structlog.get_logger(__name__)
+
+
+async def served_elsewhere(stores) -> tuple[VectorStore, VectorStore] | None:
+    """The promoted encoder's (resources, content files) collections while another encoder
+    catches up: removals go there too, so an unpublished resource leaves the answers now rather
+    than at the promotion (other changes show there at the promotion)."""
+    record = await read_serving(stores.pool)
+    if record is None or record.encoder == stores.encoder_id:
+        return None
+    return (
+        vector_store(stores.settings, RESOURCES, record.encoder),
+        vector_store(stores.settings, CONTENT_FILES, record.encoder),
+    )
 
 
 @activity.defn

@@ -11,6 +11,7 @@ import numpy as np
 import structlog
 from temporalio import activity
 
+from activities.embed_promote import served_elsewhere
 from activities.progress import Progress, heartbeat, resumed
 from learnflow.contracts import (
     DEFAULT_QUEUE,
@@ -146,9 +147,12 @@ async def _read_embed_batch(
     return batch
 
 
-async def _write_embed_batch(stores, batch: _EmbedBatch, vectors, result: EmbedResult) -> None:
-    """Upsert a page's points, remove its unpublished ones, record its embedding state, then
-    heartbeat its last id: a retry resumes after the last page written, never one in flight."""
+async def _write_embed_batch(
+    stores, batch: _EmbedBatch, vectors, result: EmbedResult, served=None
+) -> None:
+    """Upsert a page's points, remove its unpublished ones (from `served` too: the promoted
+    encoder's collection during a catch-up), record its embedding state, then heartbeat its
+    last id: a retry resumes after the last page written, never one in flight."""
     if batch.to_embed:
         points = [
             VectorPoint(
@@ -158,6 +162,8 @@ async def _write_embed_batch(stores, batch: _EmbedBatch, vectors, result: EmbedR
         ]
         await stores.vector.upsert(points)
     await stores.vector.delete(batch.removed_keys)
+    if served is not None:
+        await served.delete(batch.removed_keys)
     await stores.catalog.mark_embedded(
         [(rid, _checksum(text)) for rid, _, _, text in batch.to_embed] + batch.unchanged,
         batch.removed,
@@ -192,6 +198,7 @@ async def embed_pending(req: EmbedInput) -> EmbedResult:
     after_id = resume.after_id or 0
     result = EmbedResult.model_validate(resume.counts)
     source = _etl_source(req.source)
+    served = await served_elsewhere(stores)
     batch = await _read_embed_batch(stores, source, after_id, req.batch_size)
     inflight: dict[str, asyncio.Future] = {}
     try:
@@ -205,7 +212,7 @@ async def embed_pending(req: EmbedInput) -> EmbedResult:
             if "write" in inflight:
                 await inflight["write"]
             inflight["write"] = asyncio.ensure_future(
-                _write_embed_batch(stores, batch, vectors, result)
+                _write_embed_batch(stores, batch, vectors, result, served and served[0])
             )
             after_id = batch.last_id
             batch = await inflight["read"]
@@ -332,10 +339,14 @@ async def embed_content_files(req: EmbedInput) -> EmbedResult:
     vector = content_stores(stores.settings).vector
     await vector.ensure_collection(encoder.dim, encoder.name)
     result = EmbedResult()
+    served = await served_elsewhere(stores)
 
     async def handle(rows: list[dict]) -> None:
         ids = [row["id"] for row in rows]
         await vector.delete_where("content_file_id", ids)
+        if served is not None:  # hidden files leave the promoted encoder's answers now too
+            hidden = [row["id"] for row in rows if not row["visible"]]
+            await served[1].delete_where("content_file_id", hidden)
         points: list[VectorPoint] = []
         texts: list[str] = []
         for row in rows:

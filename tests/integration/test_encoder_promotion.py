@@ -28,7 +28,7 @@ from devstack.harness.process import free_port
 from devstack.harness.qdrant_rest import serve as serve_qdrant
 from learn_cli.commands.ops import _vector_status
 from learnflow.contracts import EmbedInput, EmbedResult
-from learnflow.db.vector_serving import read_serving
+from learnflow.db.vector_serving import catch_up, read_serving
 from learnflow.models import Resource, ResourceType
 from learnflow.settings import Settings
 from learnflow.stores.encoders import collection_name, encoder_id, get_encoder
@@ -260,10 +260,23 @@ async def test_a_new_encoder_serves_only_once_complete_then_the_old_one_is_retir
         assert f"serving {encoder_id(OLD)};" in status
         assert f"{encoder_id(NEW)}: 6/10 resources embedded" in status
 
+        # Unpublished during the catch-up: gone from the served (A) answers at B's next pass.
+        gone = await pool.fetchval(
+            "UPDATE learning_resource SET published = false, updated_on = now()"
+            " WHERE readable_id = 'promo_a-1' RETURNING id"
+        )
+        assert gone in {i for i, _ in old_answer}
+        again = await stack.embed("promo_a")
+        assert (again.removed, again.embedded) == (1, 0)
+        old_answer = [hit for hit in old_answer if hit[0] != gone]
+        assert _direct(settings, OLD) == old_answer
+        assert await _answer(service_a) == await _answer(service_b) == old_answer
+
         # The catch-up over every source completes B: promoted, A's collections dropped after
         # the grace, and both running services follow to B.
         rest = await stack.embed(None)
         assert rest.embedded == 4
+        assert (await catch_up(pool, encoder_id(NEW))).complete
         serving = await read_serving(pool)
         assert serving.encoder == encoder_id(NEW)
         new_answer = _direct(settings, NEW)

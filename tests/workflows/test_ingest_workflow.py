@@ -18,6 +18,7 @@ from learnflow.contracts import (
     IngestResult,
     IngestSourceInput,
     PageRef,
+    PromoteResult,
     PruneInput,
     PruneResult,
     TransformInput,
@@ -92,6 +93,11 @@ class FakeActivities:
             self.calls.append(("embed_content_files", req))
             return EmbedResult()
 
+        @activity.defn(name="promote_embeddings")
+        async def promote(req: EmbedInput) -> PromoteResult:
+            self.calls.append(("promote_embeddings", req))
+            return PromoteResult(serving="hashidf768", configured="hashidf768")
+
         @activity.defn(name="finish_run")
         async def finish(req: IngestResult) -> None:
             self.calls.append(("finish", req))
@@ -106,6 +112,7 @@ class FakeActivities:
             embed,
             index_files,
             embed_files,
+            promote,
             finish,
         ]
 
@@ -174,6 +181,8 @@ async def test_loads_kinds_in_fetch_order_and_passes_only_keys(time_skipping_env
     # embed child it started (and left running) does the embedding
     assert (result.indexed, result.embedded, result.items) == (4, 0, 6)
     assert result.embed_workflow_id and fakes.embedded.embedded == 3
+    # the embed child ends with the promote step, after its passes
+    assert order.index("promote_embeddings") > order.index("embed_content_files")
     finished = next(c[1] for c in fakes.calls if c[0] == "finish")
     assert finished.embed_workflow_id == result.embed_workflow_id
 
