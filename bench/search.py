@@ -4,8 +4,14 @@ Generates an N-resource corpus in MIT Learn's shapes (resource model → search 
 platforms/offerors/topics/departments from the reference data), indexes it into the embedded
 engines (tantivy, qdrant-edge), then measures, for keyword (3 facets + 2 filters), vector and
 hybrid: straight to the engine in this process, and through gRPC to the service running in a
-separate process (`--serve`). p50/p99 at 1 client, QPS at 16 concurrent clients, and
+separate process (`--serve`), itself `--processes` server processes on one port (default one
+per core, as SEARCH_PROCESSES=0). p50/p99 at 1 client, QPS at 16 concurrent clients, and
 overhead_ratio = gRPC p50 / engine p50. Prints one JSON object.
+
+The corpus's vectors come from the fast hashing encoder (building 100k with the default encoder
+would take hours here); `--query-encoder default` (the default) still runs the configured
+default encoder on every query text, so vector and hybrid latencies include its cost, and then
+searches with the hashing encoder's vector of the same text.
 
 `--keyword-backend opensearch`: the keyword corpus goes into a real OpenSearch node (started
 here, or `--opensearch-url`) through `OpenSearchKeywordIndex`, as in the service's OpenSearch
@@ -214,9 +220,36 @@ def _pct(samples: list[float], q: float) -> float:
     return round(float(np.percentile(samples, q)) * 1000, 3)
 
 
-def engine_latencies(data_dir: Path, repeats: int) -> dict[str, dict]:
-    """Same work as the service minus gRPC: query building, engine call, encoder, RRF."""
+class QueryCostEncoder:
+    """The configured default encoder's cost on each query, the corpus encoder's vector."""
+
+    def __init__(self, corpus) -> None:
+        from learnflow.settings import get_settings
+        from learnflow.stores.encoders import get_encoder
+
+        s = get_settings()
+        self.default = get_encoder(
+            s.qdrant_encoder,
+            s.qdrant_dense_model,
+            model_dir=str(s.encoder_model_dir) if s.encoder_model_dir else None,
+        )
+        self.corpus = corpus
+        self.name, self.dim = corpus.name, corpus.dim
+
+    def encode(self, texts: list[str]):
+        self.default.encode(texts)
+        return self.corpus.encode(texts)
+
+
+def query_encoder(kind: str):
     from learnflow.stores.encoders import HashingProjectionEncoder
+
+    corpus = HashingProjectionEncoder()
+    return QueryCostEncoder(corpus) if kind == "default" else corpus
+
+
+def engine_latencies(data_dir: Path, repeats: int, encoder_kind: str = "hash") -> dict[str, dict]:
+    """Same work as the service minus gRPC: query building, engine call, encoder, RRF."""
     from learnflow.stores.keyword import KeywordQuery
     from learnflow.stores.tantivy_index import TantivyKeywordIndex
     from learnflow.stores.vector import EdgeVectorStore
@@ -224,7 +257,7 @@ def engine_latencies(data_dir: Path, repeats: int) -> dict[str, dict]:
 
     keyword = TantivyKeywordIndex(data_dir / "keyword")
     vector = EdgeVectorStore(path=str(data_dir / "qdrant"), collection="bench.resources")
-    encoder = HashingProjectionEncoder()
+    encoder = query_encoder(encoder_kind)
 
     def kw(q: str, limit: int = 10, facets=FACETS):
         return keyword.search_sync(
@@ -303,13 +336,12 @@ async def load_opensearch(url: str, prefix: str, n: int, reuse: bool) -> dict:
 
 
 async def opensearch_engine_latencies(
-    data_dir: Path, url: str, prefix: str, repeats: int
+    data_dir: Path, url: str, prefix: str, repeats: int, encoder_kind: str = "hash"
 ) -> dict[str, dict]:
     """`engine_latencies` with OpenSearch as the keyword engine: `OpenSearchKeywordIndex.search`
     (query building, HTTP round trip, response parsing) with the same KeywordQuery; hybrid runs
     the keyword request and the vector search concurrently, as the service does. Also reports the
     node's own `took` of the same sampled requests (keyword, hybrid)."""
-    from learnflow.stores.encoders import HashingProjectionEncoder
     from learnflow.stores.keyword import KeywordQuery
     from learnflow.stores.opensearch import OpenSearchKeywordIndex
     from learnflow.stores.vector import EdgeVectorStore
@@ -317,7 +349,7 @@ async def opensearch_engine_latencies(
 
     keyword = OpenSearchKeywordIndex(url, prefix)
     vector = EdgeVectorStore(path=str(data_dir / "qdrant"), collection="bench.resources")
-    encoder = HashingProjectionEncoder()
+    encoder = query_encoder(encoder_kind)
 
     def query(q: str, limit: int = 10, facets=FACETS) -> KeywordQuery:
         return KeywordQuery(
@@ -449,33 +481,60 @@ async def grpc_latencies(address: str, repeats: int, seconds: float) -> dict[str
 # -- the server process ---------------------------------------------------------------------------
 
 
-def serve(data_dir: Path, port_file: Path, opensearch: tuple[str, str] | None = None) -> None:
-    """The gRPC service over the bench's indexes (no Postgres: search RPCs only); keyword on
-    OpenSearch when `opensearch` = (url, index prefix)."""
+def _bench_stores(data_dir: Path, vector, opensearch: tuple[str, str] | None, encoder_kind: str):
     from learnflow.settings import get_settings
     from learnflow.stores import Stores
-    from learnflow.stores.encoders import HashingProjectionEncoder
     from learnflow.stores.tantivy_index import TantivyKeywordIndex
+
+    if opensearch:
+        from learnflow.stores.opensearch import OpenSearchKeywordIndex
+
+        keyword = OpenSearchKeywordIndex(*opensearch)
+    else:
+        keyword = TantivyKeywordIndex(data_dir / "keyword")
+    return Stores(
+        settings=get_settings(),
+        pool=None,  # type: ignore[arg-type]
+        catalog=None,  # type: ignore[arg-type]
+        keyword=keyword,
+        vector=vector,
+        blobs=None,  # type: ignore[arg-type]
+        _encoder=query_encoder(encoder_kind),
+    )
+
+
+async def child_stores(shared, data_dir: str, opensearch, encoder_kind: str):
+    """A spawned bench server's stores (`search_service.processes`): its own keyword reader,
+    the first process's vector shard."""
+    return _bench_stores(Path(data_dir), shared["resources"], opensearch, encoder_kind), None
+
+
+def serve(
+    data_dir: Path,
+    port_file: Path,
+    opensearch: tuple[str, str] | None = None,
+    processes: int = 1,
+    encoder_kind: str = "hash",
+) -> None:
+    """The gRPC service over the bench's indexes (no Postgres: search RPCs only); keyword on
+    OpenSearch when `opensearch` = (url, index prefix)."""
     from learnflow.stores.vector import EdgeVectorStore
-    from search_service.server import start_server
+    from search_service.processes import start_server_group
 
     async def run() -> None:
-        if opensearch:
-            from learnflow.stores.opensearch import OpenSearchKeywordIndex
-
-            keyword = OpenSearchKeywordIndex(*opensearch)
-        else:
-            keyword = TantivyKeywordIndex(data_dir / "keyword")
-        stores = Stores(
-            settings=get_settings(),
-            pool=None,  # type: ignore[arg-type]
-            catalog=None,  # type: ignore[arg-type]
-            keyword=keyword,
-            vector=EdgeVectorStore(path=str(data_dir / "qdrant"), collection="bench.resources"),
-            blobs=None,  # type: ignore[arg-type]
-            _encoder=HashingProjectionEncoder(),
+        vector = EdgeVectorStore(path=str(data_dir / "qdrant"), collection="bench.resources")
+        stores = _bench_stores(data_dir, vector, opensearch, encoder_kind)
+        keyword = stores.keyword
+        running = await start_server_group(
+            stores,
+            "127.0.0.1:0",
+            processes,
+            auth=None,
+            health_interval=30,
+            stores_factory="bench.search:child_stores",
+            factory_args=(str(data_dir), opensearch, encoder_kind),
+            grace=1,
         )
-        running = await start_server(stores, auth=None, health_interval=30)
         port_file.write_text(str(running.port))  # noqa: ASYNC240 - once, at start
         stop = asyncio.Event()
         import signal
@@ -515,6 +574,18 @@ def main() -> None:
     parser.add_argument(
         "--opensearch-heap", default="1g", help="JVM heap of the node the bench starts"
     )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=0,
+        help="server processes sharing the port (0 = one per core, as SEARCH_PROCESSES=0)",
+    )
+    parser.add_argument(
+        "--query-encoder",
+        choices=("default", "hash"),
+        default="default",
+        help="default: every query also pays the configured default encoder (see above)",
+    )
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--port-file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--opensearch-prefix", default="", help=argparse.SUPPRESS)
@@ -526,7 +597,8 @@ def main() -> None:
             if args.keyword_backend == "opensearch"
             else None
         )
-        serve(args.serve, args.port_file, opensearch)
+        processes = args.processes or os.cpu_count() or 1
+        serve(args.serve, args.port_file, opensearch, processes, args.query_encoder)
         return
     with contextlib.ExitStack() as stack:
         node_url = args.opensearch_url
@@ -543,7 +615,16 @@ def main() -> None:
         print(json.dumps(result, indent=2))
 
 
+def _default_encoder_name() -> str:
+    from learnflow.settings import get_settings
+    from learnflow.stores.encoders import encoder_id
+
+    s = get_settings()
+    return encoder_id(s.qdrant_encoder, s.qdrant_dense_model)
+
+
 def run(args: argparse.Namespace, opensearch_url: str, stack: contextlib.ExitStack) -> dict:
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
     on_opensearch = args.keyword_backend == "opensearch"
     prefix = opensearch_prefix(args.docs)
     data_dir = args.dir or Path(
@@ -563,10 +644,12 @@ def run(args: argparse.Namespace, opensearch_url: str, stack: contextlib.ExitSta
             asyncio.run(load_opensearch(opensearch_url, prefix, args.docs, bool(reused)))
         )
         engine = asyncio.run(
-            opensearch_engine_latencies(data_dir, opensearch_url, prefix, args.repeats)
+            opensearch_engine_latencies(
+                data_dir, opensearch_url, prefix, args.repeats, args.query_encoder
+            )
         )
     else:
-        engine = engine_latencies(data_dir, args.repeats)
+        engine = engine_latencies(data_dir, args.repeats, args.query_encoder)
     port_file = data_dir / "port"
     port_file.unlink(missing_ok=True)
     serve_cmd = [
@@ -577,6 +660,10 @@ def run(args: argparse.Namespace, opensearch_url: str, stack: contextlib.ExitSta
         str(data_dir),
         "--port-file",
         str(port_file),
+        "--processes",
+        str(args.processes),
+        "--query-encoder",
+        args.query_encoder,
     ]
     if on_opensearch:
         serve_cmd += [
@@ -615,11 +702,19 @@ def run(args: argparse.Namespace, opensearch_url: str, stack: contextlib.ExitSta
         "docs": args.docs,
         "cpus": os.cpu_count(),
         "engines": (
-            "opensearch (keyword, one local node) + qdrant-edge (embedded), encoder hashproj256"
+            "opensearch (keyword, one local node) + qdrant-edge (embedded)"
             if on_opensearch
-            else "tantivy + qdrant-edge (embedded), encoder hashproj256"
+            else "tantivy + qdrant-edge (embedded)"
         ),
-        "server": "separate process",
+        "corpus_encoder": query_encoder("hash").name,
+        "query_encoder": (
+            f"{args.query_encoder}: {_default_encoder_name()} (cost), then the corpus encoder"
+            if args.query_encoder == "default"
+            else "the corpus encoder"
+        ),
+        "server": "a separate process group",
+        "server_processes": args.processes or os.cpu_count(),
+        "load_average_at_start": load_at_start,
         **build_times,
     }
     if on_opensearch:

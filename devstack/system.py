@@ -287,7 +287,8 @@ class ServiceStack:
 
 @dataclass
 class App:
-    """learnflow's own processes, in-process: workers + gRPC search service."""
+    """learnflow's own processes, in-process: workers + gRPC search service (plus the search
+    processes sharing its port when `processes` > 1: `search_service.processes`)."""
 
     client: Client
     stores: Stores
@@ -311,8 +312,9 @@ async def start_app(
     grpc_address: str = "127.0.0.1:0",
     task_queue_prefix: str = "",
     graceful_shutdown: timedelta | None = None,
+    processes: int = 1,
 ) -> App:
-    from search_service.server import start_server
+    from search_service.processes import start_server_group
     from worker import build_workers, connect
 
     settings = get_settings()
@@ -321,9 +323,8 @@ async def start_app(
     client = await connect(settings.temporal_address, settings.temporal_namespace)
     extra = {} if graceful_shutdown is None else {"graceful_shutdown_timeout": graceful_shutdown}
     workers = build_workers(client, task_queue_prefix=task_queue_prefix, **extra)
-    app = App(
-        client=client, stores=stores, workers=workers, grpc=await start_server(stores, grpc_address)
-    )
+    grpc = await start_server_group(stores, grpc_address, processes)
+    app = App(client=client, stores=stores, workers=workers, grpc=grpc)
     app._tasks = [asyncio.create_task(w.run()) for w in workers]
     return app
 

@@ -124,6 +124,7 @@ def run(
     webhook_port: int,
     trigger: bool,
     verbose: bool,
+    processes: int | None = None,
 ) -> NoReturn:
     """The whole `learn up` command; never returns (see the module docstring)."""
     from rich.console import Console
@@ -170,7 +171,7 @@ def run(
         stopper.attach(loop, stop)
         # run_until_complete, not asyncio.run: its exit cancels and awaits every task with no
         # bound, and an activity thread that never returns would hold the stop for ever.
-        loop.run_until_complete(run_up(stack, console, stop, trigger=trigger))
+        loop.run_until_complete(run_up(stack, console, stop, trigger=trigger, processes=processes))
     except StackError as exc:
         console.print(f"error: {exc}", style="red", markup=False)
         code = 1
@@ -261,13 +262,19 @@ def print_banner(console, stack: ServiceStack, app, schedules: int, report, webh
     console.print("Ctrl-C stops every process learn up started.")
 
 
-async def run_up(stack: ServiceStack, console, stop: asyncio.Event, trigger: bool = True) -> None:
+async def run_up(
+    stack: ServiceStack,
+    console,
+    stop: asyncio.Event,
+    trigger: bool = True,
+    processes: int | None = None,
+) -> None:
     """The app, the schedules, a first run of every source, until `stop` is set: a stop while
     still starting cancels the start (no step of it waits for the stop to be noticed)."""
     from learnflow.stores import reset_stores
 
     started: dict[str, Any] = {}
-    main = asyncio.create_task(_serve(stack, console, trigger, started))
+    main = asyncio.create_task(_serve(stack, console, trigger, started, processes))
     stopping = asyncio.create_task(stop.wait())
     try:
         await asyncio.wait({main, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -292,15 +299,25 @@ async def run_up(stack: ServiceStack, console, stop: asyncio.Event, trigger: boo
             log.warning("up.stores_close_timeout", seconds=1.5)
 
 
-async def _serve(stack: ServiceStack, console, trigger: bool, started: dict[str, Any]) -> None:
+async def _serve(
+    stack: ServiceStack,
+    console,
+    trigger: bool,
+    started: dict[str, Any],
+    processes: int | None = None,
+) -> None:
     from learnflow.schedules import reconcile, wanted_schedules
+    from search_service.processes import process_count
     from sources import all_schedules
     from worker import queue_registry
 
     since = datetime.now(UTC) - timedelta(seconds=2)
     started["tasks"] = []
+    settings = get_settings()
     app = started["app"] = await start_app(
-        get_settings().grpc_address, graceful_shutdown=timedelta(seconds=2)
+        settings.grpc_address,
+        graceful_shutdown=timedelta(seconds=2),
+        processes=process_count(settings, processes),
     )
     registered = {wf.__name__ for wfs, _ in queue_registry().values() for wf in wfs}
     entries = wanted_schedules(registered, all_schedules())

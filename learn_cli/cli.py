@@ -227,6 +227,14 @@ def up(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="print the logs here too (always in DIR/logs/)")
     ] = False,
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="search server processes sharing the gRPC port (0 = one per core;"
+            " default SEARCH_PROCESSES, else 1)",
+        ),
+    ] = None,
 ) -> None:
     """Start the whole system on embedded defaults; Ctrl-C stops every process it started.
 
@@ -243,6 +251,7 @@ def up(
         webhook_port=webhook_port,
         trigger=not no_trigger,
         verbose=verbose,
+        processes=processes,
     )
 
 

@@ -449,12 +449,16 @@ async def start_server(
     llm: LLMConfig | None = None,
     health_interval: float = 5.0,
     max_concurrent_rpcs: int = 256,
+    reuse_port: bool = False,
+    page_token_secret: bytes | None = None,
 ) -> RunningServer:
     """Start the service. `auth=True` (default) takes GRPC_AUTH_* from settings; an AuthConfig
-    turns auth on explicitly; None/False turns it off."""
+    turns auth on explicitly; None/False turns it off. `reuse_port`: other processes serve the
+    same port (`processes.start_server_group`), which also hands every process one
+    `page_token_secret` so a page token from one is honoured by the others."""
     settings = stores.settings
     auth_config = auth_from_settings(settings) if auth is True else (auth or None)
-    secret = token_secret(settings, auth_on=auth_config is not None)
+    secret = page_token_secret or token_secret(settings, auth_on=auth_config is not None)
     interceptors: list[grpc.aio.ServerInterceptor] = []
     if auth_config is not None:
         interceptors.append(JwtAuthInterceptor(JwtVerifier(auth_config)))
@@ -469,6 +473,7 @@ async def start_server(
             ("grpc.http2.min_ping_interval_without_data_ms", 30_000),
             ("grpc.max_connection_age_ms", 30 * 60_000),
             ("grpc.max_connection_age_grace_ms", 30_000),
+            *([("grpc.so_reuseport", 1)] if reuse_port else []),
         ],
         maximum_concurrent_rpcs=max_concurrent_rpcs,
     )
