@@ -439,7 +439,25 @@ def _requests():
     }
 
 
-async def grpc_latencies(address: str, repeats: int, seconds: float) -> dict[str, dict]:
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of process `pid` and its live children."""
+    import psutil
+
+    root = psutil.Process(pid)
+    total = 0.0
+    for proc in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            t = proc.cpu_times()
+            total += t.user + t.system
+    return total
+
+
+async def grpc_latencies(
+    address: str, repeats: int, seconds: float, server_pid: int, processes: int
+) -> dict[str, dict]:
+    """Latencies at 1 client and QPS at 16, with the CPU each answer cost the server processes
+    and this (client) process during the 16-client run: on a shared machine the wall-clock QPS
+    follows the neighbours' load, the CPU per answer much less (see `cpu_bound_qps`)."""
     import grpc
 
     from search_service.pb import search_pb2_grpc
@@ -467,13 +485,27 @@ async def grpc_latencies(address: str, repeats: int, seconds: float) -> dict[str
                     done += 1
                     i += 1
 
+            server_cpu, client_cpu = _cpu_seconds(server_pid), time.process_time()
             t0 = time.perf_counter()
             await asyncio.gather(*(client(k) for k in range(16)))
             elapsed = time.perf_counter() - t0
+            server_ms = (_cpu_seconds(server_pid) - server_cpu) / max(done, 1) * 1000
+            client_ms = (time.process_time() - client_cpu) / max(done, 1) * 1000
             out[name] = {
                 "p50_ms": _pct(samples, 50),
                 "p99_ms": _pct(samples, 99),
                 "qps_16": round(done / elapsed, 1),
+                "server_cpu_ms_per_answer": round(server_ms, 2),
+                "client_cpu_ms_per_answer": round(client_ms, 2),
+                # What these CPU costs allow with no neighbours: the cores shared by server and
+                # clients, and one core per server process (the GIL serialises a process's work).
+                "cpu_bound_qps": round(
+                    min(
+                        (os.cpu_count() or 1) * 1000 / (server_ms + client_ms),
+                        processes * 1000 / server_ms,
+                    ),
+                    1,
+                ),
             }
     return out
 
@@ -682,7 +714,13 @@ def run(args: argparse.Namespace, opensearch_url: str, stack: contextlib.ExitSta
                 raise SystemExit("bench server did not start")
             time.sleep(0.05)
         remote = asyncio.run(
-            grpc_latencies(f"127.0.0.1:{port_file.read_text()}", args.repeats, args.seconds)
+            grpc_latencies(
+                f"127.0.0.1:{port_file.read_text()}",
+                args.repeats,
+                args.seconds,
+                server.pid,
+                args.processes or os.cpu_count() or 1,
+            )
         )
     finally:
         server.terminate()

@@ -13,7 +13,7 @@ import asyncio
 import json
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -302,6 +302,12 @@ class TantivyIndex:
             doc = json.loads(searcher.doc(address)["doc"][0])
             hits.append(Hit(id=int(doc["id"]), score=s, document=doc))
         facets: dict[str, list[tuple[str, int]]] = {}
+        if q.facets and q.search_mode == "best_fields":
+            # Counting needs the matches, not their scores: best_fields' per-field dis_max
+            # matches exactly what most_fields' flat disjunction of the same terms matches, and
+            # the flat one costs about a quarter less to evaluate (bench.search at 100k).
+            text_q = self._text_query(replace(q, search_mode="most_fields"), searcher)
+            query = self._combine(text_q, self._filter_query(q.filters))
         # Disjunctive facets: a facet counts under every filter but its own. Facets without a
         # filter of their own share the full query, so they run as one aggregation request.
         shared = [n for n in q.facets if not q.filters.get(n)]

@@ -72,3 +72,32 @@ def test_english_analysis_as_opensearch(tmp_path):
     assert set(ids("laws", "phrase")) == {2, 3}
     prefix = idx.search_sync(KeywordQuery(title_prefix="women's lea"))
     assert [h.id for h in prefix.hits] == [1]
+
+
+def test_best_fields_facets_count_exactly_its_matches(tmp_path):
+    """best_fields facets are counted with the cheaper flat disjunction: the counts are still
+    those of best_fields' own matches (all of them fetched and counted here), under filters,
+    a filter on a faceted field (disjunctive), and a misspelling's near spellings."""
+    from collections import Counter
+
+    from learnflow.search_doc import filter_values
+
+    idx = TantivyKeywordIndex(tmp_path)
+    idx._upsert_sync(generate(400))
+    for text, filters in [
+        ("machine learnin", {"free": ["true"]}),
+        ("supply chain", {"delivery": ["online"], "platform": ["ocw", "mitxonline"]}),
+    ]:
+        facets = ["platform", "resource_type", "offered_by"]
+        query = KeywordQuery(text=text, filters=filters, facets=facets, search_mode="best_fields",
+                             fuzzy=True, limit=10)  # fmt: skip
+        res = idx.search_sync(query)
+        assert res.total > 10
+        for name in facets:
+            scoped = {k: v for k, v in filters.items() if k != name}
+            every = KeywordQuery(text=text, filters=scoped, search_mode="best_fields",
+                                 fuzzy=True, limit=400, yearly_decay_percent=0,
+                                 max_incompleteness_penalty=0)  # fmt: skip
+            hits = idx.search_sync(every).hits
+            counted = Counter(v for h in hits for v in filter_values(h.document).get(name, []))
+            assert counted and dict(res.facets[name]) == dict(counted), (text, name)
