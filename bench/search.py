@@ -535,10 +535,15 @@ def _bench_stores(data_dir: Path, vector, opensearch: tuple[str, str] | None, en
     )
 
 
-async def child_stores(shared, data_dir: str, opensearch, encoder_kind: str):
+async def child_stores(data_dir: str, opensearch, encoder_kind: str):
     """A spawned bench server's stores (`search_service.processes`): its own keyword reader,
-    the first process's vector shard."""
-    return _bench_stores(Path(data_dir), shared["resources"], opensearch, encoder_kind), None
+    the first process's vector shard (`vector_store` hands out the shared one)."""
+    from learnflow.settings import get_settings
+    from learnflow.stores.vector_serving import RESOURCES, configured_encoder, vector_store
+
+    settings = get_settings()
+    vector = vector_store(settings, RESOURCES, configured_encoder(settings))
+    return _bench_stores(Path(data_dir), vector, opensearch, encoder_kind), None
 
 
 def serve(

@@ -28,10 +28,11 @@ from typing import Any
 
 import structlog
 
-from learnflow.settings import Settings, get_settings
+from learnflow.settings import Settings
+from learnflow.stores.vector_serving import CONTENT_FILES, RESOURCES
 from search_service.auth import AuthConfig
 from search_service.server import RunningServer, auth_from_settings, start_server
-from search_service.shared_vectors import ShareAddress, SharedVectorStore, VectorShare
+from search_service.shared_vectors import ShareAddress, VectorShare, use_shared_stores
 
 log = structlog.get_logger(__name__)
 
@@ -47,8 +48,8 @@ def process_count(settings: Settings, requested: int | None = None) -> int:
 @dataclass(frozen=True)
 class ChildSpec:
     """What a spawned server needs (pickled to it): where to listen, how to check callers, and
-    where its stores come from (`stores_factory` "module:function", called with
-    `shared` (name -> vector store of the first process, or None) and `factory_args`)."""
+    where its stores come from (`stores_factory` "module:function", awaited with
+    `factory_args`; with `share` set, its vector stores are the first process's)."""
 
     address: str
     auth: AuthConfig | None
@@ -153,14 +154,10 @@ async def start_server_group(
         )
         group = ServerGroup(first=first, port=first.port)
         if _embedded_vectors(settings):
-            shared = {"resources": stores.vector}
-            if content is None and getattr(stores, "pool", None) is not None:
-                from learnflow.stores.content_search import content_stores
-
-                content = content_stores(settings)
+            given = {(RESOURCES, stores.encoder_id): stores.vector}
             if content is not None:
-                shared["content_files"] = content.vector
-            group.share = VectorShare(shared, asyncio.get_running_loop())
+                given[(CONTENT_FILES, stores.encoder_id)] = content.vector
+            group.share = VectorShare(settings, given, asyncio.get_running_loop())
         spec = ChildSpec(
             address=address,
             auth=auth_config,
@@ -199,30 +196,12 @@ async def start_server_group(
 # -- a spawned server ---------------------------------------------------------------------------
 
 
-async def stores_from_settings(shared: dict[str, Any] | None) -> tuple[Any, Any]:
-    """The stores a spawned server opens: those of `get_stores()`/`content_stores()`, with the
-    first process's vector stores in place of embedded ones (which only it can open)."""
-    from learnflow.stores import Stores, get_stores, make_blob_store, make_keyword_index
+async def stores_from_settings() -> tuple[Any, Any]:
+    """The stores a spawned server opens: `get_stores()` (start_server adds the content-file
+    stores), with the first process's embedded vector stores (`use_shared_stores`)."""
+    from learnflow.stores import get_stores
 
-    settings = get_settings()
-    if not shared:
-        return await get_stores(), None  # start_server opens the content stores
-    from learnflow.db.catalog import CatalogStore, create_pool
-    from learnflow.stores.content_search import ContentStores, make_content_keyword_index
-
-    pool = await create_pool(settings.database_url)
-    stores = Stores(
-        settings=settings,
-        pool=pool,
-        catalog=CatalogStore(pool),
-        keyword=make_keyword_index(settings),
-        vector=shared["resources"],
-        blobs=make_blob_store(settings),
-    )
-    content = None
-    if "content_files" in shared:
-        content = ContentStores(make_content_keyword_index(settings), shared["content_files"])
-    return stores, content
+    return await get_stores(), None
 
 
 def _factory(path: str):
@@ -255,10 +234,9 @@ async def _serve_child(spec: ChildSpec, parent: Connection) -> None:
             parent.recv()
         loop.call_soon_threadsafe(stop.set)
 
-    shared = None
     if spec.share is not None:
-        shared = {name: SharedVectorStore(spec.share, name) for name in spec.share.names}
-    stores, content = await _factory(spec.stores_factory)(shared, *spec.factory_args)
+        use_shared_stores(spec.share)
+    stores, content = await _factory(spec.stores_factory)(*spec.factory_args)
     running = await start_server(
         stores,
         spec.address,

@@ -4,8 +4,10 @@ An embedded qdrant-edge shard can be opened by one process only (its WAL is lock
 has no reader that follows another process's writes. With several search processes
 (`processes.py`) the first one, which owns the stores (in `learn up` the one whose workers
 write them), answers the others' vector searches over a Unix socket: `VectorShare` there,
-`SharedVectorStore` (search, health, count; no writes) in each other process. Server-backed
-Qdrant (QDRANT_URL) needs none of this: every process opens its own client.
+`SharedVectorStore` (search, health, count; no writes) in each other process, where
+`vector_serving.vector_store` hands them out for every (collection, encoder), the promoted
+encoder's included. Server-backed Qdrant (QDRANT_URL) needs none of this: every process opens
+its own client.
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ from typing import Any
 import numpy as np
 import structlog
 
+from learnflow.settings import Settings
+from learnflow.stores.encoders import collection_name
+from learnflow.stores.vector_serving import CONTENT_FILES, RESOURCES, vector_store
+
 log = structlog.get_logger(__name__)
 
 # What another process may ask of a shared store: reads only, writes stay with the owner.
@@ -37,21 +43,27 @@ class ShareAddress:
 
     path: str
     authkey: bytes
-    names: tuple[str, ...]
 
 
 class VectorShare:
-    """Serve `stores` (name -> vector store) to other processes, one thread per connection;
-    each call runs on the owner's event loop like its own searches."""
+    """Serve this process's vector stores to other processes, one thread per connection; each
+    call runs on the owner's event loop like its own searches. A store is named by (what,
+    encoder): one of `given` (the caller's own), else this process's `vector_store`."""
 
-    def __init__(self, stores: dict[str, Any], loop: asyncio.AbstractEventLoop):
-        self._stores = stores
+    def __init__(
+        self,
+        settings: Settings,
+        given: dict[tuple[str, str], Any],
+        loop: asyncio.AbstractEventLoop,
+    ):
+        self._settings = settings
+        self._given = given
         self._loop = loop
         self._dir = tempfile.mkdtemp(prefix="learnflow-vectors-")
         authkey = os.urandom(32)
         path = os.path.join(self._dir, "socket")
         self._listener = Listener(path, family="AF_UNIX", authkey=authkey)
-        self.address = ShareAddress(path, authkey, tuple(stores))
+        self.address = ShareAddress(path, authkey)
         self._closed = False
         self._conns: list[Connection] = []
         threading.Thread(target=self._accept, name="vector-share", daemon=True).start()
@@ -71,13 +83,16 @@ class VectorShare:
         with conn:
             while True:
                 try:
-                    name, method, args = conn.recv()
+                    (what, encoder), method, args = conn.recv()
                 except (EOFError, OSError):
                     return
                 try:
-                    if method not in READ_METHODS or name not in self._stores:
-                        raise ValueError(f"{name}.{method} is not shared")
-                    call = getattr(self._stores[name], method)(*args)
+                    if method not in READ_METHODS or what not in (RESOURCES, CONTENT_FILES):
+                        raise ValueError(f"{what}.{method} is not shared")
+                    store = self._given.get((what, encoder)) or vector_store(
+                        self._settings, what, encoder
+                    )
+                    call = getattr(store, method)(*args)
                     value = asyncio.run_coroutine_threadsafe(call, self._loop).result(CALL_SECONDS)
                     reply: tuple[str, Any] = ("ok", value)
                 except Exception as exc:
@@ -97,12 +112,14 @@ class VectorShare:
 
 
 class SharedVectorStore:
-    """A read-only view of the owner's store `name`: connections are pooled, one per concurrent
-    call (each call blocks a worker thread, as the embedded store's own searches do)."""
+    """A read-only view of the owner's store of `encoder`'s `what` collection: connections are
+    pooled, one per concurrent call (each call blocks a worker thread, as the embedded store's
+    own searches do)."""
 
-    def __init__(self, address: ShareAddress, name: str):
+    def __init__(self, address: ShareAddress, what: str, encoder: str, collection: str = ""):
         self._address = address
-        self._name = name
+        self._key = (what, encoder)
+        self.collection = collection or f"{what}.{encoder}"
         self._idle: queue.SimpleQueue[Connection] = queue.SimpleQueue()
 
     def _call(self, method: str, *args: Any) -> Any:
@@ -111,7 +128,7 @@ class SharedVectorStore:
         except queue.Empty:
             conn = Client(self._address.path, family="AF_UNIX", authkey=self._address.authkey)
         try:
-            conn.send((self._name, method, args))
+            conn.send((self._key, method, args))
             status, value = conn.recv()
         except BaseException:
             conn.close()  # a half-used connection may hold a stale reply
@@ -141,9 +158,26 @@ class SharedVectorStore:
         except Exception:
             return False
 
+    async def _refused(self, *args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the shared vector store is read-only: the first process writes")
+
+    ensure_collection = upsert = delete = delete_where = optimize = drop = _refused
+
     async def close(self) -> None:
         while True:
             try:
                 self._idle.get_nowait().close()
             except queue.Empty:
                 return
+
+
+def use_shared_stores(address: ShareAddress) -> None:
+    """In a spawned search process: every vector store this process asks for is the first
+    process's, searched through `address`."""
+    from learnflow.stores import vector_serving
+
+    def factory(settings: Settings, what: str, encoder: str) -> SharedVectorStore:
+        name = collection_name(settings.qdrant_collection_prefix, what, encoder)
+        return SharedVectorStore(address, what, encoder, name)
+
+    vector_serving.use_store_factory(factory)

@@ -36,12 +36,24 @@ RESOURCES = "resources"
 CONTENT_FILES = "content_files"
 
 _stores: dict[tuple, VectorStore] = {}
+# Set in a search process that is not the one opening the embedded engine (one opener per
+# path): its stores come from here instead (`search_service.shared_vectors`).
+_factory: Callable[[Settings, str, str], VectorStore] | None = None
+
+
+def use_store_factory(factory: Callable[[Settings, str, str], VectorStore] | None) -> None:
+    """Make `vector_store` build this process's stores with `factory(settings, what, encoder)`."""
+    global _factory
+    _factory = factory
+    _stores.clear()
 
 
 def vector_store(settings: Settings, what: str, encoder: str) -> VectorStore:
     """The process's store of `encoder`'s `what` collection (resources | content_files)."""
     name = collection_name(settings.qdrant_collection_prefix, what, encoder)
     key = (settings.qdrant_url, settings.qdrant_path, settings.qdrant_embedded, name)
+    if key not in _stores and _factory is not None:
+        _stores[key] = _factory(settings, what, encoder)
     if key not in _stores:
         extra: dict = {}
         if what == CONTENT_FILES:

@@ -20,6 +20,8 @@ from learnflow.stores import Stores
 from learnflow.stores.encoders import HashingProjectionEncoder
 from learnflow.stores.tantivy_index import TantivyKeywordIndex
 from learnflow.stores.vector import EdgeVectorStore, VectorPoint, payload_for
+from learnflow.stores.vector_serving import RESOURCES, configured_encoder, vector_store
+from search_service.shared_vectors import SharedVectorStore
 
 COLLECTION = "test.resources"
 
@@ -47,11 +49,13 @@ def first_stores(data_dir: Path, page_token_key: str = "") -> Stores:
     return make_stores(data_dir, vector, page_token_key)
 
 
-async def child_stores(shared: dict[str, Any] | None, data_dir: str) -> tuple[Stores, None]:
+async def child_stores(data_dir: str) -> tuple[Stores, None]:
     """A spawned server's stores (`search_service.processes`): its own tantivy reader, the
-    first process's vector shard."""
-    assert shared is not None, "the embedded vector store is shared by the first process"
-    return make_stores(Path(data_dir), shared["resources"]), None
+    first process's vector shard (`vector_store` hands out the shared one)."""
+    settings = get_settings()
+    vector = vector_store(settings, RESOURCES, configured_encoder(settings))
+    assert isinstance(vector, SharedVectorStore), "only the first process opens the shard"
+    return make_stores(Path(data_dir), vector), None
 
 
 async def index(stores: Stores, docs: list[dict]) -> None:
