@@ -233,12 +233,17 @@ async def _start_webhooks(stack: ServiceStack, started: dict[str, Any]) -> str:
     return f"http://127.0.0.1:{stack.webhook_port}/api/v1/webhooks/… (signed with {secret})"
 
 
+def _processes_note(app) -> str:
+    n = getattr(app.grpc, "processes", 1)
+    return f" ({n} server processes)" if n > 1 else ""
+
+
 def print_banner(console, stack: ServiceStack, app, schedules: int, report, webhooks: str) -> None:
     assert stack.temporal is not None
     rows = [
         ("Temporal UI", stack.temporal.ui_url),
         ("Temporal gRPC", stack.temporal.address),
-        ("Search gRPC", app.grpc_address),
+        ("Search gRPC", f"{app.grpc_address}{_processes_note(app)}"),
         ("Webhooks", webhooks),
         (
             "Schedules",

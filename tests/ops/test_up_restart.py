@@ -5,6 +5,8 @@ has closed its end of that pipe (the `| tee` that the same Ctrl-C ended), and ev
 started must be gone within 10 s. Started again on the same data directory, it serves the same
 resources through gRPC from the indexes it kept; then it is `kill -9`ed (its children must die
 with it), started again, and searched again. One stack per step, on the same ports and directory.
+The search service runs as two processes on one port (SEARCH_PROCESSES=2), so the stops cover
+the spawned server processes too.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 import httpx
@@ -35,6 +38,7 @@ FIRST_RUNS_S = 180.0  # the demo's first runs on a loaded 2-core machine (about 
 START_S = 90.0  # a restart until gRPC answers
 STOP_BOUND_S = 10.0  # the issue's bound: every child gone within 10 s of the signal
 QUERY = "differential equations"
+SEARCH_PROCESSES = 2
 
 
 @dataclass
@@ -95,10 +99,13 @@ def _gone_within(procs: list[psutil.Process], seconds: float) -> list[psutil.Pro
     return alive
 
 
-def _search(grpc_address: str, query: str) -> tuple[int, list[str]]:
+def _search(grpc_address: str, query: str, fresh: bool = False) -> tuple[int, Any]:
+    """(total, sorted readable ids; a tuple with `fresh`: a connection of its own, which the
+    kernel may give to any of the server processes)."""
     from search_service.pb import search_pb2, search_pb2_grpc
 
-    with grpc.insecure_channel(grpc_address) as channel:
+    options = [("grpc.use_local_subchannel_pool", 1)] if fresh else []
+    with grpc.insecure_channel(grpc_address, options=options) as channel:
         stub = search_pb2_grpc.SearchServiceStub(channel)
         resp = stub.SearchResources(
             # keyword: its total does not depend on the page size (hybrid's candidate pool does)
@@ -107,7 +114,8 @@ def _search(grpc_address: str, query: str) -> tuple[int, list[str]]:
             ),
             timeout=10,
         )
-    return resp.total, sorted(r.resource.readable_id for r in resp.results)
+    ids = sorted(r.resource.readable_id for r in resp.results)
+    return resp.total, tuple(ids) if fresh else ids
 
 
 def _search_when_serving(up: Up, grpc_address: str, seconds: float) -> tuple[int, list[str]]:
@@ -190,7 +198,7 @@ def launch(tmp_path):
                 "--webhook-port", str(webhook_port),
             ],
             cwd=tmp_path,
-            env=clean_env(GRPC_ADDRESS=grpc_address),
+            env=clean_env(GRPC_ADDRESS=grpc_address, SEARCH_PROCESSES=str(SEARCH_PROCESSES)),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -221,8 +229,11 @@ def test_up_stops_on_a_closed_pipe_and_restarts_after_a_stop_and_a_crash(launch)
     first.wait_for_line("First runs done", FIRST_RUNS_S)
     assert not any("fork_posix" in line for line in first.lines), first.output()
     assert any("Temporal UI" in line for line in first.lines), first.output()
+    assert any(f"({SEARCH_PROCESSES} server processes)" in line for line in first.lines)
     total, ids = _search(grpc_address, QUERY)
     assert total > 0 and ids, (total, ids)
+    # the demo's first runs indexed after the servers started: every process finds them
+    assert {_search(grpc_address, QUERY, fresh=True) for _ in range(8)} == {(total, tuple(ids))}
     children = first.descendants()
     names = {p.name() for p in children}
     assert {"temporal", "postgres"} <= names, names
