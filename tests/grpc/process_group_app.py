@@ -72,22 +72,27 @@ async def index(stores: Stores, docs: list[dict]) -> None:
     )
 
 
-async def serve(data_dir: Path, processes: int) -> None:
+async def start_group(stores: Stores, data_dir: Path, processes: int, auth: Any = None):
+    """`processes` servers on a free port: this process's over `stores`, the rest spawned."""
     from search_service.processes import start_server_group
 
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-    stores = first_stores(data_dir)
-    group = await start_server_group(
+    return await start_server_group(
         stores,
         "127.0.0.1:0",
         processes,
-        auth=None,
+        auth=auth,
         stores_factory="tests.grpc.process_group_app:child_stores",
         factory_args=(str(data_dir),),
         grace=1,
     )
+
+
+async def serve(data_dir: Path, processes: int) -> None:
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    stores = first_stores(data_dir)
+    group = await start_group(stores, data_dir, processes)
     state = {"port": group.port, "children": [c.pid for c in group.children], "pid": os.getpid()}
     (data_dir / "group.json").write_text(json.dumps(state))
     await stop.wait()

@@ -21,10 +21,10 @@ from bench.search import generate
 from search_service.auth import AuthConfig
 from search_service.pb import search_pb2 as pb
 from search_service.pb import search_pb2_grpc
-from search_service.processes import process_count, start_server_group
+from search_service.processes import process_count
 from search_service.server import SERVICE_NAME
 from tests.grpc.conftest import AUDIENCE, CERTS_PATH, ISSUER
-from tests.grpc.process_group_app import first_stores, index
+from tests.grpc.process_group_app import first_stores, index, start_group
 
 PROCESSES = 2
 # Fresh connections per check: the kernel spreads connections over the processes by a hash of
@@ -73,15 +73,7 @@ async def group(tmp_path, jwks_server):
     stores = first_stores(tmp_path, page_token_key="test-group-page-tokens")
     await index(stores, [_doc(i, f"Differential equations {i}") for i in range(1, 31)])
     auth = AuthConfig(issuer=ISSUER, audience=AUDIENCE, jwks_url=server.base_url + CERTS_PATH)
-    running = await start_server_group(
-        stores,
-        "127.0.0.1:0",
-        PROCESSES,
-        auth=auth,
-        stores_factory="tests.grpc.process_group_app:child_stores",
-        factory_args=(str(tmp_path),),
-        grace=1,
-    )
+    running = await start_group(stores, tmp_path, PROCESSES, auth)
     try:
         yield stores, running
     finally:
