@@ -121,6 +121,7 @@ async def one_round(
     processes: int, base_env: dict[str, str], opensearch_url: str, work: Path
 ) -> dict[str, Any]:
     """Ingest the catalog with `processes` workers per queue on fresh services."""
+    from bench.ingest import stage_times
     from devstack.harness.postgres import DebianPostgres
     from devstack.harness.temporal import DevServer
     from learnflow.contracts import (
@@ -199,6 +200,10 @@ async def one_round(
                 embedded += (await handle.result()).embedded
         embed_s = time.perf_counter() - started
         loaded = sum(r.inserted + r.updated + r.unchanged for r in runs)
+        stages: dict[str, float] = {}
+        for wid in [f"bench/scaling/{s}" for s in sources] + ["bench/scaling/index-all"]:
+            for name, seconds in (await stage_times(client, wid)).items():
+                stages[name] = stages.get(name, 0.0) + seconds
         return {
             "processes": processes,
             "load_average": load_average,
@@ -209,6 +214,8 @@ async def one_round(
                 "outcomes": {r.source: r.outcome for r in runs},
                 "seconds": round(catalog_s, 2),
                 "resources_per_second": round(loaded / catalog_s, 1),
+                # summed activity seconds (scheduled → completed, children included)
+                "activity_seconds_by_stage": {k: round(v, 2) for k, v in sorted(stages.items())},
             },
             "embeddings": {
                 "embedded": embedded,
