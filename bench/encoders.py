@@ -184,7 +184,9 @@ def main() -> None:
         result["docs_per_second"][name] = round(len(sample) / min(times), 1)
     result["default_pearson"] = result["pearson"][result["default"]]
     result["default_dim"] = get_encoder.__wrapped__(DEFAULT_KIND).dim
+    result["default_docs_per_second"] = result["docs_per_second"][DEFAULT]
     result["minilm_int8_pearson"] = result["pearson"][MINILM_INT8]
+    result["minilm_int8_docs_per_second"] = result["docs_per_second"][MINILM_INT8]
     result["combined_pearson"] = result["pearson"][COMBINED]
     result["pearson_by_half"] = halves
     # The weights minilm-sif-lsa uses (static_encoders.BACKGROUND_SPREAD), freshly measured.
