@@ -18,14 +18,22 @@ from temporalio import activity
 
 import sources
 from activities import cpu_pool
-from activities.ingest_cpu import batch_bytes, transform_to_batch
+from activities.ingest_cpu import (
+    PageLoad,
+    batch_bytes,
+    placed_document,
+    transform_to_batch,
+    transform_to_load,
+)
 from activities.progress import Progress, heartbeat
+from activities.search import write_index
 from learnflow import models, reference
 from learnflow.contracts import (
     DEFAULT_QUEUE,
     FetchInput,
     FetchResult,
     IngestResult,
+    PageLoadResult,
     PageRef,
     PruneInput,
     PruneResult,
@@ -34,7 +42,7 @@ from learnflow.contracts import (
     UpsertInput,
     UpsertResult,
 )
-from learnflow.db.catalog import resource_rows
+from learnflow.db.catalog import RowsLoaded, resource_rows
 from learnflow.db.content_files import upsert_resource_files
 from learnflow.http import PermanentHttpError, SourceHttp, TransientHttpError
 from learnflow.models import Quarantined, TransformOutput
@@ -140,6 +148,35 @@ async def transform_page(req: TransformInput) -> TransformResult:
     upsert does no model work.
     """
     stores = await get_stores()
+    page = await _read_page(stores, req)
+    batch_key = req.page.key.replace("raw/", "batch/", 1) + ".json"
+    if page.seen is not None:
+        await stores.blobs.put(batch_key, json.dumps({"unchanged_page": page.seen}).encode())
+        return TransformResult(batch_key=batch_key, resources=page.seen)
+    # Parse + transform + batch rows: CPU only, in the pool (other cores, the loop stays free).
+    data, counts = await cpu_pool.run_cpu(transform_to_batch, *page.cpu_args(req))
+    await stores.blobs.put(batch_key, data)
+    return TransformResult(batch_key=batch_key, **counts)
+
+
+@dataclasses.dataclass
+class _RawPage:
+    raw: bytes
+    context_raw: list[bytes]
+    blocklist: bytes
+    page_hash: str
+    seen: int | None  # skipped by hash: how many resources it marked seen
+
+    def cpu_args(self, req: TransformInput) -> tuple:
+        """The arguments of the pool's transform functions (`activities/ingest_cpu.py`)."""
+        env = dict(os.environ) if cpu_pool.pooled() else None
+        return (env, req.source, req.page.kind, req.page.key, self.raw, self.context_raw,
+                self.blocklist, self.page_hash)  # fmt: skip
+
+
+async def _read_page(stores, req: TransformInput) -> _RawPage:
+    """A stored page, its context pages and blocklist, its hash; and whether it is skipped
+    (`mark_page_seen`: loaded before, its resources intact, now marked seen by this run)."""
     source = get_source(req.source)
     raw = await stores.blobs.get(req.page.key)
     context_refs = list(req.context)
@@ -148,7 +185,6 @@ async def transform_page(req: TransformInput) -> TransformResult:
         manifest = json.loads(await stores.blobs.get(req.manifest_key))
         context_refs += [PageRef(**p) for p in manifest if p["kind"] in wanted]
     context_raw = [await stores.blobs.get(c.key) for c in context_refs]
-    batch_key = req.page.key.replace("raw/", "batch/", 1) + ".json"
     blocklist = await _run_blocklist(stores, source, req.run_id)
     page_hash = _page_hash(source, req.page.kind, raw, [*context_raw, blocklist])
     try:
@@ -157,24 +193,7 @@ async def transform_page(req: TransformInput) -> TransformResult:
         # Database down: transform the long way; the upsert then meets the outage and retries.
         log.warning("page_skip.unavailable", source=req.source, error=str(exc))
         seen = None
-    if seen is not None:
-        await stores.blobs.put(batch_key, json.dumps({"unchanged_page": seen}).encode())
-        return TransformResult(batch_key=batch_key, resources=seen)
-    # Parse + transform + batch rows: CPU only, in the pool (other cores, the loop stays free).
-    env = dict(os.environ) if cpu_pool.pooled() else None
-    data, counts = await cpu_pool.run_cpu(
-        transform_to_batch,
-        env,
-        req.source,
-        req.page.kind,
-        req.page.key,
-        raw,
-        context_raw,
-        blocklist,
-        page_hash,
-    )
-    await stores.blobs.put(batch_key, data)
-    return TransformResult(batch_key=batch_key, **counts)
+    return _RawPage(raw, context_raw, blocklist, page_hash, seen)
 
 
 async def put_batch(stores, batch_key: str, out: TransformOutput, page_hash: str | None) -> None:
@@ -224,7 +243,18 @@ async def upsert_batch(req: UpsertInput) -> UpsertResult:
         rows, page_hash = resource_rows(out.resources), None
     loaded = await stores.catalog.upsert_resource_rows(req.run_id, rows)
     result = loaded.result
-    feed = await stores.catalog.upsert_feed_items(req.run_id, out.feed_items)
+    await _load_rest(stores, req.source, req.run_id, out, result)
+    if page_hash:
+        await stores.catalog.record_page(req.source, page_hash, req.run_id, loaded)
+    return result
+
+
+async def _load_rest(
+    stores, source: str, run_id: str, out: TransformOutput, result: UpsertResult
+) -> None:
+    """A page's feed items, view events, content files and quarantined items (counted into
+    `result`): everything but its resources."""
+    feed = await stores.catalog.upsert_feed_items(run_id, out.feed_items)
     await stores.catalog.record_view_events(out.view_events)
     result.inserted += feed.inserted
     result.updated += feed.updated
@@ -238,17 +268,65 @@ async def upsert_batch(req: UpsertInput) -> UpsertResult:
     content_by_key = {f.key: f.content for f in out.content_files}
     quarantined = out.quarantined + [
         Quarantined(
-            source=req.source,
+            source=source,
             item_key=key,
             reason="no published course or program has this url",
             raw=(content_by_key[key] or "")[:1_000_000],
         )
         for key in files.unmatched
     ]
-    result.quarantined = await stores.catalog.quarantine(req.run_id, quarantined)
-    if page_hash:
-        await stores.catalog.record_page(req.source, page_hash, req.run_id, loaded)
+    result.quarantined = await stores.catalog.quarantine(run_id, quarantined)
+
+
+@activity.defn
+async def load_page(req: TransformInput) -> PageLoadResult:
+    """One page fetch-side to keyword-findable (page-load-v1): transform (in the pool when it
+    is on), upsert, and index the page's resources the keyword index does not hold as stored,
+    from the documents the transform built: no batch blob, no second Temporal round trip, no
+    read back and re-validation of the rows. Idempotent as the two steps it replaces: a retry
+    finds the rows unchanged and indexes what an earlier attempt left unindexed. The run's
+    index child still follows, for the prune's unpublished rows (and whatever this missed)."""
+    stores = await get_stores()
+    page = await _read_page(stores, req)
+    if page.seen is not None:  # skipped by hash: its resources are already marked seen
+        return PageLoadResult(unchanged=page.seen)
+    load: PageLoad = await cpu_pool.run_cpu(transform_to_load, *page.cpu_args(req))
+    loaded = await stores.catalog.upsert_resource_rows(req.run_id, load.rows)
+    result = PageLoadResult.model_validate(loaded.result.model_dump())
+    await _index_loaded(stores, req.source, load, loaded, result)
+    await _load_rest(stores, req.source, req.run_id, load.rest, result)
+    if load.page_hash:
+        await stores.catalog.record_page(req.source, load.page_hash, req.run_id, loaded)
     return result
+
+
+async def _index_loaded(
+    stores, source: str, load: PageLoad, loaded: RowsLoaded, result: PageLoadResult
+) -> None:
+    """Index the page's rows the keyword index lags (`RowsLoaded.index_stale`). The index is
+    an optimisation here, not the guarantee: a failure (an engine down, a writer another
+    process holds) is logged and left to the run's index child, which reads what is pending."""
+    docs: list[dict] = []
+    gone: list[int] = []
+    marks: list[tuple[int, str]] = []
+    for row in loaded.index_stale:
+        if not row["published"]:
+            gone.append(row["id"])
+        else:
+            doc = load.documents.get((row["platform"], row["readable_id"], row["resource_type"]))
+            if doc is None:  # not this page's version of the row: the index pass takes it
+                continue
+            docs.append(placed_document(doc, row["id"], row["created_on"]))
+        marks.append((row["id"], row["content_hash"]))
+    if not marks:
+        return
+    try:
+        await write_index(stores, docs, gone, marks)
+    except Exception as exc:
+        log.warning("load_page.index_deferred", source=source, error=f"{type(exc).__name__}: {exc}")
+        return
+    result.indexed += len(docs)
+    result.deindexed += len(gone)
 
 
 def pruned_types(source: Source, options: dict[str, str]) -> tuple[tuple[str, ...], ...]:
@@ -307,6 +385,7 @@ ACTIVITIES_BY_QUEUE = {
         fetch_source_pages,
         transform_page,
         upsert_batch,
+        load_page,
         prune_source,
         start_run,
         finish_run,

@@ -1,16 +1,21 @@
-"""The CPU-bound half of `transform_page`: parse a raw page, run the source's pure transform,
-build the batch `upsert_batch` reads. Module-level functions of picklable arguments, run in the
-process pool (activities/cpu_pool.py) or inline.
+"""The CPU-bound half of `load_page` (and of `transform_page`): parse a raw page, run the
+source's pure transform, build the rows to COPY and the keyword documents (`load_page`) or the
+batch `upsert_batch` reads. Module-level functions of picklable arguments, run in the process
+pool (activities/cpu_pool.py) or inline.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from learnflow import reference
 from learnflow.db.catalog import resource_rows
 from learnflow.models import Quarantined, TransformOutput
+from learnflow.search_doc import to_search_document
 from learnflow.settings import reset_settings
 from sources import get_source
 from sources._blocklist import apply_blocklist, parse_blocklist
@@ -45,6 +50,48 @@ def _sync_env(env: dict[str, str]) -> None:
         reference.reference_data.cache_clear()
 
 
+def _transform(
+    source_name: str, kind: str, page_key: str, raw: bytes, context_raw: list[bytes],
+    blocklist: bytes,
+) -> TransformOutput:  # fmt: skip
+    source = get_source(source_name)
+    context = [decode_page(c) for c in context_raw]
+    try:
+        out = source.transform_payload(kind, decode_page(raw), context)
+        return apply_blocklist(out, parse_blocklist(blocklist))
+    except ValueError as exc:
+        # The whole page is unreadable (truncated JSON, wrong shape): quarantine it, load the rest.
+        return TransformOutput(
+            quarantined=[
+                Quarantined(
+                    source=source_name,
+                    item_key=page_key,
+                    reason=f"unreadable page: {type(exc).__name__}: {exc}"[:2000],
+                    raw=raw.decode("utf-8", "replace")[:1_000_000],
+                )
+            ]
+        )
+
+
+def _counts(out: TransformOutput) -> dict[str, int]:
+    return {
+        "resources": len(out.resources),
+        "feed_items": len(out.feed_items),
+        "content_files": len(out.content_files),
+        "view_events": len(out.view_events),
+        "quarantined": len(out.quarantined),
+    }
+
+
+def _skippable_hash(out: TransformOutput, page_hash: str | None) -> str | None:
+    """Only a page that gave resources and nothing else is remembered: feed items, content
+    files, view events and quarantined items go through the upsert every time."""
+    only_resources = out.resources and not (
+        out.feed_items or out.content_files or out.view_events or out.quarantined
+    )
+    return page_hash if only_resources else None
+
+
 def transform_to_batch(
     env: dict[str, str] | None,
     source_name: str,
@@ -58,33 +105,53 @@ def transform_to_batch(
     """Transform one page; return the batch's bytes and its counts (TransformResult fields)."""
     if env is not None:
         _sync_env(env)
-    source = get_source(source_name)
-    context = [decode_page(c) for c in context_raw]
-    try:
-        out = source.transform_payload(kind, decode_page(raw), context)
-        out = apply_blocklist(out, parse_blocklist(blocklist))
-    except ValueError as exc:
-        # The whole page is unreadable (truncated JSON, wrong shape): quarantine it, load the rest.
-        out = TransformOutput(
-            quarantined=[
-                Quarantined(
-                    source=source_name,
-                    item_key=page_key,
-                    reason=f"unreadable page: {type(exc).__name__}: {exc}"[:2000],
-                    raw=raw.decode("utf-8", "replace")[:1_000_000],
-                )
-            ]
-        )
-    # Only a page that gave resources and nothing else is remembered: feed items, content files,
-    # view events and quarantined items go through the upsert every time.
-    only_resources = out.resources and not (
-        out.feed_items or out.content_files or out.view_events or out.quarantined
-    )
-    counts = {
-        "resources": len(out.resources),
-        "feed_items": len(out.feed_items),
-        "content_files": len(out.content_files),
-        "view_events": len(out.view_events),
-        "quarantined": len(out.quarantined),
+    out = _transform(source_name, kind, page_key, raw, context_raw, blocklist)
+    return batch_bytes(out, _skippable_hash(out, page_hash)), _counts(out)
+
+
+@dataclass
+class PageLoad:
+    """A transformed page as `load_page` writes it, plain data (it crosses the pool's pipe):
+    DB-ready resource rows, each published resource's keyword document by natural key (built
+    from the models the transform made: no second validation, no read back from Postgres; the
+    catalog id and created_on are filled in after the upsert), and the rest of the output."""
+
+    rows: list[dict[str, Any]]
+    documents: dict[tuple[str, str, str], dict[str, Any]]
+    rest: TransformOutput
+    counts: dict[str, int]
+    page_hash: str | None
+
+
+def transform_to_load(
+    env: dict[str, str] | None,
+    source_name: str,
+    kind: str,
+    page_key: str,
+    raw: bytes,
+    context_raw: list[bytes],
+    blocklist: bytes,
+    page_hash: str,
+) -> PageLoad:
+    """Transform one page for `load_page`: rows, keyword documents, the rest (`PageLoad`)."""
+    if env is not None:
+        _sync_env(env)
+    out = _transform(source_name, kind, page_key, raw, context_raw, blocklist)
+    documents = {
+        (str(r.platform), r.readable_id, str(r.resource_type)): to_search_document(r, 0)
+        for r in out.resources
+        if r.published
     }
-    return batch_bytes(out, page_hash if only_resources else None), counts
+    return PageLoad(
+        rows=resource_rows(out.resources),
+        documents=documents,
+        rest=out.model_copy(update={"resources": []}),
+        counts=_counts(out),
+        page_hash=_skippable_hash(out, page_hash),
+    )
+
+
+def placed_document(doc: dict[str, Any], resource_id: int, created_on: datetime) -> dict[str, Any]:
+    """A `PageLoad` document with what the catalog gave its row: as `to_search_document` builds
+    it from the stored row (the id and created_on are its only inputs from the row)."""
+    return {**doc, "id": resource_id, "created_on": created_on.isoformat()}

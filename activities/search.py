@@ -54,6 +54,16 @@ def _etl_source(source: str | None) -> str | None:
     return spec.etl_source if spec else source
 
 
+async def write_index(
+    stores, docs: list[dict], gone: list[int], marks: list[tuple[int, str]]
+) -> None:
+    """Index `docs`, remove `gone`, then record the (id, content_hash) the index now holds:
+    the index pass and `load_page` (a page's own resources) write the index this one way."""
+    await stores.keyword.upsert(docs)
+    await stores.keyword.delete(gone)
+    await stores.catalog.mark_indexed(marks)
+
+
 @activity.defn
 async def index_pending(req: IndexInput) -> IndexResult:
     """Index new/changed published resources, deindex unpublished ones; loop in batches."""
@@ -81,9 +91,7 @@ async def index_pending(req: IndexInput) -> IndexResult:
                 )
             else:
                 gone.append(row.id)
-        await stores.keyword.upsert(docs)
-        await stores.keyword.delete(gone)
-        await stores.catalog.mark_indexed([(row.id, row.content_hash) for row in batch])
+        await write_index(stores, docs, gone, [(row.id, row.content_hash) for row in batch])
         result.indexed += len(docs)
         result.deindexed += len(gone)
         heartbeat(Progress(stage="index", counts=result.model_dump()))

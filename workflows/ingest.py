@@ -1,5 +1,6 @@
-"""IngestSourceWorkflow: one run of one source — fetch → transform → upsert → prune → index, then
-the embed child started on its own queue and left to catch up (embed-async-v1)."""
+"""IngestSourceWorkflow: one run of one source — fetch → per page transform → upsert → keyword
+index (one `load_page` activity, page-load-v1) → prune → index child (what the prune unpublished),
+then the embed child started on its own queue and left to catch up (embed-async-v1)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
         IndexResult,
         IngestResult,
         IngestSourceInput,
+        PageLoadResult,
         PageRef,
         PruneInput,
         PruneResult,
@@ -96,6 +98,9 @@ class IngestSourceWorkflow(StageProgress):
         # Pages of one kind load a few at a time; context pages are read from the manifest.
         windowed = workflow.patched("page-windows-v1")
         window = PAGE_WINDOW if windowed else 1
+        # One activity per page (transform → upsert → keyword index), where histories from
+        # before page-load-v1 ran transform_page then upsert_batch and indexed in the child only.
+        whole = windowed and workflow.patched("page-load-v1")
         pages_done = 0
         for kind in kinds:
             pages = [p for p in fetch.pages if p.kind == kind]
@@ -109,11 +114,12 @@ class IngestSourceWorkflow(StageProgress):
                 )
                 batch = pages[start : start + window]
                 loads = [
-                    self._load_page(req.source, run_id, page, fetch, windowed, opts)
+                    self._load_page(req.source, run_id, page, fetch, windowed, whole, opts)
                     for page in batch
                 ]
                 for up in await asyncio.gather(*loads):
                     pages_done += 1
+                    result.indexed += getattr(up, "indexed", 0)
                     result.inserted += up.inserted
                     result.updated += up.updated
                     result.unchanged += up.unchanged
@@ -149,7 +155,7 @@ class IngestSourceWorkflow(StageProgress):
             result_type=IndexResult,
             static_summary=f"index {req.source} run {run_id}",
         )
-        result.indexed = indexed.indexed
+        result.indexed += indexed.indexed
         embed = {
             "id": embed_workflow_id(req.source, run_id),
             "task_queue": EMBEDDINGS_QUEUE,
@@ -184,13 +190,23 @@ class IngestSourceWorkflow(StageProgress):
         page: PageRef,
         fetch: FetchResult,
         windowed: bool,
+        whole: bool,
         opts: dict,
     ) -> UpsertResult:
-        """Transform one stored page, then upsert the batch it produced."""
+        """Load one stored page: `load_page` (page-load-v1), else transform it, then upsert the
+        batch it produced."""
         if windowed:
             tin = TransformInput(
                 source=source, run_id=run_id, page=page, manifest_key=fetch.manifest_key
             )
+            if whole:
+                return await workflow.execute_activity(
+                    "load_page",
+                    tin,
+                    result_type=PageLoadResult,
+                    summary=f"load {page.kind} page ({page.item_count} items)",
+                    **opts,
+                )
         else:  # histories recorded before page-windows-v1 passed every other kind's pages inline
             context = [p for p in fetch.pages if p.kind != page.kind]
             tin = TransformInput(source=source, run_id=run_id, page=page, context=context)

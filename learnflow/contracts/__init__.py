@@ -88,6 +88,14 @@ class UpsertResult(BaseModel):
     quarantined: int = 0
 
 
+class PageLoadResult(UpsertResult):
+    """`load_page` (page-load-v1): the upsert's counts, and what the page put into (or took
+    out of) the keyword index."""
+
+    indexed: int = 0
+    deindexed: int = 0
+
+
 class PruneInput(BaseModel):
     source: str
     run_id: str

@@ -184,12 +184,19 @@ class CatalogStore(PageState, ChangeFeeds):
                 RETURNING id, platform, readable_id, resource_type, (xmax = 0) AS inserted
                 """
             )
+            # Every row as stored, and whether the keyword index lags it (new, changed, or an
+            # earlier attempt that wrote the row but not the index): `load_page` indexes those.
             stored = await conn.fetch(
-                "SELECT lr.id, lr.content_hash FROM learning_resource lr"
-                " JOIN stage_resource s USING (platform, readable_id, resource_type) ORDER BY lr.id"
+                "SELECT lr.id, lr.content_hash, lr.created_on, lr.published, lr.platform,"
+                " lr.readable_id, lr.resource_type, (x.indexed_hash IS DISTINCT FROM"
+                " lr.content_hash AND (lr.published OR x.resource_id IS NOT NULL)) AS index_stale"
+                " FROM learning_resource lr"
+                " JOIN stage_resource s USING (platform, readable_id, resource_type)"
+                " LEFT JOIN search_index_state x ON x.resource_id = lr.id ORDER BY lr.id"
             )
             loaded.ids = [r["id"] for r in stored]
             loaded.hashes = [r["content_hash"] for r in stored]
+            loaded.index_stale = [r for r in stored if r["index_stale"]]
             await conn.execute(
                 "INSERT INTO etl_seen (run_id, kind, item_id) SELECT $1, 'resource', unnest($2::bigint[])"
                 " ON CONFLICT DO NOTHING",

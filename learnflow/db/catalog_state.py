@@ -30,11 +30,14 @@ class StoredResource:
 
 @dataclass
 class RowsLoaded:
-    """An upsert's counts, and the (id, content_hash) of every row it was given, as stored."""
+    """An upsert's counts, and the (id, content_hash) of every row it was given, as stored;
+    `index_stale`: the rows (id, content_hash, created_on, published, natural key) the keyword
+    index does not hold as stored."""
 
     result: UpsertResult
     ids: list[int] = field(default_factory=list)
     hashes: list[str] = field(default_factory=list)
+    index_stale: list[asyncpg.Record] = field(default_factory=list)
 
 
 class PageState:

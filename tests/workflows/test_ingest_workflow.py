@@ -17,6 +17,7 @@ from learnflow.contracts import (
     IndexResult,
     IngestResult,
     IngestSourceInput,
+    PageLoadResult,
     PageRef,
     PromoteResult,
     PruneInput,
@@ -66,6 +67,11 @@ class FakeActivities:
             self.calls.append(("upsert", req))
             return UpsertResult(inserted=2, unchanged=1, quarantined=1)
 
+        @activity.defn(name="load_page")
+        async def load_page(req: TransformInput) -> PageLoadResult:
+            self.calls.append(("load", req))
+            return PageLoadResult(inserted=2, unchanged=1, quarantined=1, indexed=2)
+
         @activity.defn(name="prune_source")
         async def prune(req: PruneInput) -> PruneResult:
             self.calls.append(("prune", req))
@@ -107,6 +113,7 @@ class FakeActivities:
             fetch,
             transform,
             upsert,
+            load_page,
             prune,
             index,
             embed,
@@ -153,20 +160,18 @@ async def test_loads_kinds_in_fetch_order_and_passes_only_keys(time_skipping_env
     ]
     fakes = FakeActivities(pages)
     result = await _run(time_skipping_env, fakes)
-    transformed = [c[1].page.key for c in fakes.calls if c[0] == "transform"]
+    # page-load-v1: one activity per page (transform → upsert → keyword index), no batch step
+    assert not [c for c in fakes.calls if c[0] in ("transform", "upsert")]
+    loaded = [c[1].page.key for c in fakes.calls if c[0] == "load"]
     # every courses page (loaded together in one window) before any programs page, so programs
     # can link their courses
-    assert set(transformed[:2]) == {"raw/m/r/00000-courses", "raw/m/r/00002-courses"}
-    assert transformed[2:] == ["raw/m/r/00001-programs"]
+    assert set(loaded[:2]) == {"raw/m/r/00000-courses", "raw/m/r/00002-courses"}
+    assert loaded[2:] == ["raw/m/r/00001-programs"]
     # context travels as the manifest's key, never as a list of pages or their bytes
-    inputs = [c[1] for c in fakes.calls if c[0] == "transform"]
+    inputs = [c[1] for c in fakes.calls if c[0] == "load"]
     assert all(i.manifest_key == "raw/m/r/manifest.json" and not i.context for i in inputs)
-    upserts = [c[1].batch_key for c in fakes.calls if c[0] == "upsert"]
-    assert sorted(upserts) == sorted(k + ".json" for k in transformed)
-    first_programs_upsert = upserts.index("raw/m/r/00001-programs.json")
-    assert first_programs_upsert == 2
     order = [c[0] for c in fakes.calls]
-    assert order.index("prune") > max(i for i, n in enumerate(order) if n == "upsert")
+    assert order.index("prune") > max(i for i, n in enumerate(order) if n == "load")
     assert order.index("index") > order.index("prune") and order.index("embed") > order.index(
         "index"
     )
@@ -178,8 +183,9 @@ async def test_loads_kinds_in_fetch_order_and_passes_only_keys(time_skipping_env
         1,
     )
     # embedding is off the run's critical path: the run ends once the catalog is indexed, the
-    # embed child it started (and left running) does the embedding
-    assert (result.indexed, result.embedded, result.items) == (4, 0, 6)
+    # embed child it started (and left running) does the embedding. Indexed: the pages' own
+    # (2 each) and the index child's (4).
+    assert (result.indexed, result.embedded, result.items) == (10, 0, 6)
     assert result.embed_workflow_id and fakes.embedded.embedded == 3
     # the embed child ends with the promote step, after its passes
     assert order.index("promote_embeddings") > order.index("embed_content_files")
