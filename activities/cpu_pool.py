@@ -6,7 +6,8 @@ meanwhile). The pool starts its processes with forkserver: forking the worker it
 a process that runs gRPC threads (Temporal's client), which gRPC does not survive.
 
 `INGEST_CPU_WORKERS=N` runs N processes; 0, the default, runs the same
-functions inline: bench.ingest at 10k on 2 shared cores measured no gain from the pool (#17).
+functions in a thread of the worker: bench.ingest at 10k on 2 shared cores measured no gain
+from the pool (#17).
 """
 
 from __future__ import annotations
@@ -48,10 +49,13 @@ def pooled() -> bool:
 
 
 async def run_cpu(fn: Callable[..., T], *args: Any) -> T:
-    """fn(*args) in the pool (fn and args picklable), or inline when the pool is off."""
+    """fn(*args) in the pool (fn and args picklable), or in a thread of this process when the
+    pool is off: never on the event loop itself, where a page's transform (up to a second of
+    CPU) would hold up the worker's workflow tasks, heartbeats and other activities' I/O (the
+    thread gives the loop the GIL back every switch interval)."""
     workers = _workers()
     if workers <= 0:
-        return fn(*args)
+        return await asyncio.to_thread(fn, *args)
     loop = asyncio.get_running_loop()
     try:
         return await loop.run_in_executor(_get_pool(workers), fn, *args)

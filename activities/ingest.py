@@ -5,10 +5,12 @@ Each takes one model and returns one model; pages and batches move between them 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import json
 import os
+import weakref
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -26,7 +28,7 @@ from activities.ingest_cpu import (
     transform_to_load,
 )
 from activities.progress import Progress, heartbeat
-from activities.search import write_index
+from activities.search import keyword_generation_is_new, write_index
 from learnflow import models, reference
 from learnflow.contracts import (
     DEFAULT_QUEUE,
@@ -300,6 +302,27 @@ async def load_page(req: TransformInput) -> PageLoadResult:
     return result
 
 
+# per event loop (a lock is bound to the loop it first waits on)
+_generation_locks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_generations_seen: set[str] = set()
+
+
+async def _keyword_generation_recorded(stores) -> None:
+    """Before a page writes the keyword index: a generation nothing indexed into yet (a new
+    deployment, a new schema) is recorded first, forgetting what an older one held, as the
+    index pass does, so the run's index child does not take the pages' rows for a new index's
+    and index them all again. Once per process and generation (one page at a time here; pages
+    in another process that race it only forget marks the index child then redoes)."""
+    generation = str(getattr(stores.keyword, "generation", None))
+    if generation in _generations_seen:
+        return
+    lock = _generation_locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+    async with lock:
+        if generation not in _generations_seen:
+            await keyword_generation_is_new(stores)
+            _generations_seen.add(generation)
+
+
 async def _index_loaded(
     stores, source: str, load: PageLoad, loaded: RowsLoaded, result: PageLoadResult
 ) -> None:
@@ -321,6 +344,7 @@ async def _index_loaded(
     if not marks:
         return
     try:
+        await _keyword_generation_recorded(stores)
         await write_index(stores, docs, gone, marks)
     except Exception as exc:
         log.warning("load_page.index_deferred", source=source, error=f"{type(exc).__name__}: {exc}")

@@ -54,6 +54,18 @@ def _etl_source(source: str | None) -> str | None:
     return spec.etl_source if spec else source
 
 
+async def keyword_generation_is_new(stores) -> bool:
+    """Whether the keyword index is a generation nothing has indexed into yet (a new schema
+    starts empty); if so, what was indexed is forgotten (every row pending again) and the
+    generation recorded, so the caller indexes everything again."""
+
+    async def forget_indexed() -> None:
+        async with stores.pool.acquire() as conn:
+            await conn.execute("DELETE FROM search_index_state")
+
+    return await new_generation(stores.blobs, "keyword", stores.keyword, forget_indexed)
+
+
 async def write_index(
     stores, docs: list[dict], gone: list[int], marks: list[tuple[int, str]]
 ) -> None:
@@ -70,12 +82,7 @@ async def index_pending(req: IndexInput) -> IndexResult:
     stores = await get_stores()
     result = IndexResult()
     source = _etl_source(req.source)
-
-    async def forget_indexed() -> None:
-        async with stores.pool.acquire() as conn:
-            await conn.execute("DELETE FROM search_index_state")
-
-    if await new_generation(stores.blobs, "keyword", stores.keyword, forget_indexed):
+    if await keyword_generation_is_new(stores):
         # A new index (schema/analyzer change): everything is pending again, every source now.
         source = None
         log.info("index.rebuild", generation=stores.keyword.generation)

@@ -158,10 +158,11 @@ async def test_postgres_down_while_activities_run(stack_factory):
         assert result.outcome == "ok", result
         assert result.inserted == SOURCE_RESOURCES
 
-        # Each upsert that met the outage was retried (attempt > 1) rather than lost.
-        upserts = attempts(await handle.fetch_history(), "upsert_batch")
-        assert len(upserts) == 4  # 3 course pages + 1 programs page, each loaded once
-        assert max(upserts) > 1, f"no upsert was retried: the outage was not felt {upserts}"
+        # Each page load (transform → upsert → index, page-load-v1) that met the outage was
+        # retried (attempt > 1) rather than lost.
+        loads = attempts(await handle.fetch_history(), "load_page")
+        assert len(loads) == 4  # 3 course pages + 1 programs page, each loaded once
+        assert max(loads) > 1, f"no page load was retried: the outage was not felt {loads}"
         await assert_loaded_once(stack)
     finally:
         pg.stop()
