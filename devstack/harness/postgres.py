@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,8 +132,9 @@ class DebianPostgres:
         shutil.rmtree(self.base_dir, ignore_errors=True)
         self.base_dir = None
 
-    def restart(self, down_seconds: float = 0.0) -> None:
-        """Stop then start on the same data (fault tests)."""
+    def restart(self, down_seconds: float = 0.0, until: threading.Event | None = None) -> None:
+        """Stop then start on the same data (fault tests); down for `down_seconds`, then until
+        `until` is set (bounded: 300 s), when given."""
         assert self.base_dir
         run_as = ["runuser", "-u", self._proc_user, "--"] if self._proc_user else []
         data = str(self.base_dir / "data")
@@ -143,6 +145,8 @@ class DebianPostgres:
         )
         if down_seconds:
             time.sleep(down_seconds)
+        if until is not None:
+            until.wait(300)
         subprocess.run(
             [
                 *run_as,

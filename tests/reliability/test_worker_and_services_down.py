@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -149,10 +150,23 @@ async def test_postgres_down_while_activities_run(stack_factory):
                 return True
             return False
 
-        # restart(): stop (fast), stay down `down_seconds`, start again, in a thread.
-        outage = asyncio.create_task(asyncio.to_thread(pg.restart, 3.0))
+        async def a_load_failed() -> bool:
+            desc = await handle.describe()
+            return any(
+                a.activity_type.name == "load_page" and a.attempt > 1
+                for a in desc.raw_description.pending_activities
+            )
+
+        # restart(): stop (fast), stay down until a page load has met the outage (however long
+        # the transform before its upsert takes: the pool's first start), start again.
+        felt = threading.Event()
+        outage = asyncio.create_task(asyncio.to_thread(pg.restart, 0.0, felt))
         await eventually(unreachable, "PostgreSQL to go down", within=15)
         gate.open()  # fetch completes (blobs only); the upserts now meet a dead database
+        try:
+            await eventually(a_load_failed, "a page load to fail and be retried", within=120)
+        finally:
+            felt.set()
         await outage
         result = await stack.result(handle, within=120)
         assert result.outcome == "ok", result
