@@ -97,6 +97,18 @@ def test_blend_cosine_is_the_shares_weighted_mean_of_its_parts():
     assert np.isclose(float(v[0] @ v[1]), expected, atol=1e-4)
 
 
+def test_lsa_fast_path_equals_sklearns_transform():
+    """LsaEncoder.encode skips sklearn's per-call overhead (a query's LSA part in microseconds):
+    its vectors must be sklearn's, or stored vectors and new queries would drift apart."""
+    lsa = static_encoders.LsaEncoder(100)
+    docs, _, _ = load_lee()
+    texts = [*docs, *TEXTS, "the of and", "zzzqqq", "Women's leadership: AND/OR ~ * 🙂 " * 50]
+    fast, reference = lsa.encode(texts), lsa.reference_encode(texts)
+    assert fast.shape == (len(texts), 100) and fast.dtype == np.float32
+    assert np.allclose(fast, reference, atol=1e-6)
+    assert not fast[-3].any() and not fast[-2].any()  # stop words only / unknown: zero vectors
+
+
 def test_concatenation_is_a_weighted_mean_of_the_parts_similarities():
     """cos(concat) = sum(w_i^2 cos_i) / sum(w_i^2) for unit parts: the weights mean what the
     docstring says they mean."""
