@@ -164,7 +164,7 @@ FIGURES: list[tuple[str, str, str, str, str, str]] = [
     ("ingest", "rerun.rows_rewritten.learning_resource", "Rows rewritten by an unchanged re-run", "", "0", "content hashes"),
     ("search", "keyword.p50_ms", "Keyword search via gRPC, p50 (10k docs, 1 client)", "ms", "≤ 60 (BM25 round trip, ref. §2)", "tantivy + facet counting, plus gRPC overhead"),
     ("search", "hybrid.p50_ms", "Hybrid search via gRPC, p50 (10k docs, 1 client)", "ms", "—", "two engines plus query encoding"),
-    ("search", "keyword.qps_16", "Keyword search via gRPC, QPS at 16 clients", "/s", "—", "CPU (2 cores) and the Python gRPC server"),
+    ("search", "keyword.qps_16", "Keyword search via gRPC, QPS at 16 clients", "/s", "—", "CPU: the engine work per query, on a server process per core (bench.search reports the CPU per answer)"),
     ("opensearch_search", "index.docs_per_s", "OpenSearch bulk indexing (10k docs)", "docs/s", "—", "one local node: JVM heap, bulk chunk size"),
     ("opensearch_search", "search_ms.text_2filters_3facets.p50", "OpenSearch keyword search, 2 filters + 3 facets, p50", "ms", "≤ 60 (ref. §2)", "per-request overhead of a local node"),
     ("opensearch_search", "rebuild.failed", "Searches failed during a zero-downtime rebuild", "", "0", "the alias swap"),

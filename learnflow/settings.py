@@ -101,8 +101,8 @@ class Settings(BaseSettings, OvsMediaHosts):
 
     # gRPC search service
     grpc_address: str = "127.0.0.1:50051"
-    # Server processes sharing grpc_address (SO_REUSEPORT): one Python process is bounded by one
-    # core (the GIL); 0 = one per core. `learn up --processes`, deploy/serve_search.py.
+    # Server processes sharing grpc_address (SO_REUSEPORT); 0 = one per core: a process runs the
+    # Python part of its requests one at a time (the GIL). `learn up --processes`, serve_search.
     search_processes: int = Field(default=1, ge=0)
     # Bearer-JWT auth (Keycloak: RS256 through a JWKS). On by default, as production needs it;
     # `learn up --demo` and the tests turn it off. Enabled without a JWKS: the server refuses to start.

@@ -1,8 +1,8 @@
 """Serve the search service from several processes on one port (SO_REUSEPORT).
 
-One Python process answers with one core at a time (the GIL: gRPC's request handling, protobuf
-building, score shaping); `SEARCH_PROCESSES` (0 = one per core) servers share the address and
-the kernel spreads connections over them. The first server runs in the calling process with the
+The Python part of a request (gRPC handling, protobuf building, score shaping) runs one at a
+time per process (the GIL; the engines release it while they search); `SEARCH_PROCESSES`
+(0 = one per core) servers share the address and the kernel spreads connections over them. The first server runs in the calling process with the
 caller's stores (in `learn up`, beside the workers that write them); the others are spawned
 fresh (never forked: a forked gRPC runtime is unsafe) and open their own stores from settings:
 tantivy readers follow the writer's commits through the index's meta file, Postgres, OpenSearch
