@@ -19,6 +19,7 @@ from importlib import metadata
 from pathlib import Path
 
 import grpc
+import psutil
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -121,9 +122,20 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _serve_search(address: str, env: dict[str, str], log: Path) -> subprocess.Popen:
+def _serve_search(
+    address: str, env: dict[str, str], log: Path, processes: int = 1
+) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "deploy/serve_search.py", "--address", address, "--grace", "1"],
+        [
+            sys.executable,
+            "deploy/serve_search.py",
+            "--address",
+            address,
+            "--grace",
+            "1",
+            "--processes",
+            str(processes),
+        ],
         cwd=REPO_ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -132,7 +144,9 @@ def _serve_search(address: str, env: dict[str, str], log: Path) -> subprocess.Po
 
 
 @pytest.mark.postgres
-async def test_search_service_serves_without_dev_packages(postgres_dsn, tmp_path):
+@pytest.mark.parametrize("processes", [1, 2])
+async def test_search_service_serves_without_dev_packages(postgres_dsn, tmp_path, processes):
+    """Also as 2 processes on the address (`--processes`): SIGTERM stops the spawned one too."""
     address = f"127.0.0.1:{_free_port()}"
     env = _blocked_env(
         tmp_path,
@@ -142,7 +156,7 @@ async def test_search_service_serves_without_dev_packages(postgres_dsn, tmp_path
         LEARNFLOW_ENV_FILE="",
     )
     log = tmp_path / "search.log"
-    proc = _serve_search(address, {**os.environ, **env}, log)
+    proc = _serve_search(address, {**os.environ, **env}, log, processes)
     try:
 
         async def serving() -> bool:
@@ -158,8 +172,16 @@ async def test_search_service_serves_without_dev_packages(postgres_dsn, tmp_path
             return reply.status == health_pb2.HealthCheckResponse.SERVING
 
         await eventually(serving, "the search service answers health checks", 90)
+        servers = [
+            p
+            for p in psutil.Process(proc.pid).children(recursive=True)
+            if "spawn_main" in " ".join(p.cmdline())
+        ]
+        assert len(servers) == processes - 1, servers
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(asyncio.to_thread(proc.wait), 30) == 0
+        _, alive = await asyncio.to_thread(psutil.wait_procs, servers, 10)
+        assert not alive, alive
     finally:
         if proc.poll() is None:
             proc.kill()
