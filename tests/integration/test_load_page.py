@@ -90,3 +90,47 @@ async def test_load_page_indexes_what_the_index_pass_would(app, cpu_workers):
     # loaded and intact: skipped by the page's hash, nothing transformed or indexed
     _, again = await _load(key)
     assert (again.unchanged, again.indexed, again.inserted) == (len(rows), 0, 0)
+
+
+async def test_a_new_index_generation_is_recorded_before_pages_index(app):
+    """On a new keyword index (a new deployment, a new schema), the first page records the
+    generation before it writes: the index pass that follows must not take the pages' rows for
+    a new index's and index them all again."""
+    from activities import ingest
+    from activities.search import index_pending
+    from learnflow.contracts import IndexInput
+    from learnflow.stores.content_search import WATERMARK_KEY, read_watermarks
+
+    raw = (TEST_JSON / "mitxonline_courses.json").read_bytes()
+    readable_ids = [c["readable_id"] for c in json.loads(raw)["results"]]
+    key = await app.stores.blobs.put(f"raw/mitxonline/{unique_id('page')}/00000-courses", raw)
+    await _load(key)  # the rows exist
+    before = await _stored(app, readable_ids)
+    marks = await read_watermarks(app.stores.blobs)
+    marks.pop("generation:keyword", None)  # as before any index pass wrote into this index
+    await app.stores.blobs.put(WATERMARK_KEY, json.dumps(marks).encode())
+    ingest._generations_seen.clear()
+    async with app.stores.pool.acquire() as conn:  # the page's rows: not indexed, not skipped
+        await conn.execute(
+            "DELETE FROM search_index_state WHERE resource_id = ANY($1::bigint[])",
+            [r["id"] for r in before],
+        )
+        await conn.execute("DELETE FROM etl_page_state WHERE source = 'mitxonline'")
+    _, loaded = await _load(key)
+    published = [r["id"] for r in before if r["published"]]
+    assert loaded.indexed == len(published) > 0
+    assert (await read_watermarks(app.stores.blobs)).get("generation:keyword")
+
+    async def indexed_on() -> dict[int, object]:
+        async with app.stores.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT resource_id, indexed_on FROM search_index_state"
+                " WHERE resource_id = ANY($1::bigint[])",
+                published,
+            )
+        return {r["resource_id"]: r["indexed_on"] for r in rows}
+
+    marked = await indexed_on()
+    assert set(marked) == set(published)
+    await ActivityEnvironment().run(index_pending, IndexInput(source="mitxonline"))
+    assert await indexed_on() == marked  # the pass left the pages' rows alone
