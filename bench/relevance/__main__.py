@@ -76,8 +76,11 @@ def modes() -> dict[str, dict[str, Any]]:
     }
 
 
-async def search_all(address: str, queries: list[dict[str, Any]]) -> dict[str, Any]:
-    """Every query in every mode: rankings, errors and what each returned document is."""
+async def search_all(
+    address: str, queries: list[dict[str, Any]], only: tuple[str, ...] | None = None
+) -> dict[str, Any]:
+    """Every query in every mode (or the `only` ones): rankings, errors and what each returned
+    document is."""
     import grpc
 
     from search_service.pb import search_pb2 as pb
@@ -90,6 +93,8 @@ async def search_all(address: str, queries: list[dict[str, Any]]) -> dict[str, A
     async with grpc.aio.insecure_channel(address) as channel:
         stub = search_pb2_grpc.SearchServiceStub(channel)
         for name, fields in modes().items():
+            if only is not None and name not in only:
+                continue
             rankings[name], errors[name] = {}, {}
             for q in queries:
                 req = pb.SearchResourcesRequest(query=q["text"], page_size=DEPTH, **fields)
@@ -157,8 +162,11 @@ async def load_corpus(work: Path, corpus: Path) -> dict[str, Any]:
     }
 
 
-async def measure(backend: str, work: Path, corpus: Path, queries: list[dict]) -> dict[str, Any]:
-    """A fresh stack on `backend`, the corpus loaded through `learn load`, every query searched."""
+async def measure(
+    backend: str, work: Path, corpus: Path, queries: list[dict], fusion_grid: bool = False
+) -> dict[str, Any]:
+    """A fresh stack on `backend`, the corpus loaded through `learn load`, every query searched
+    (and, with `fusion_grid`, searched again with each setting of fusion_grid.grid())."""
     from devstack.harness.postgres import DebianPostgres
     from devstack.harness.temporal import DevServer
     from devstack.system import start_app
@@ -200,6 +208,10 @@ async def measure(backend: str, work: Path, corpus: Path, queries: list[dict]) -
             await asyncio.to_thread((work / "learnflow.env").write_text, env_file)
             loaded = await load_corpus(work, corpus)
             searched = await search_all(app.grpc_address, queries)
+            if fusion_grid:
+                from bench.relevance.fusion_grid import search_grid
+
+                searched["fusion_grid"] = await search_grid(app.grpc_address, queries, search_all)
         finally:
             await app.stop()
             await reset_stores()
@@ -292,6 +304,13 @@ def main(argv: list[str] | None = None) -> int:
         help="with --rescore: put the rescored figures into this bench.all report's relevance"
         " entry (bench/results/latest.json), marked rescored",
     )
+    parser.add_argument(
+        "--fusion-grid",
+        action="store_true",
+        help="also search with every setting of the default fusion's grid (fusion_grid.py; the"
+        " setting is patched in this process, production code is unchanged) and report each"
+        " setting's nDCG@10, margin and a leave-half-out check",
+    )
     args = parser.parse_args(argv)
     from learnflow.logging import configure_logging
 
@@ -318,7 +337,9 @@ def main(argv: list[str] | None = None) -> int:
         runs = {}
         for backend in backends:
             (work / backend).mkdir(exist_ok=True)
-            runs[backend] = asyncio.run(measure(backend, work / backend, corpus, queries))
+            runs[backend] = asyncio.run(
+                measure(backend, work / backend, corpus, queries, args.fusion_grid)
+            )
         if args.rankings_out:
             args.rankings_out.parent.mkdir(parents=True, exist_ok=True)
             kept = {"corpus": report["corpus"], "runs": runs}
@@ -334,6 +355,12 @@ def main(argv: list[str] | None = None) -> int:
             "errors": {m: e for m, e in searched["errors"].items() if e},
         }
         pool += unjudged_pool(searched, queries, judgements, args.pool_depth)
+    grids = {b: s["fusion_grid"] for b, s in runs.items() if "fusion_grid" in s}
+    if grids:
+        from bench.relevance.fusion_grid import analyse
+
+        singles = {b: report[b]["goals"]["best_single_ndcg_at_10"] for b in grids}
+        report["fusion_grid"] = analyse(grids, singles, judgements)
     if args.pool_out:
         seen: set[tuple[str, str]] = set()
         with args.pool_out.open("w") as f:
