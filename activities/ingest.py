@@ -27,7 +27,7 @@ from activities.ingest_cpu import (
     transform_to_batch,
     transform_to_load,
 )
-from activities.progress import Progress, heartbeat
+from activities.progress import Progress, heartbeat, heartbeating
 from activities.search import keyword_generation_is_new, write_index
 from learnflow import models, reference
 from learnflow.contracts import (
@@ -288,6 +288,11 @@ async def load_page(req: TransformInput) -> PageLoadResult:
     read back and re-validation of the rows. Idempotent as the two steps it replaces: a retry
     finds the rows unchanged and indexes what an earlier attempt left unindexed. The run's
     index child still follows, for the prune's unpublished rows (and whatever this missed)."""
+    async with heartbeating(Progress(stage="load page", key=req.page.key)):
+        return await _load_page(req)
+
+
+async def _load_page(req: TransformInput) -> PageLoadResult:
     stores = await get_stores()
     page = await _read_page(stores, req)
     if page.seen is not None:  # skipped by hash: its resources are already marked seen

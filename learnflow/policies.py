@@ -51,6 +51,10 @@ ARCHIVE_LONG = {
 
 # Catalog ingestion (IngestSourceWorkflow, LoadResourcesWorkflow): short steps, the long fetch.
 SOURCE_STEP = {"start_to_close_timeout": timedelta(minutes=10), "retry_policy": SOURCE_RETRY}
+# One page's load (transform → upsert → keyword index): it heartbeats while it runs, so a worker
+# killed mid-page is noticed after HEARTBEAT_TIMEOUT and another worker retries the page (the
+# load is idempotent), instead of after the whole start-to-close timeout.
+PAGE_LOAD = {**SOURCE_STEP, "heartbeat_timeout": HEARTBEAT_TIMEOUT}
 SOURCE_FETCH = {
     "start_to_close_timeout": timedelta(minutes=60),
     "heartbeat_timeout": HEARTBEAT_TIMEOUT,

@@ -32,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
         embed_workflow_id,
         index_workflow_id,
     )
-    from learnflow.policies import SOURCE_FETCH, SOURCE_STEP
+    from learnflow.policies import PAGE_LOAD, SOURCE_FETCH, SOURCE_STEP
 
 
 # How many pages of one kind load at once (bounded so one source cannot flood the workers).
@@ -205,7 +205,7 @@ class IngestSourceWorkflow(StageProgress):
                     tin,
                     result_type=PageLoadResult,
                     summary=f"load {page.kind} page ({page.item_count} items)",
-                    **opts,
+                    **PAGE_LOAD,
                 )
         else:  # histories recorded before page-windows-v1 passed every other kind's pages inline
             context = [p for p in fetch.pages if p.kind != page.kind]
