@@ -4,7 +4,7 @@
 -- Roles are NOLOGIN groups, created idempotently (roles are cluster-wide, so a second database or
 -- a re-run must not fail). Operators grant them to real login users:
 --     GRANT learnflow_reverse_etl TO hightouch_sync;   GRANT learnflow_app TO learnflow_web;
--- The app reads with `SET LOCAL ROLE learnflow_app` (learnflow/webhooks/certificates.py).
+-- The app reads with `SET LOCAL ROLE learnflow_app` (webhook_service/certificates.py).
 
 DO $$
 BEGIN
