@@ -11,8 +11,8 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.search import embed_pending
 from learnflow.contracts import EmbedInput
-from learnflow.models import Resource, ResourceType
 from tests.conftest import unique_id
+from tests.helpers.catalog import course
 
 pytestmark = [pytest.mark.postgres]
 
@@ -20,13 +20,7 @@ pytestmark = [pytest.mark.postgres]
 async def _catalog(app, n: int) -> tuple[str, list[int]]:
     source = unique_id("embed-pipeline-test")
     resources = [
-        Resource(
-            readable_id=unique_id(f"course-{i}"),
-            platform="mitxonline",
-            resource_type=ResourceType.course,
-            etl_source=source,
-            title=f"Pipeline course {i} on topic {unique_id('t')}",
-        )
+        course(source, unique_id(f"course-{i}"), f"Pipeline course {i} on topic {unique_id('t')}")
         for i in range(n)
     ]
     await app.stores.catalog.upsert_resources(unique_id("run"), resources)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from learnflow.models import Resource, ResourceType
 from tests.conftest import unique_id
+from tests.helpers.catalog import course
 
 pytestmark = [pytest.mark.postgres]
 
@@ -14,16 +14,7 @@ pytestmark = [pytest.mark.postgres]
 async def test_a_new_encoder_makes_every_resource_pending(app):
     catalog = app.stores.catalog
     source = unique_id("encoder-change-test")
-    resources = [
-        Resource(
-            readable_id=unique_id(f"course-{n}"),
-            platform="mitxonline",
-            resource_type=ResourceType.course,
-            etl_source=source,
-            title=f"Course {n}",
-        )
-        for n in range(3)
-    ]
+    resources = [course(source, unique_id(f"course-{n}"), f"Course {n}") for n in range(3)]
     await catalog.upsert_resources(unique_id("run"), resources)
 
     pending = await catalog.pending_embedding(source, 0, 100, "model-a")

@@ -29,11 +29,12 @@ from devstack.harness.qdrant_rest import serve as serve_qdrant
 from learn_cli.commands.ops import _vector_status
 from learnflow.contracts import EmbedInput, EmbedResult
 from learnflow.db.vector_serving import catch_up, read_serving
-from learnflow.models import Resource, ResourceType
+from learnflow.models import Resource
 from learnflow.settings import Settings
 from learnflow.stores.encoders import collection_name, encoder_id, get_encoder
 from learnflow.stores.vector import QdrantClientVectorStore
 from search_service.pb import search_pb2, search_pb2_grpc
+from tests.helpers.catalog import course
 from tests.helpers.polling import eventually
 
 pytestmark = [pytest.mark.postgres, pytest.mark.temporal, pytest.mark.grpc]
@@ -165,13 +166,11 @@ class Stack:
 def _resources(source: str, numbers: range) -> list[Resource]:
     """Courses with distinct texts (no two tie in a vector ranking)."""
     return [
-        Resource(
-            readable_id=f"{source}-{i}",
-            platform="mitxonline",
-            resource_type=ResourceType.course,
-            etl_source=source,
-            title=f"{TOPICS[i % len(TOPICS)].title()} {i}",
-            description=f"Course {i}: {TOPICS[i % len(TOPICS)]}, part {i}.",
+        course(
+            source,
+            f"{source}-{i}",
+            f"{TOPICS[i % len(TOPICS)].title()} {i}",
+            f"Course {i}: {TOPICS[i % len(TOPICS)]}, part {i}.",
         )
         for i in numbers
     ]

@@ -12,7 +12,6 @@ import pytest
 from learnflow.db import migrate as migrations
 from learnflow.db.catalog import CatalogStore, create_pool
 from learnflow.db.vector_serving import catch_up, promote, read_serving
-from learnflow.models import Resource, ResourceType
 from learnflow.settings import Settings
 from learnflow.stores.encoders import ENCODER_KINDS, encoder_id, encoder_kind
 from learnflow.stores.vector_serving import (
@@ -22,6 +21,7 @@ from learnflow.stores.vector_serving import (
     VectorServing,
     vector_store,
 )
+from tests.helpers.catalog import course
 
 pytestmark = [pytest.mark.postgres]
 
@@ -60,16 +60,7 @@ async def test_the_upgrade_serves_what_embedded_the_catalog(fresh_dsn, tmp_path,
         async with pool.acquire() as conn:
             await migrations.migrate(conn)
         catalog = CatalogStore(pool)
-        resources = [
-            Resource(
-                readable_id=f"upgrade-{n}",
-                platform="mitxonline",
-                resource_type=ResourceType.course,
-                etl_source="upgrade",
-                title=f"Course {n}",
-            )
-            for n in range(3)
-        ]
+        resources = [course("upgrade", f"upgrade-{n}", f"Course {n}") for n in range(3)]
         await catalog.upsert_resources("run", resources)
         rows = await catalog.pending_embedding("upgrade", 0, 10, "hashidf768")
         await catalog.mark_embedded([(r["id"], "x") for r in rows[:2]], encoder="hashidf768")
