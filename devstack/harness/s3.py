@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from devstack.harness.postgres import free_port
+from devstack.harness.process import free_port
 
 
 @dataclass

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import uuid
 
 import httpx
@@ -20,6 +19,7 @@ import pytest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from devstack.harness.process import free_port
 from tests.webhooks.conftest import (
     Running,
     base_config,
@@ -151,16 +151,10 @@ async def test_row7b_replayed_mitlearn_delivery_starts_nothing_within_the_window
         short.server.stop()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 async def test_row7_a_failed_start_releases_the_event_for_the_retry(
     temporal_dev, tclient, migrated
 ):
-    dead = LazyTemporalStarter(f"127.0.0.1:{_free_port()}", connect_timeout=2)
+    dead = LazyTemporalStarter(f"127.0.0.1:{free_port()}", connect_timeout=2)
     down = start_server(base_config(database_url=migrated), dead)
     (up,) = _apps(temporal_dev.address, 1, database_url=migrated)
     try:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from devstack.harness.postgres import free_port
+from devstack.harness.process import free_port
 from learnflow import search_attributes as sa
 from tests.ops.conftest import clean_env
 

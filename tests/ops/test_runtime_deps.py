@@ -11,7 +11,6 @@ import asyncio
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tomllib
@@ -23,6 +22,7 @@ import psutil
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from devstack.harness.process import free_port
 from learnflow import REPO_ROOT
 from tests.helpers.polling import eventually
 from tests.ops.test_worker import WorkerProcess
@@ -116,12 +116,6 @@ async def test_worker_starts_without_dev_packages(temporal_server, tmp_path):
         worker.kill()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _serve_search(
     address: str, env: dict[str, str], log: Path, processes: int = 1
 ) -> subprocess.Popen:
@@ -147,7 +141,7 @@ def _serve_search(
 @pytest.mark.parametrize("processes", [1, 2])
 async def test_search_service_serves_without_dev_packages(postgres_dsn, tmp_path, processes):
     """Also as 2 processes on the address (`--processes`): SIGTERM stops the spawned one too."""
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     env = _blocked_env(
         tmp_path,
         DATABASE_URL=postgres_dsn,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from devstack.console import SafeStream, row_state
 from devstack.harness.children import DataDirLock
-from devstack.harness.postgres import free_port
+from devstack.harness.process import free_port
 from tests.ops.conftest import clean_env
 
 

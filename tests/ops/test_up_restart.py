@@ -29,7 +29,7 @@ import httpx
 import psutil
 import pytest
 
-from devstack.harness.postgres import free_port
+from devstack.harness.process import free_port
 from tests.ops.conftest import clean_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.temporal, pytest.mark.postgres, pytest.mark.s3]
