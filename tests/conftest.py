@@ -8,12 +8,7 @@ from __future__ import annotations
 
 import os
 
-# The embedded Tika (native) forks `tesseract` probes while holding the GIL. With grpcio's fork
-# support on (its default), the child runs gRPC's atfork handlers, which can deadlock before the
-# exec; the parent then waits on the child's pipe for ever, GIL held, and the whole process hangs
-# (seen in CI: a test stuck in a Canvas archive walk). No child of ours uses gRPC after a fork
-# (they exec at once), so turn the handlers off. grpcio reads this when it loads: keep it above
-# every import that can load grpc.
+# gRPC's fork handlers off before anything loads grpc: worker.py says why (a CI run hung on them).
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 import secrets
 import uuid
