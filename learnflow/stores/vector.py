@@ -451,7 +451,12 @@ class EdgeVectorStore:
                 params=q.SearchParams(hnsw_ef=HNSW_EF),
             )
         )
-        total = self.shard.count(q.CountRequest(exact=True, filter=flt))
+        # Unfiltered, every point matches: the shard's point count is exact and free, where an
+        # exact count walks every point (6 ms of a 9 ms answer at 100k).
+        if flt is None:
+            total = self.shard.info().points_count
+        else:
+            total = self.shard.count(q.CountRequest(exact=True, filter=flt))
         hits = _hits(points, self.id_field)
         out = {}
         for name in facets or []:

@@ -50,9 +50,12 @@ async def test_search_filters_facets_and_deletes(store):
     page2 = await s.search(points[0].vector, {}, limit=5, offset=5)
     page1 = await s.search(points[0].vector, {}, limit=5)
     assert not {h.id for h in page1.hits} & {h.id for h in page2.hits}
+    assert page1.total == 40
     await s.delete(["k1", "k2"])
     await s.delete_where("resource_id", [3])
+    await s.upsert(points[10:12])  # rewritten points are counted once
     assert await s.count() == 37
+    assert (await s.search(points[0].vector, {}, limit=5)).total == 37
     assert await s.healthy()
 
 
