@@ -346,12 +346,20 @@ def _program_instructors(members: list[Resource], now: datetime) -> list[Instruc
     return sorted(out, key=lambda i: i.last_name or i.full_name)
 
 
-def loaded_courses(context: Sequence[Any], now: datetime) -> dict[str, Resource]:
+def loaded_courses(
+    context: Sequence[Any], now: datetime, wanted: set[str] | None = None
+) -> dict[str, Resource]:
     """The published courses of this run's course pages, by key: what MIT Learn reads back from
-    its database for a program's topics, instructors and effort."""
+    its database for a program's topics, instructors and effort. With `wanted`, only the
+    courses of those keys (a course's readable_id is its raw key): a programs page transforms
+    the courses its programs name, not the whole catalog again for every page of programs."""
     out: dict[str, Resource] = {}
     for page in context:
         for raw in items_of(page):
+            if wanted is not None and isinstance(raw, dict):
+                key = raw.get("key")  # not text: transform_course refuses it, as it did
+                if not isinstance(key, str) or key not in wanted:
+                    continue
             try:
                 course = transform_course(raw, now)
             except Exception:  # noqa: S112 - quarantined by the courses page's own transform
@@ -359,6 +367,17 @@ def loaded_courses(context: Sequence[Any], now: datetime) -> dict[str, Resource]
             if course is not None and course.published:
                 out[course.readable_id] = course
     return out
+
+
+def _program_course_keys(programs: list[Any]) -> set[str]:
+    """The course keys the programs of a page name (what `transform_program` looks up)."""
+    return {
+        c["key"]
+        for p in programs
+        if isinstance(p, dict) and isinstance(p.get("courses"), list)
+        for c in p["courses"]
+        if isinstance(c, dict) and isinstance(c.get("key"), str)
+    }
 
 
 def transform_program(
@@ -482,9 +501,10 @@ def transform(kind: str, payload: Any, context: Sequence[Any] = ()) -> Transform
             ETL_SOURCE, items_of(payload), lambda c: transform_course(c, now), _key
         )
     if kind == "programs":
-        loaded = loaded_courses(context, now)
+        programs = items_of(payload)
+        loaded = loaded_courses(context, now, _program_course_keys(programs))
         return transform_each(
-            ETL_SOURCE, items_of(payload), lambda p: transform_program(p, now, loaded), _key
+            ETL_SOURCE, programs, lambda p: transform_program(p, now, loaded), _key
         )
     raise ValueError(f"unknown edX kind {kind!r}")
 
