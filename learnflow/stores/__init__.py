@@ -15,10 +15,16 @@ import asyncpg
 from learnflow.db.catalog import CatalogStore, create_pool
 from learnflow.settings import Settings, get_settings
 from learnflow.stores.blobs import BlobStore, DirectoryBlobStore, S3BlobStore
-from learnflow.stores.encoders import Encoder, encoder_id, get_encoder
+from learnflow.stores.encoders import Encoder
 from learnflow.stores.keyword import KeywordIndex
 from learnflow.stores.vector import VectorStore
-from learnflow.stores.vector_serving import RESOURCES, close_vector_stores, vector_store
+from learnflow.stores.vector_serving import (
+    RESOURCES,
+    close_vector_stores,
+    configured_encoder,
+    load_encoder,
+    vector_store,
+)
 
 
 @dataclass
@@ -34,19 +40,12 @@ class Stores:
     @property
     def encoder_id(self) -> str:
         """The configured encoder's name, without loading it (see `encoder_id`)."""
-        return encoder_id(self.settings.qdrant_encoder, self.settings.qdrant_dense_model)
+        return configured_encoder(self.settings)
 
     @property
     def encoder(self) -> Encoder:
         if self._encoder is None:
-            s = self.settings
-            self._encoder = get_encoder(
-                s.qdrant_encoder,
-                s.qdrant_dense_model,
-                s.litellm_api_base,
-                s.litellm_api_key.get_secret_value() if s.litellm_api_key else None,
-                str(s.encoder_model_dir) if s.encoder_model_dir else None,
-            )
+            self._encoder = load_encoder(self.settings, self.settings.qdrant_encoder)
         return self._encoder
 
     async def close(self) -> None:
@@ -97,11 +96,7 @@ async def get_stores() -> Stores:
             # starts an empty collection that the embedding pass fills (embedding_state records
             # which encoder embedded each resource) while the search service keeps reading the
             # promoted one (`vector_serving`).
-            vector = vector_store(
-                settings,
-                RESOURCES,
-                encoder_id(settings.qdrant_encoder, settings.qdrant_dense_model),
-            )
+            vector = vector_store(settings, RESOURCES, configured_encoder(settings))
             _stores = Stores(
                 settings=settings,
                 pool=pool,
