@@ -67,11 +67,13 @@ async def rank_resources(
     async def keyword(kq: KeywordQuery) -> SideResult:
         return _side(await within_budget(context, stores.keyword.search(kq), "keyword index"))
 
-    async def vector(start: int, size: int) -> SideResult:
+    async def vector(start: int, size: int, documents: int | None = None) -> SideResult:
         encoded = await encode(context, encoder, request.query)
         res = await within_budget(
             context,
-            store.search(encoded, filters, limit=size, offset=start, facets=facets),
+            store.search(
+                encoded, filters, limit=size, offset=start, facets=facets, documents=documents
+            ),
             "vector store",
         )
         return _side(res)
@@ -83,7 +85,8 @@ async def rank_resources(
         # Equal scores (duplicate texts) come back from the engine in no fixed order, and which
         # of a tie falls inside a page depends on the limit asked for: ask for the page plus some
         # slack from the top and break ties by id, so consecutive pages join up into one ranking.
-        res = await vector(0, offset + limit + VECTOR_TIE_SLACK)
+        # Only the page's hits (and ties at its end) need their documents.
+        res = await vector(0, offset + limit + VECTOR_TIE_SLACK, documents=offset + limit)
         ranking = sorted(res.ranking, key=lambda hit: (-round(hit[1], 6), str(hit[0])))
         return Ranking(ranking[offset : offset + limit], res.total, res.facets, mode)
     depth = SORT_CANDIDATES if request.sort else max(CANDIDATES, limit)

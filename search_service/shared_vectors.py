@@ -145,9 +145,12 @@ class SharedVectorStore:
         limit: int,
         offset: int = 0,
         facets: list[str] | None = None,
+        documents: int | None = None,
     ) -> Any:
         vector = np.asarray(vector, dtype=np.float32)
-        return await asyncio.to_thread(self._call, "search", vector, filters, limit, offset, facets)
+        return await asyncio.to_thread(
+            self._call, "search", vector, filters, limit, offset, facets, documents
+        )
 
     async def count(self) -> int:
         return await asyncio.to_thread(self._call, "count")

@@ -59,6 +59,26 @@ async def test_search_filters_facets_and_deletes(store):
     assert await s.healthy()
 
 
+async def test_search_loads_only_the_documents_asked_for(store):
+    s, points = store
+    full = await s.search(points[0].vector, {}, limit=12)
+    some = await s.search(points[0].vector, {}, limit=12, documents=5)
+    assert [(h.id, round(h.score, 6)) for h in some.hits] == [
+        (h.id, round(h.score, 6)) for h in full.hits
+    ]
+    assert [h.document for h in some.hits[:5]] == [h.document for h in full.hits[:5]]
+    assert all(h.document["id"] == h.id for h in some.hits[:5])
+    if isinstance(s, EdgeVectorStore):  # qdrant-client's store returns every document anyway
+        assert all(h.document == {} for h in some.hits[5:])
+    # A hit tied with the last one asked for is loaded too: a page breaking ties by id may
+    # take it instead. Duplicate vectors tie exactly.
+    twin = VectorPoint("twin", points[1].vector, payload_for(_doc(99, "ocw", "course"), {}))
+    await s.upsert([twin])
+    res = await s.search(points[1].vector, {}, limit=4, documents=1)
+    assert {h.id for h in res.hits[:2]} == {2, 99}
+    assert all(h.document["id"] == h.id for h in res.hits[:2])
+
+
 async def test_edge_store_persists(tmp_path):
     s = EdgeVectorStore(path=str(tmp_path), collection="p")
     doc = _doc(1, "ocw", "course")
