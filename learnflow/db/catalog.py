@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
+from pydantic_core import to_json
 
 from learnflow.contracts import PruneResult, UpsertResult
 from learnflow.db.catalog_state import ChangeFeeds, PageState, RowsLoaded, StoredResource
@@ -65,7 +66,8 @@ def resource_row(resource: Resource) -> dict[str, Any]:
                 run["published"],
                 run["start_date"],
                 run["end_date"],
-                json.dumps(run, separators=(",", ":")),
+                # jsonb: only the value counts, so pydantic-core's serializer (3× json.dumps)
+                to_json(run).decode(),
             )
             for run in data["runs"]
         ],

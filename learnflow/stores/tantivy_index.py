@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import tantivy
+from pydantic_core import to_json
 
 from learnflow.search_doc import (
     CASE_SENSITIVE_FILTERS,
@@ -137,6 +138,15 @@ def _epoch(value: Any) -> int:
     return int(datetime.fromisoformat(str(value)).timestamp())
 
 
+def _stored_json(doc: dict[str, Any]) -> bytes:
+    """The stored document (read back with json.loads): pydantic-core's serializer, ~3× faster
+    than json.dumps; json.dumps for what it refuses (a lone surrogate in extracted text)."""
+    try:
+        return to_json(doc)
+    except ValueError:
+        return json.dumps(doc, separators=(",", ":")).encode()
+
+
 class TantivyIndex:
     """A tantivy index over search documents described by `spec`."""
 
@@ -173,7 +183,7 @@ class TantivyIndex:
     def _to_tantivy(self, doc: dict[str, Any]) -> tantivy.Document:
         fields: dict[str, Any] = {
             "id": int(doc["id"]),
-            "doc": json.dumps(self.spec.stored(doc), separators=(",", ":")).encode(),
+            "doc": _stored_json(self.spec.stored(doc)),
             "ac_title": prepare(doc.get("title") or ""),
             "shape_completeness": float(
                 doc["completeness"] if doc.get("completeness") is not None else 1.0
