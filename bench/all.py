@@ -2,7 +2,7 @@
 
 Each module `bench/<name>.py` (except this one) runs as its own process, `python -m bench.<name>`
 (with `--json` where it takes it), at its own default sizes and under a timeout; so does the
-reliability load run (16 gRPC clients for 60 s while ingestions run, `tests/reliability/load.py`).
+reliability load run (16 gRPC clients for 60 s while ingestions run, `tests/search/load.py`).
 Each prints one JSON object; this collects them with a description of the machine (CPUs, memory,
 CPU model, Python, load average at the start) into `bench/results/latest.json`, then prints the
 headline figures as a markdown table beside their goals and what bounds each one.
@@ -58,7 +58,7 @@ def discover(load_seconds: float) -> list[Run]:
     runs.append(
         Run(
             "grpc_load",
-            ["-m", "tests.reliability.load", "--json", "--seconds", f"{load_seconds:g}"],
+            ["-m", "tests.search.load", "--json", "--seconds", f"{load_seconds:g}"],
         )
     )
     return runs

@@ -30,7 +30,7 @@ timedtext endpoint is asked for WebVTT directly (read like OVS captions, no Tika
 answer means "no such track". YouTube may answer unsigned requests with nothing: then videos
 load without a transcript (logged as fetched=0), never fail; a mirror can be configured.
 
-Kept as learnflow's for now (#16, not rebuilt yet; tests/fidelity pins them): no `VideoChannel`
+Kept as learnflow's for now (#16, not rebuilt yet; the fidelity tests pin them): no `VideoChannel`
 resources (channels are only `details.channel_id`); a `create_videos: false` playlist is not
 linked to existing videos (see above); video topics are not filled from similar resources or a
 playlist's two most common topics.

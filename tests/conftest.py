@@ -1,7 +1,8 @@
 """Session fixtures: real services started once per test session by the project's harness.
 
 Under CI=true (and everywhere else) a service that cannot start fails the tests that need it;
-nothing is skipped.
+nothing is skipped. Also: every test is marked `unit` or `integration` here, never by hand
+(tests/README.md).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pytest
 # Tests configure services explicitly: never pick up a developer's `learn up` state file.
 os.environ["LEARNFLOW_ENV_FILE"] = ""
 # Tests that are not about relevance embed with the fast hashing encoder; the default (the MiniLM
-# blend) is tested on its own (tests/unit/test_encoders.py, test_minilm.py) and measured by the
+# blend) is tested on its own (tests/embeddings/test_encoders.py, test_minilm.py) and measured by the
 # benchmarks.
 os.environ.setdefault("QDRANT_ENCODER", "local")
 
@@ -40,6 +41,46 @@ FIXTURES = SHARED / "fixtures" / "mitlearn"
 TEST_JSON = FIXTURES / "test_json"
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+# The fault tests' own stacks (a test may kill them), shared by several subsystems' tests: a
+# plugin, so their session-scoped PostgreSQL cluster is defined (and started) once.
+pytest_plugins = ["tests.helpers.stack"]
+
+# A test is `integration` if it is marked as needing a service, or uses (directly or through other
+# fixtures) a fixture that starts one; every other test is `unit`. Derived, so it cannot drift.
+SERVICE_MARKERS = frozenset(
+    {"temporal", "postgres", "opensearch", "tika", "s3", "grpc", "webhooks", "e2e", "topology"}
+)
+SERVICE_FIXTURES = frozenset(
+    {
+        # this module
+        "postgres_dsn",
+        "temporal_server",
+        "time_skipping_env",
+        "opensearch_node",
+        "opensearch_url",
+        "tika_server",
+        "s3_server",
+        "app",
+        # tests/webhooks/conftest.py: its own Temporal dev server and PostgreSQL
+        "temporal_dev",
+        "postgres",
+        # tests/helpers/stack.py: the fault tests' own services
+        "reliability_pg",
+        "stack_factory",
+    }
+)
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by these markers
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        marks = {mark.name for mark in item.iter_markers()}
+        if marks & {"unit", "integration"}:
+            raise pytest.UsageError(f"{item.nodeid}: `unit`/`integration` are derived, not set")
+        uses = set(getattr(item, "fixturenames", ()))
+        starts_services = marks & SERVICE_MARKERS or uses & SERVICE_FIXTURES
+        item.add_marker(pytest.mark.integration if starts_services else pytest.mark.unit)
 
 
 @pytest.fixture(scope="session")

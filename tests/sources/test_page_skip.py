@@ -1,0 +1,95 @@
+"""Re-runs skip raw pages already loaded (same bytes, context, transform code, UTC day for
+clock-reading transforms) — without breaking the prune or missing rows changed since.
+
+Driven through Temporal on xPRO's recorded catalog; the transform is wrapped to count calls."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from devstack.harness.fixture_server import Response
+from learnflow.db.by_key import unpublish_resource
+from sources import xpro
+from tests.conftest import TEST_JSON
+from tests.sources.conftest import ingest
+
+pytestmark = [pytest.mark.temporal, pytest.mark.postgres, pytest.mark.e2e]
+
+XPRO_COURSES = json.loads((TEST_JSON / "xpro_courses.json").read_bytes())
+
+
+@pytest.fixture
+def counted_transforms(monkeypatch) -> dict[str, int]:
+    """How many xPRO courses / programs the transform read (it runs in this process)."""
+    calls = {"courses": 0, "programs": 0}
+    course, program = xpro.transform_course, xpro.transform_program
+
+    def counting_course(*args, **kwargs):
+        calls["courses"] += 1
+        return course(*args, **kwargs)
+
+    def counting_program(*args, **kwargs):
+        calls["programs"] += 1
+        return program(*args, **kwargs)
+
+    monkeypatch.setattr(xpro, "transform_course", counting_course)
+    monkeypatch.setattr(xpro, "transform_program", counting_program)
+    return calls
+
+
+async def _state(app) -> tuple[dict[str, bool], dict[int, str]]:
+    async with app.stores.pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT id, readable_id, published, xmin::text AS x FROM learning_resource"
+            " WHERE etl_source = 'xpro'"
+        )
+    return {r["readable_id"]: r["published"] for r in rows}, {r["id"]: r["x"] for r in rows}
+
+
+async def test_unchanged_pages_are_skipped_and_still_count_as_seen(
+    sources_app, sources_server, counted_transforms
+):
+    app = sources_app
+    first = await ingest(app, "xpro")
+    assert first.outcome == "ok", first
+    published, versions = await _state(app)
+    total = first.inserted + first.updated + first.unchanged
+    assert total == len(published) == 4
+
+    counted_transforms.update(courses=0, programs=0)
+    again = await ingest(app, "xpro")
+    assert again.outcome == "ok" and again.unpublished == 0, again
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, total)
+    assert counted_transforms == {"courses": 0, "programs": 0}  # both pages skipped
+    assert await _state(app) == (published, versions)  # nothing rewritten, nothing pruned
+
+    # A row changed behind the source's back (a delete webhook): its page is transformed again
+    # and the item comes back; the other page is still skipped.
+    course = XPRO_COURSES[0]["readable_id"]
+    assert published[course]
+    async with app.stores.pool.acquire() as conn:
+        platform = await conn.fetchval(
+            "SELECT platform FROM learning_resource WHERE etl_source = 'xpro' AND readable_id = $1",
+            course,
+        )
+    assert await unpublish_resource(app.stores.pool, "xpro", platform, course, "course") == 1
+    healed = await ingest(app, "xpro")
+    assert healed.outcome == "ok" and healed.updated == 1, healed
+    assert counted_transforms == {"courses": len(XPRO_COURSES), "programs": 0}
+    assert (await _state(app))[0] == published
+
+    # One course gone upstream: the courses page changed and is transformed; the programs page
+    # is skipped but its programs are seen, so the (forced) prune unpublishes only the course.
+    counted_transforms.update(courses=0, programs=0)
+    sources_server.server.inject("/api/courses/", Response.json(XPRO_COURSES[1:]))
+    pruned = await ingest(app, "xpro", force_prune=True)
+    assert pruned.outcome == "ok" and pruned.unpublished == 1, pruned
+    assert counted_transforms == {"courses": len(XPRO_COURSES) - 1, "programs": 0}
+    after, _ = await _state(app)
+    assert after == {**published, course: False}
+
+    back = await ingest(app, "xpro")
+    assert back.outcome == "ok" and back.unpublished == 0, back
+    assert (await _state(app))[0] == published
