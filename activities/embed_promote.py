@@ -19,28 +19,19 @@ from learnflow.contracts import (
 from learnflow.db.vector_serving import catch_up, promote, read_serving, retired
 from learnflow.stores import get_stores
 from learnflow.stores.content_search import embedded_mark, forget_watermark, read_watermarks
-from learnflow.stores.vector import VectorStore
-from learnflow.stores.vector_serving import (
-    CONTENT_FILES,
-    RESOURCES,
-    drop_collections,
-    vector_store,
-)
+from learnflow.stores.vector_serving import ServingVectors, drop_collections, serving_vectors
 
 log = structlog.get_logger(__name__)
 
 
-async def served_elsewhere(stores) -> tuple[VectorStore, VectorStore] | None:
-    """The promoted encoder's (resources, content files) collections while another encoder
-    catches up: removals go there too, so an unpublished resource leaves the answers now rather
-    than at the promotion (other changes show there at the promotion)."""
+async def served_elsewhere(stores) -> ServingVectors | None:
+    """The promoted encoder and its collections while another encoder catches up: they are kept
+    fresh meanwhile (new and changed resources embedded with it too, removals), so a learner
+    never waits for the promotion to find a change."""
     record = await read_serving(stores.pool)
     if record is None or record.encoder == stores.encoder_id:
         return None
-    return (
-        vector_store(stores.settings, RESOURCES, record.encoder),
-        vector_store(stores.settings, CONTENT_FILES, record.encoder),
-    )
+    return serving_vectors(stores.settings, record.encoder, record.kind, record.model)
 
 
 @activity.defn

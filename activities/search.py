@@ -40,6 +40,7 @@ from learnflow.stores.content_search import (
     write_watermark,
 )
 from learnflow.stores.vector import VectorPoint, payload_for
+from learnflow.stores.vector_serving import ServingVectors
 
 log = structlog.get_logger(__name__)
 
@@ -133,6 +134,9 @@ class _EmbedBatch:
     removed: list[int] = field(default_factory=list)
     removed_keys: list[str] = field(default_factory=list)
     unchanged: list[tuple[int, str]] = field(default_factory=list)
+    # indices into to_embed of texts no encoder has embedded (new or changed resources): during
+    # a catch-up the served encoder embeds these too
+    fresh: list[int] = field(default_factory=list)
 
 
 async def _read_embed_batch(
@@ -158,27 +162,40 @@ async def _read_embed_batch(
         if checksum == row["text_checksum"]:
             batch.unchanged.append((row["id"], checksum))
         else:
+            if checksum != row["stored_checksum"]:
+                batch.fresh.append(len(batch.to_embed))
             batch.to_embed.append((row["id"], res.key, doc, text))
     return batch
 
 
+def _points(items: list[tuple[int, str, dict, str]], vectors) -> list[VectorPoint]:
+    return [
+        VectorPoint(key=key, vector=np.asarray(vec), payload=payload_for(doc, filter_values(doc)))
+        for (_, key, doc, _), vec in zip(items, vectors, strict=True)
+    ]
+
+
 async def _write_embed_batch(
-    stores, batch: _EmbedBatch, vectors, result: EmbedResult, served=None
+    stores,
+    batch: _EmbedBatch,
+    vectors,
+    result: EmbedResult,
+    served: ServingVectors | None = None,
+    served_vectors=None,
 ) -> None:
-    """Upsert a page's points, remove its unpublished ones (from `served` too: the promoted
-    encoder's collection during a catch-up), record its embedding state, then heartbeat its
-    last id: a retry resumes after the last page written, never one in flight."""
+    """Upsert a page's points, remove its unpublished ones (`served`, the promoted encoder's
+    collection during a catch-up, takes its fresh points and the removals too), record its
+    embedding state, then heartbeat its last id: a retry resumes after the last page written,
+    never one in flight."""
     if batch.to_embed:
-        points = [
-            VectorPoint(
-                key=key, vector=np.asarray(vec), payload=payload_for(doc, filter_values(doc))
-            )
-            for (_, key, doc, _), vec in zip(batch.to_embed, vectors, strict=True)
-        ]
-        await stores.vector.upsert(points)
+        await stores.vector.upsert(_points(batch.to_embed, vectors))
     await stores.vector.delete(batch.removed_keys)
     if served is not None:
-        await served.delete(batch.removed_keys)
+        if served_vectors is not None:
+            await served.resources.ensure_collection(served.encoder.dim, served.encoder.name)
+            fresh = [batch.to_embed[i] for i in batch.fresh]
+            await served.resources.upsert(_points(fresh, served_vectors))
+        await served.resources.delete(batch.removed_keys)
     await stores.catalog.mark_embedded(
         [(rid, _checksum(text)) for rid, _, _, text in batch.to_embed] + batch.unchanged,
         batch.removed,
@@ -195,6 +212,18 @@ async def _encode(encoder, texts: list[str]) -> np.ndarray | None:
     reads the next page and writes the last one meanwhile (and heartbeats, and other
     activities' I/O, go on)."""
     return await asyncio.to_thread(encoder.encode, texts) if texts else None
+
+
+async def _encode_batch(encoder, batch: _EmbedBatch, served: ServingVectors | None):
+    """A page's vectors by the configured encoder and, during a catch-up, by the served one for
+    its fresh texts only (new or changed resources: few), so the catch-up still finishes at
+    about the configured encoder's own pace."""
+    texts = [t for *_, t in batch.to_embed]
+    vectors = await _encode(encoder, texts)
+    if served is None or not batch.fresh:
+        return vectors, None
+    fresh = [texts[i] for i in batch.fresh]
+    return vectors, await asyncio.to_thread(lambda: served.encoder.encode(fresh))
 
 
 @activity.defn
@@ -218,16 +247,15 @@ async def embed_pending(req: EmbedInput) -> EmbedResult:
     inflight: dict[str, asyncio.Future] = {}
     try:
         while batch is not None:
-            texts = [t for *_, t in batch.to_embed]
-            inflight["encode"] = asyncio.ensure_future(_encode(encoder, texts))
+            inflight["encode"] = asyncio.ensure_future(_encode_batch(encoder, batch, served))
             inflight["read"] = asyncio.ensure_future(
                 _read_embed_batch(stores, source, batch.last_id, req.batch_size)
             )
-            vectors = await inflight["encode"]
+            vectors, served_vectors = await inflight["encode"]
             if "write" in inflight:
                 await inflight["write"]
             inflight["write"] = asyncio.ensure_future(
-                _write_embed_batch(stores, batch, vectors, result, served and served[0])
+                _write_embed_batch(stores, batch, vectors, result, served, served_vectors)
             )
             after_id = batch.last_id
             batch = await inflight["read"]
@@ -361,7 +389,7 @@ async def embed_content_files(req: EmbedInput) -> EmbedResult:
         await vector.delete_where("content_file_id", ids)
         if served is not None:  # hidden files leave the promoted encoder's answers now too
             hidden = [row["id"] for row in rows if not row["visible"]]
-            await served[1].delete_where("content_file_id", hidden)
+            await served.content_files.delete_where("content_file_id", hidden)
         points: list[VectorPoint] = []
         texts: list[str] = []
         for row in rows:

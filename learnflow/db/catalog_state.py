@@ -150,7 +150,8 @@ class ChangeFeeds:
             return await conn.fetch(
                 """
                 SELECT lr.id, lr.data, lr.published, lr.created_on,
-                       CASE WHEN e.encoder = $4 THEN e.text_checksum END AS text_checksum
+                       CASE WHEN e.encoder = $4 THEN e.text_checksum END AS text_checksum,
+                       e.text_checksum AS stored_checksum
                 FROM learning_resource lr LEFT JOIN embedding_state e ON e.resource_id = lr.id
                 WHERE ($1::text IS NULL OR lr.etl_source = $1) AND lr.id > $2
                   AND (lr.published OR e.resource_id IS NOT NULL)

@@ -86,6 +86,7 @@ async def close_vector_stores() -> None:
     """Close and forget every store (tests switch settings between sessions)."""
     stores = list(_stores.values())
     _stores.clear()
+    _encoders.clear()
     for store in stores:
         await store.close()
 
@@ -95,6 +96,7 @@ def configured_encoder(settings: Settings) -> str:
 
 
 def load_encoder(settings: Settings, kind: str, model: str = "") -> Encoder:
+    """An encoder of `kind` (and `model`) as `settings` configure encoders."""
     return get_encoder(
         kind,
         model or settings.qdrant_dense_model,
@@ -120,6 +122,30 @@ class ServingVectors:
     @property
     def content_files(self) -> VectorStore:
         return self.content()
+
+
+_encoders: dict[tuple[str, str], Encoder] = {}
+
+
+def serving_vectors(
+    settings: Settings, encoder: str, kind: str | None = None, model: str | None = None
+) -> ServingVectors:
+    """`encoder`'s collections, and the encoder itself (loaded on first use, once per process):
+    the promoted one for the search service, or for the embeddings worker to keep fresh while
+    another encoder catches up. `kind`/`model` as `vector_serving` records them (None: derived
+    from `encoder`)."""
+    if kind:
+        kind, model = kind, model or ""
+    else:
+        kind, model = encoder_kind(encoder, settings.qdrant_dense_model)
+
+    def load() -> Encoder:
+        if (kind, model) not in _encoders:
+            _encoders[(kind, model)] = load_encoder(settings, kind, model)
+        return _encoders[(kind, model)]
+
+    files = vector_store(settings, CONTENT_FILES, encoder)
+    return ServingVectors(encoder, load, vector_store(settings, RESOURCES, encoder), lambda: files)
 
 
 class VectorServing:
@@ -168,18 +194,9 @@ class VectorServing:
         if wanted == self.configured.encoder_id:
             serving = self.configured
         else:
-            if record is not None and record.kind:
-                kind, model = record.kind, record.model or ""
-            else:
-                kind, model = encoder_kind(wanted, self.settings.qdrant_dense_model)
-            encoder = await asyncio.to_thread(load_encoder, self.settings, kind, model)
-            files = vector_store(self.settings, CONTENT_FILES, wanted)
-            serving = ServingVectors(
-                wanted,
-                lambda: encoder,
-                vector_store(self.settings, RESOURCES, wanted),
-                lambda: files,
-            )
+            kind, model = (record.kind, record.model) if record is not None else (None, None)
+            serving = serving_vectors(self.settings, wanted, kind, model)
+            await asyncio.to_thread(serving.load)  # off the query path
         if self._current is not None:
             log.info("vector_serving.switched", old=self._current.encoder_id, new=wanted)
         self._current = serving

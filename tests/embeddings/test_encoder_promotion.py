@@ -196,13 +196,17 @@ def _ranked(hits) -> list[tuple[int, float]]:
     return sorted(((i, round(s, 4)) for i, s in hits), key=lambda h: (-h[1], h[0]))
 
 
-async def _answer(stub) -> list[tuple[int, float]]:
+async def _search(stub):
     res = await stub.SearchResources(
         search_pb2.SearchResourcesRequest(
             query=QUERY, mode=search_pb2.SEARCH_MODE_VECTOR, page_size=10
         )
     )
-    return _ranked((r.resource.id, r.score) for r in res.results)
+    return res.results
+
+
+async def _answer(stub) -> list[tuple[int, float]]:
+    return _ranked((r.resource.id, r.score) for r in await _search(stub))
 
 
 def _collections(settings: Settings) -> set[str]:
@@ -271,6 +275,32 @@ async def test_a_new_encoder_serves_only_once_complete_then_the_old_one_is_retir
         assert _direct(settings, OLD) == old_answer
         assert await _answer(service_a) == await _answer(service_b) == old_answer
 
+        # Added, and edited, during the catch-up: B's next pass embeds them with A into the
+        # served collection too, so every service finds them before the promotion.
+        edited_title = "Negotiation for leaders"
+        await catalog.upsert_resources(
+            "run-c",
+            [
+                course("promo_a", "promo_a-new", QUERY.capitalize(), f"All about {QUERY}."),
+                course("promo_a", "promo_a-3", edited_title, "Negotiation, leadership, teams."),
+            ],
+        )
+        added = await stack.embed("promo_a")
+        assert added.embedded == 2
+        new_id, edited_id = [
+            await pool.fetchval(
+                "SELECT id FROM learning_resource WHERE readable_id = $1", readable_id
+            )
+            for readable_id in ("promo_a-new", "promo_a-3")
+        ]
+        old_answer = _direct(settings, OLD)
+        assert old_answer[0][0] == new_id
+        assert len(old_answer) == 10
+        for stub in (service_a, service_b):
+            assert await _answer(stub) == old_answer
+            assert await _title(stub, edited_id) == edited_title
+        assert (await read_serving(pool)).encoder == encoder_id(OLD)
+
         # The catch-up over every source completes B: promoted, A's collections dropped after
         # the grace, and both running services follow to B.
         rest = await stack.embed(None)
@@ -280,6 +310,7 @@ async def test_a_new_encoder_serves_only_once_complete_then_the_old_one_is_retir
         assert serving.encoder == encoder_id(NEW)
         new_answer = _direct(settings, NEW)
         assert new_answer != old_answer
+        assert new_answer[0][0] == new_id
         for stub in (service_a, service_b):
             await eventually(lambda stub=stub: _same(stub, new_answer), "B's answers", within=30)
         old_names = {
@@ -297,6 +328,11 @@ async def test_a_new_encoder_serves_only_once_complete_then_the_old_one_is_retir
         assert await _answer(restarted) == new_answer
     finally:
         await pool.close()
+
+
+async def _title(stub, resource_id: int) -> str:
+    """The title a vector answer serves for `resource_id` (from the point's stored document)."""
+    return next(r.resource.title for r in await _search(stub) if r.resource.id == resource_id)
 
 
 async def _same(stub, expected) -> bool:
