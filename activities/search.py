@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import numpy as np
 import structlog
@@ -39,6 +41,7 @@ from learnflow.stores.content_search import (
     read_watermarks,
     write_watermark,
 )
+from learnflow.stores.encoders import Encoder
 from learnflow.stores.vector import VectorPoint, payload_for
 from learnflow.stores.vector_serving import ServingVectors
 
@@ -279,6 +282,7 @@ async def embed_pending(req: EmbedInput) -> EmbedResult:
 # blob store; a pass re-reads a minute of overlap, so a row committed late is not missed, and
 # re-processing a row is an idempotent overwrite (ids and point keys derive from natural keys).
 
+CONTENT_OVERLAP = timedelta(minutes=1)  # the interval below: a pass re-reads this much
 _CONTENT_ROWS = """
 SELECT cf.id, cf.key, cf.resource_id, run.run_id AS run_id, cf.title, cf.url, cf.file_type,
        cf.content_type, cf.file_extension, cf.content, cf.checksum, cf.data,
@@ -287,7 +291,8 @@ SELECT cf.id, cf.key, cf.resource_id, run.run_id AS run_id, cf.title, cf.url, cf
         AND (coalesce(run.published, true) OR lr.test_mode)) AS visible,
        lr.platform, lr.offered_by, lr.readable_id AS resource_readable_id,
        lr.title AS resource_title, lr.resource_type,
-       lr.data->'topics' AS resource_topics, lr.data->'ocw_topics' AS resource_ocw_topics
+       lr.data->'topics' AS resource_topics, lr.data->'ocw_topics' AS resource_ocw_topics,
+       greatest(cf.updated_on, lr.updated_on, run.updated_on) AS changed_on
 FROM content_file cf
 JOIN learning_resource lr ON lr.id = cf.resource_id
 LEFT JOIN learning_resource_run run ON run.id = cf.run_id
@@ -305,8 +310,6 @@ ORDER BY cf.id LIMIT $4
 
 async def _content_pass(name: str, source: str | None, batch_size: int, handle) -> None:
     """Page through content files changed since the `name` watermark, calling `handle(rows)`."""
-    from datetime import datetime
-
     stores = await get_stores()
     marks = await read_watermarks(stores.blobs)
     since = datetime.fromisoformat(marks[name]) if marks.get(name) else None
@@ -373,43 +376,75 @@ async def index_content_files(req: IndexInput) -> IndexResult:
     return result
 
 
+def _chunk_points(rows: list[dict]) -> tuple[list[VectorPoint], list[str]]:
+    """The visible rows' 512-word chunks as points (vectors still to set), and their texts."""
+    points: list[VectorPoint] = []
+    texts: list[str] = []
+    for row in rows:
+        if not row["visible"]:
+            continue
+        doc = to_content_file_document(row)
+        filters = content_filter_values(doc)
+        for n, chunk in enumerate(chunk_words(row["content"] or "")):
+            chunk_doc = {**doc, "chunk_number": n, "chunk_content": chunk}
+            payload = payload_for(chunk_doc, filters, id_field="content_file_id")
+            payload["resource_id"] = doc["resource_id"]
+            payload["chunk_number"] = n
+            points.append(VectorPoint(content_chunk_key(doc, n), None, payload))  # type: ignore[arg-type]
+            texts.append(chunk)
+    return points, texts
+
+
+async def _embed_chunks(store, load: Callable[[], Encoder], rows: list[dict]) -> None:
+    """Replace the rows' chunks in `store` by their current ones, encoded by `load()`'s encoder
+    (loaded, and encoding, in a thread); a changed file's old chunks go first, so a file that
+    got shorter leaves no stale chunks behind."""
+    await store.delete_where("content_file_id", [row["id"] for row in rows])
+    points, texts = _chunk_points(rows)
+    if not points:
+        return
+    encoder = await asyncio.to_thread(load)
+    await store.ensure_collection(encoder.dim, encoder.name)
+    for point, vec in zip(points, await _encode(encoder, texts), strict=True):
+        point.vector = vec
+    await store.upsert(points)
+
+
+async def _served_since(stores, served: ServingVectors | None) -> datetime | None:
+    """During a catch-up, since when the served encoder's content collection lacks changes:
+    its own last pass's mark, less the passes' overlap (None: nothing to keep fresh, or no mark
+    to tell)."""
+    if served is None:
+        return None
+    mark = (await read_watermarks(stores.blobs)).get(embedded_mark(served.encoder_id))
+    return datetime.fromisoformat(mark) - CONTENT_OVERLAP if mark else None
+
+
 @activity.defn
 async def embed_content_files(req: EmbedInput) -> EmbedResult:
-    """Embed content files as 512-word chunks (MIT Learn's chunk keys); a changed file's old
-    chunks are removed first, so a file that got shorter leaves no stale chunks behind."""
+    """Embed content files as 512-word chunks (MIT Learn's chunk keys), remove hidden ones.
+    During a catch-up the served encoder's collection takes the files changed since its last
+    pass (embedded by it) and the removals too, so the served answers stay fresh."""
     stores = await get_stores()
     encoder = stores.encoder
     vector = content_stores(stores.settings).vector
     await vector.ensure_collection(encoder.dim, encoder.name)
     result = EmbedResult()
     served = await served_elsewhere(stores)
+    since = await _served_since(stores, served)
 
     async def handle(rows: list[dict]) -> None:
-        ids = [row["id"] for row in rows]
-        await vector.delete_where("content_file_id", ids)
-        if served is not None:  # hidden files leave the promoted encoder's answers now too
-            hidden = [row["id"] for row in rows if not row["visible"]]
-            await served.content_files.delete_where("content_file_id", hidden)
-        points: list[VectorPoint] = []
-        texts: list[str] = []
-        for row in rows:
-            if not row["visible"]:
-                result.removed += 1
-                continue
-            doc = to_content_file_document(row)
-            filters = content_filter_values(doc)
-            for n, chunk in enumerate(chunk_words(row["content"] or "")):
-                chunk_doc = {**doc, "chunk_number": n, "chunk_content": chunk}
-                payload = payload_for(chunk_doc, filters, id_field="content_file_id")
-                payload["resource_id"] = doc["resource_id"]
-                payload["chunk_number"] = n
-                points.append(VectorPoint(content_chunk_key(doc, n), None, payload))  # type: ignore[arg-type]
-                texts.append(chunk)
-            result.embedded += 1
-        if points:
-            for point, vec in zip(points, await _encode(encoder, texts), strict=True):
-                point.vector = vec
-            await vector.upsert(points)
+        await _embed_chunks(vector, lambda: encoder, rows)
+        if served is not None:
+            stale = [
+                row
+                for row in rows
+                if not row["visible"] or (since is not None and row["changed_on"] > since)
+            ]
+            await _embed_chunks(served.content_files, served.load, stale)
+        visible = sum(1 for row in rows if row["visible"])
+        result.embedded += visible
+        result.removed += len(rows) - visible
 
     # One watermark per encoder: a new encoder's pass starts from the first file.
     mark = embedded_mark(stores.encoder_id)

@@ -192,6 +192,24 @@ def _direct(settings: Settings, encoder: str) -> list[tuple[int, float]]:
     return _ranked((int(p.payload["resource_id"]), float(p.score)) for p in res.points)
 
 
+def _content_file_ids(settings: Settings, encoder: str) -> set[int]:
+    """The content files of QUERY's nearest chunks in `encoder`'s content-file collection."""
+    store = QdrantClientVectorStore(
+        url=settings.qdrant_url,
+        collection=collection_name(
+            settings.qdrant_collection_prefix, "content_files", encoder_id(encoder)
+        ),
+    )
+    vector = get_encoder(encoder).encode([QUERY])[0]
+    try:
+        res = store.client.query_points(
+            store.collection, query=np.asarray(vector).tolist(), limit=20, with_payload=True
+        )
+        return {int(p.payload["content_file_id"]) for p in res.points}
+    finally:
+        store.client.close()
+
+
 def _ranked(hits) -> list[tuple[int, float]]:
     return sorted(((i, round(s, 4)) for i, s in hits), key=lambda h: (-h[1], h[0]))
 
@@ -285,14 +303,23 @@ async def test_a_new_encoder_serves_only_once_complete_then_the_old_one_is_retir
                 course("promo_a", "promo_a-3", edited_title, "Negotiation, leadership, teams."),
             ],
         )
-        added = await stack.embed("promo_a")
-        assert added.embedded == 2
         new_id, edited_id = [
             await pool.fetchval(
                 "SELECT id FROM learning_resource WHERE readable_id = $1", readable_id
             )
             for readable_id in ("promo_a-new", "promo_a-3")
         ]
+        file_id = await pool.fetchval(
+            "INSERT INTO content_file (resource_id, key, title, url, file_type, content,"
+            " checksum, published, data) VALUES ($1, 'syllabus', 'Syllabus', $2,"
+            " 'application/pdf', $3, md5($3), true, '{}') RETURNING id",
+            new_id,
+            "https://example.mit.edu/syllabus",
+            f"Week one: {QUERY}.",
+        )
+        added = await stack.embed("promo_a")
+        assert added.embedded == 2
+        assert file_id in _content_file_ids(settings, OLD)
         old_answer = _direct(settings, OLD)
         assert old_answer[0][0] == new_id
         assert len(old_answer) == 10
@@ -311,6 +338,7 @@ async def test_a_new_encoder_serves_only_once_complete_then_the_old_one_is_retir
         new_answer = _direct(settings, NEW)
         assert new_answer != old_answer
         assert new_answer[0][0] == new_id
+        assert file_id in _content_file_ids(settings, NEW)
         for stub in (service_a, service_b):
             await eventually(lambda stub=stub: _same(stub, new_answer), "B's answers", within=30)
         old_names = {
