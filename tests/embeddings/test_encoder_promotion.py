@@ -176,38 +176,31 @@ def _resources(source: str, numbers: range) -> list[Resource]:
     ]
 
 
-def _direct(settings: Settings, encoder: str) -> list[tuple[int, float]]:
-    """The vector ranking of QUERY straight from `encoder`'s collection, encoded by it."""
+def _nearest(settings: Settings, encoder: str, what: str) -> list:
+    """QUERY's nearest points (with payloads) straight from `encoder`'s `what` collection,
+    encoded by it."""
     store = QdrantClientVectorStore(
         url=settings.qdrant_url,
-        collection=collection_name(
-            settings.qdrant_collection_prefix, "resources", encoder_id(encoder)
-        ),
+        collection=collection_name(settings.qdrant_collection_prefix, what, encoder_id(encoder)),
     )
     vector = get_encoder(encoder).encode([QUERY])[0]
-    res = store.client.query_points(
-        store.collection, query=np.asarray(vector).tolist(), limit=20, with_payload=True
-    )
-    store.client.close()
-    return _ranked((int(p.payload["resource_id"]), float(p.score)) for p in res.points)
+    try:
+        return store.client.query_points(
+            store.collection, query=np.asarray(vector).tolist(), limit=20, with_payload=True
+        ).points
+    finally:
+        store.client.close()
+
+
+def _direct(settings: Settings, encoder: str) -> list[tuple[int, float]]:
+    """The vector ranking of QUERY straight from `encoder`'s resources collection."""
+    points = _nearest(settings, encoder, "resources")
+    return _ranked((int(p.payload["resource_id"]), float(p.score)) for p in points)
 
 
 def _content_file_ids(settings: Settings, encoder: str) -> set[int]:
     """The content files of QUERY's nearest chunks in `encoder`'s content-file collection."""
-    store = QdrantClientVectorStore(
-        url=settings.qdrant_url,
-        collection=collection_name(
-            settings.qdrant_collection_prefix, "content_files", encoder_id(encoder)
-        ),
-    )
-    vector = get_encoder(encoder).encode([QUERY])[0]
-    try:
-        res = store.client.query_points(
-            store.collection, query=np.asarray(vector).tolist(), limit=20, with_payload=True
-        )
-        return {int(p.payload["content_file_id"]) for p in res.points}
-    finally:
-        store.client.close()
+    return {int(p.payload["content_file_id"]) for p in _nearest(settings, encoder, "content_files")}
 
 
 def _ranked(hits) -> list[tuple[int, float]]:
