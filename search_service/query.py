@@ -300,7 +300,10 @@ def hybrid_keyword_query(
     kq.sort = None
     kq.fuzzy = True  # a misspelt word still finds its documents (the vector side may not)
     if not req.keyword_options.search_mode:
+        # No MIT Learn mode asked for: the tuned query, BM25 over English-stemmed text without
+        # MIT Learn's program boost and synonyms (KeywordQuery.catalog_scoring).
         kq.search_mode = DEFAULT_FUSION.keyword_mode
+        kq.catalog_scoring = False
     return kq
 
 

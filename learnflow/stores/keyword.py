@@ -75,6 +75,10 @@ class KeywordQuery:
     # best_fields/most_fields: also match words within OpenSearch's AUTO edit distance (1 for 3-5
     # characters, 2 above), so a misspelt word finds something. Hybrid's keyword side sets it.
     fuzzy: bool = False
+    # MIT Learn's catalog scoring on engines that have it (OpenSearch: the program index boost and
+    # the synonym-expanded `.english` fields). The default mode's keyword side turns it off and
+    # ranks by BM25 over English-stemmed text alone, as the embedded engine always does.
+    catalog_scoring: bool = True
 
 
 @dataclass

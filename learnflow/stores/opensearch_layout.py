@@ -81,20 +81,28 @@ DATE = {"type": "date"}
 LONG = {"type": "long"}
 INT = {"type": "integer"}
 FLOAT = {"type": "float"}
+# Not MIT Learn's: every `.english` field also has `.stemmed`, OpenSearch's built-in `english`
+# analyzer (custom_english without the synonyms: possessives, stop words, English stemmer), which
+# the default mode's keyword side searches (opensearch_mapping.PLAIN_FIELD). synonym_graph belongs
+# in search analyzers only: at index time it flattens "AI" into machine/learning/artificial/...
+# tokens at one position, inflating those terms' frequencies, and at query time each synonym
+# scores again, so "artificial intelligence in hospitals" ranks by AI alone.
+STEMMED = {"type": "text", "analyzer": "english"}
 ENGLISH_TEXT = {
     "type": "text",
-    "fields": {"english": {"type": "text", "analyzer": "custom_english"}},
+    "fields": {"english": {"type": "text", "analyzer": "custom_english"}, "stemmed": STEMMED},
 }
 ENGLISH_TEXT_WITH_SUGGEST = {
     "type": "text",
     "fields": {
         "english": {"type": "text", "analyzer": "custom_english"},
+        "stemmed": STEMMED,
         "trigram": {"type": "text", "analyzer": "trigram"},
     },
 }
 KEYWORD_WITH_ENGLISH = {
     "type": "keyword",
-    "fields": {"english": {"type": "text", "analyzer": "custom_english"}},
+    "fields": {"english": {"type": "text", "analyzer": "custom_english"}, "stemmed": STEMMED},
 }
 CODE_NAME = {"type": "nested", "properties": {"code": KEYWORD, "name": KEYWORD}}
 

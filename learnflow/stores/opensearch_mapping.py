@@ -245,14 +245,23 @@ def _weight(value: float) -> str:
     return f"{value:g}"
 
 
+def query_fields(fields: list[str], q: KeywordQuery) -> list[str]:
+    """MIT Learn's fields, or without catalog scoring their `.stemmed` twins (no synonyms: the
+    layout's STEMMED explains why), so the default ranks as the embedded engine does."""
+    if q.catalog_scoring:
+        return fields
+    return [f.replace(".english", ".stemmed") for f in fields]
+
+
 def text_should_clauses(text: str, q: KeywordQuery) -> list[dict[str, Any]]:
-    clauses = [text_match(text, RESOURCE_QUERY_FIELDS, q, fuzzy=q.fuzzy and fuzzy_fits(text))]
+    fuzzy = q.fuzzy and fuzzy_fits(text)
+    clauses = [text_match(text, query_fields(RESOURCE_QUERY_FIELDS, q), q, fuzzy=fuzzy)]
     for path, fields in NESTED_QUERY_FIELDS:
         clauses.append(
             {
                 "nested": {
                     "path": path,
-                    "query": text_match(text, fields, q),
+                    "query": text_match(text, query_fields(fields, q), q),
                     "ignore_unmapped": True,
                 }
             }
@@ -264,7 +273,9 @@ def text_should_clauses(text: str, q: KeywordQuery) -> list[dict[str, Any]]:
                 "has_child": {
                     "type": CONTENT_FILE_RELATION,
                     "query": text_match(
-                        text, [f"{f}^{weight}" for f in CONTENT_FILE_QUERY_FIELDS], q
+                        text,
+                        [f"{f}^{weight}" for f in query_fields(CONTENT_FILE_QUERY_FIELDS, q)],
+                        q,
                     ),
                     "score_mode": "avg",
                     "ignore_unmapped": True,
@@ -385,7 +396,10 @@ def search_body(
         body["sort"] = sort_clause(q.sort)
     elif not scored:
         body["sort"] = DEFAULT_SORT
-    if scored and program_alias:
+    if scored and program_alias and q.catalog_scoring:
+        # MIT Learn's program boost orders its keyword results; the default mode's keyword side
+        # leaves it out: ×3 on every program puts any program that shares a word with the query
+        # at the top of the side's min-max normalised scores, and the embedded engine has none.
         body["indices_boost"] = [{program_alias: PROGRAM_INDEX_BOOST}]
     return body
 

@@ -3,6 +3,8 @@ by completeness and staleness, min_score, a quoted text as an exact phrase, the 
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -140,6 +142,15 @@ def test_search_body_structure() -> None:
     assert text["should"][0]["multi_match"]["type"] == "phrase"
     assert text["should"][0]["multi_match"]["slop"] == 6
     assert body["indices_boost"] == [{"p_program_default": 3.0}]
+    # the default mode's keyword side: MIT Learn's fields as their `.stemmed` (synonym-free)
+    # twins everywhere, and no program index boost
+    plain = search_body(
+        replace(q, catalog_scoring=False), now=now, program_alias="p_program_default"
+    )
+    assert "indices_boost" not in plain
+    assert ".english" not in json.dumps(plain["query"])
+    fields = plain["query"]["bool"]["must"][0]["function_score"]["query"]["bool"]["should"][0]
+    assert fields["multi_match"]["fields"][:2] == ["title.stemmed^3", "description.stemmed^2"]
     q.content_file_score_weight = 0
     body = search_body(q, now=now)
     assert "has_child" not in str(body)

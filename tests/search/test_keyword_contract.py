@@ -10,6 +10,8 @@ D1 facet keys: tantivy returns lowercased values; OpenSearch returns them as ind
    filters case-insensitively but returns the stored case). Counts agree after case-folding.
 D2 synonyms: OpenSearch's custom_english analyzer expands MIT Learn's synonym list (ml <->
    machine learning, chem <-> chemistry, ...); tantivy's en_stem tokenizer has no synonyms.
+   Without catalog scoring (the default mode's keyword side) OpenSearch searches the `.stemmed`
+   fields, which have none either, and drops the program index boost: both engines agree.
 D3 default order (no text, no sort): OpenSearch uses MIT Learn's featured_rank,
    is_learning_material, is_incomplete_or_stale, -created_on; tantivy uses -created_on only.
 D4 missing sort values: OpenSearch puts documents without the field last (either direction);
@@ -290,6 +292,32 @@ async def test_synonyms_only_in_opensearch(both, corpus, text, finds) -> None:
     q = KeywordQuery(text=text, search_mode="best_fields", limit=ALL)
     assert target in _match_set(await opensearch.search(q))
     assert target not in _match_set(await tantivy.search(q))
+
+
+@pytest.mark.opensearch
+@pytest.mark.parametrize(
+    ("text", "misses", "finds"),
+    [("ML", "Machine Learning for Healthcare", None),
+     ("chemistry", "Chem Lab Safety", None),
+     ("economics", "Econ of Developing Countries", None),
+     ("learning machines", None, "Machine Learning for Healthcare")],
+)  # fmt: skip
+async def test_without_catalog_scoring_no_synonyms_in_either(
+    both, corpus, text, misses, finds
+) -> None:
+    """D2 resolved for the default mode's keyword side: stemmed words match, synonyms do not."""
+    for index in both:
+        q = KeywordQuery(
+            text=text, search_mode="most_fields", fuzzy=True, catalog_scoring=False, limit=ALL
+        )
+        found = _match_set(await index.search(q))
+        titles = {d["id"]: d["title"] for d in corpus}
+        if misses:
+            target = next(i for i, t in titles.items() if t == misses)
+            assert target not in found, type(index).__name__
+        if finds:
+            target = next(i for i, t in titles.items() if t == finds)
+            assert target in found, type(index).__name__
 
 
 @pytest.mark.opensearch
