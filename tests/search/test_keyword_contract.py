@@ -307,9 +307,7 @@ async def test_without_catalog_scoring_no_synonyms_in_either(
 ) -> None:
     """D2 resolved for the default mode's keyword side: stemmed words match, synonyms do not."""
     for index in both:
-        q = KeywordQuery(
-            text=text, search_mode="most_fields", fuzzy=True, catalog_scoring=False, limit=ALL
-        )
+        q = KeywordQuery(text=text, search_mode="most_fields", catalog_scoring=False, limit=ALL)
         found = _match_set(await index.search(q))
         titles = {d["id"]: d["title"] for d in corpus}
         if misses:
