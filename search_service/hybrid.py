@@ -48,8 +48,10 @@ class Fusion:
 # Learn's OpenSearch hybrid pipeline normalises, and most_fields with fuzzy words on the keyword
 # side. Re-checked for the minilm-blend encoder with `--fusion-grid` on both backends (README,
 # "Relevance"): the best mean, keyword weight 0.4, is 0.0001 above this one (tantivy -0.003,
-# OpenSearch +0.003) and no setting reaches hybrid >= vector + 0.03 on OpenSearch; leave-half-out
+# OpenSearch +0.003) and no weighting reaches hybrid >= vector + 0.03 on OpenSearch; leave-half-out
 # keeps equal weights (a weight chosen on one half scores below them on the other), so they stay.
+# OpenSearch's shortfall was its keyword query, not the fusion: the default's keyword side there
+# now drops MIT Learn's program boost and synonyms (KeywordQuery.catalog_scoring).
 DEFAULT_FUSION = Fusion(
     method="minmax", keyword_weight=0.5, vector_weight=0.5, keyword_mode="most_fields"
 )
