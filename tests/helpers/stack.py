@@ -9,7 +9,6 @@ touches the root fixtures' services.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -33,7 +32,7 @@ from devstack.harness.postgres import DebianPostgres
 from devstack.harness.temporal import DevServer
 from learnflow.contracts import IngestResult, IngestSourceInput
 from tests.conftest import TEST_JSON, mitxonline_routes
-from tests.helpers.polling import eventually
+from tests.helpers.polling import eventually, eventually_sync
 
 REPO = Path(__file__).resolve().parents[2]
 COURSES = json.loads((TEST_JSON / "mitxonline_courses.json").read_bytes())
@@ -105,14 +104,16 @@ class WorkerProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def started() -> bool:
             if "worker.started" in self.log():
-                return
+                return True
             if self.proc.poll() is not None:
                 raise RuntimeError(f"worker exited with {self.proc.returncode}:\n{self.log()}")
-            time.sleep(0.05)
-        raise TimeoutError(f"worker not ready in {timeout}s:\n{self.log()[-4000:]}")
+            return False
+
+        eventually_sync(
+            started, lambda: f"the worker to start:\n{self.log()[-4000:]}", timeout, every=0.05
+        )
 
     def kill(self) -> None:
         """SIGKILL: no graceful shutdown, no heartbeat, no goodbye to the server."""
@@ -262,14 +263,16 @@ async def new_database(pg: DebianPostgres) -> str:
 async def connect_when_ready(address: str, data_converter: Any, within: float = 30.0) -> Client:
     """A client of a dev server that has just started: its port may accept connections before
     its frontend is healthy ("Frontend is not healthy yet"), so retry until a bounded deadline."""
-    deadline = time.monotonic() + within
-    while True:
+
+    async def connect() -> Client | None:
         try:
             return await Client.connect(address, data_converter=data_converter)
         except RuntimeError as exc:
-            if "not healthy" not in str(exc) or time.monotonic() > deadline:
+            if "not healthy" not in str(exc):
                 raise
-            await asyncio.sleep(0.2)
+            return None
+
+    return await eventually(connect, f"Temporal at {address} to be healthy", within, every=0.2)
 
 
 @pytest.fixture(scope="session")

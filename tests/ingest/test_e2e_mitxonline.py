@@ -3,7 +3,6 @@ the index and the vector store → the gRPC service finds them."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import grpc
@@ -16,6 +15,7 @@ from learnflow.schedules import reconcile
 from search_service.pb import search_pb2, search_pb2_grpc
 from sources import all_schedules
 from tests.conftest import TEST_JSON, unique_id
+from tests.helpers.polling import eventually
 
 pytestmark = [pytest.mark.temporal, pytest.mark.postgres, pytest.mark.e2e, pytest.mark.grpc]
 
@@ -35,17 +35,16 @@ async def mitxonline_is_what_its_feed_lists(app):
 async def _wait_for_run(client, schedule_id: str, wait_seconds: float = 60.0) -> IngestResult:
     """Poll the schedule's recent actions until its workflow finishes (a bounded wait on state)."""
     handle = client.get_schedule_handle(schedule_id)
-    deadline = asyncio.get_running_loop().time() + wait_seconds
-    while asyncio.get_running_loop().time() < deadline:
-        desc = await handle.describe()
-        if desc.info.recent_actions:
-            action = desc.info.recent_actions[-1].action
-            wf = client.get_workflow_handle(
-                action.workflow_id, run_id=action.first_execution_run_id, result_type=IngestResult
-            )
-            return await _with_embedding(client, await wf.result())
-        await asyncio.sleep(0.1)
-    raise TimeoutError(f"schedule {schedule_id} started nothing in {wait_seconds}s")
+
+    async def started() -> list:
+        return (await handle.describe()).info.recent_actions
+
+    actions = await eventually(started, f"schedule {schedule_id} to start a run", wait_seconds)
+    action = actions[-1].action
+    wf = client.get_workflow_handle(
+        action.workflow_id, run_id=action.first_execution_run_id, result_type=IngestResult
+    )
+    return await _with_embedding(client, await wf.result())
 
 
 async def _with_embedding(client, result: IngestResult) -> IngestResult:

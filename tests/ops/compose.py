@@ -17,7 +17,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ import yaml
 
 from devstack.harness.process import free_port
 from learnflow import REPO_ROOT
+from tests.helpers.polling import eventually_sync
 
 COMPOSE = REPO_ROOT / "docker-compose.yml"
 _VAR = re.compile(
@@ -197,16 +197,21 @@ def wait_healthy(
 ) -> None:
     """Poll every service's health check until all pass; a service that exits fails at once."""
     pending = set(runs)
-    deadline = time.monotonic() + within
-    while pending and time.monotonic() < deadline:
+
+    def all_healthy() -> bool:
         for name in sorted(pending):
             run = runs[name]
             assert run.proc.poll() is None, f"{name} exited with {run.proc.returncode}\n{run.log()}"
             if healthy(stand_ins, name, svcs[name], envs[name]):
                 pending.discard(name)
-        if pending:
-            time.sleep(0.3)  # the poll interval, not synchronisation: the deadline bounds it
-    assert not pending, "not healthy in time:\n" + "\n".join(runs[n].log() for n in pending)
+        return not pending
+
+    eventually_sync(
+        all_healthy,
+        lambda: "every service healthy:\n" + "\n".join(runs[n].log() for n in pending),
+        within,
+        every=0.3,
+    )
 
 
 def start_order(services: dict[str, Any], names: set[str]) -> list[str]:

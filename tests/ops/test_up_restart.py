@@ -30,6 +30,7 @@ import psutil
 import pytest
 
 from devstack.harness.process import free_port
+from tests.helpers.polling import eventually_sync
 from tests.ops.conftest import clean_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.temporal, pytest.mark.postgres, pytest.mark.s3]
@@ -79,11 +80,11 @@ class Up:
         return "\n".join(self.lines[-60:])
 
     def wait_for_line(self, text: str, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while not any(text in line for line in self.lines):
+        def printed() -> bool:
             assert self.proc.poll() is None, f"learn up exited:\n{self.output()}"
-            assert time.monotonic() < deadline, f"no {text!r} after {seconds}s:\n{self.output()}"
-            time.sleep(0.2)
+            return any(text in line for line in self.lines)
+
+        eventually_sync(printed, lambda: f"{text!r}:\n{self.output()}", seconds, every=0.2)
 
     def descendants(self) -> list[psutil.Process]:
         return psutil.Process(self.proc.pid).children(recursive=True)
@@ -119,15 +120,13 @@ def _search(grpc_address: str, query: str, fresh: bool = False) -> tuple[int, An
 
 
 def _search_when_serving(up: Up, grpc_address: str, seconds: float) -> tuple[int, list[str]]:
-    deadline = time.monotonic() + seconds
-    while True:
+    def search() -> tuple[int, list[str]]:
         assert up.proc.poll() is None, f"learn up exited:\n{up.output()}"
-        try:
-            return _search(grpc_address, QUERY)
-        except grpc.RpcError as exc:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"gRPC not serving after {seconds}s:\n{up.output()}") from exc
-        time.sleep(0.2)
+        return _search(grpc_address, QUERY)
+
+    return eventually_sync(
+        search, lambda: f"gRPC serving:\n{up.output()}", seconds, 0.2, retry_on=(grpc.RpcError,)
+    )
 
 
 def _learn(data_dir: Path, *args: str, **env: str) -> subprocess.CompletedProcess:

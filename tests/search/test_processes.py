@@ -23,6 +23,7 @@ from search_service.pb import search_pb2 as pb
 from search_service.pb import search_pb2_grpc
 from search_service.processes import process_count
 from search_service.server import SERVICE_NAME
+from tests.helpers.polling import eventually
 from tests.search.conftest import AUDIENCE, CERTS_PATH, ISSUER
 from tests.search.process_group_app import first_stores, index, start_group
 
@@ -58,13 +59,16 @@ async def _found_everywhere(address: str, request, metadata, want_id: int) -> No
         resp = await stub.SearchResources(request, metadata=metadata, timeout=10)
         return [r.resource.id for r in resp.results]
 
-    deadline = time.monotonic() + 20
-    while True:
-        answers = await _on_fresh_connections(address, ids)
-        if all(want_id in a for a in answers):
-            return
-        assert time.monotonic() < deadline, f"{want_id} not found by every process: {answers}"
-        await asyncio.sleep(0.2)  # the readers reload on a poll of the index's meta file
+    answers: list[list[int]] = []
+
+    async def everywhere() -> bool:
+        answers[:] = await _on_fresh_connections(address, ids)
+        return all(want_id in a for a in answers)
+
+    # every 0.2 s: the readers reload on a poll of the index's meta file
+    await eventually(
+        everywhere, lambda: f"{want_id} to be found by every process: {answers}", 20, every=0.2
+    )
 
 
 @pytest.fixture

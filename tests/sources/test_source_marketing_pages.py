@@ -16,6 +16,7 @@ from learnflow.models import TransformOutput
 from learnflow.settings import get_settings
 from sources import marketing_pages
 from sources.base import ExtractContext
+from tests.helpers.corruption import JUNK
 
 URL = "https://xpro.mit.edu/courses/course-v1:xPRO+AI+R1/"
 
@@ -101,15 +102,14 @@ def test_wrong_shape_raises_value_error():
         marketing_pages.transform("courses", b"<p>x</p>", [URL])
 
 
-JUNK = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.text(max_size=20), st.binary(max_size=20)
-)
+# Any wrong-typed value (tests.helpers.corruption), and bytes.
+ENVELOPE_JUNK = st.one_of(JUNK, st.binary(max_size=20))
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    url=st.one_of(JUNK, st.just(URL)),
-    html=st.one_of(JUNK, st.just(built_marketing_page())),
+    url=st.one_of(ENVELOPE_JUNK, st.just(URL)),
+    html=st.one_of(ENVELOPE_JUNK, st.just(built_marketing_page())),
     drop=st.sampled_from(["url", "html", None]),
 )
 def test_corrupted_envelopes_only_quarantine(url, html, drop):
