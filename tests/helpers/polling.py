@@ -30,8 +30,7 @@ async def eventually(
 ) -> Any:
     """Poll `check` (sync or async) until it returns something truthy; fail after `within` s."""
     deadline = time.monotonic() + within
-    last: Any = None
-    while time.monotonic() < deadline:
+    while True:  # checks at least once, even with no time left
         try:
             last = check()
             if asyncio.iscoroutine(last):
@@ -41,8 +40,9 @@ async def eventually(
         else:
             if last:
                 return last
+        if time.monotonic() >= deadline:
+            raise _timed_out(what, within, last)
         await asyncio.sleep(every)
-    raise _timed_out(what, within, last)
 
 
 def eventually_sync(
@@ -54,8 +54,7 @@ def eventually_sync(
 ) -> Any:
     """`eventually` for code that is not async (threads, subprocess watchers): blocks."""
     deadline = time.monotonic() + within
-    last: Any = None
-    while time.monotonic() < deadline:
+    while True:  # checks at least once, even with no time left
         try:
             last = check()
         except retry_on as exc:
@@ -63,5 +62,6 @@ def eventually_sync(
         else:
             if last:
                 return last
+        if time.monotonic() >= deadline:
+            raise _timed_out(what, within, last)
         time.sleep(every)
-    raise _timed_out(what, within, last)

@@ -21,6 +21,7 @@ import pytest
 
 from devstack.harness.process import free_port
 from learnflow import search_attributes as sa
+from tests.helpers.polling import eventually
 from tests.ops.conftest import clean_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.temporal, pytest.mark.postgres, pytest.mark.s3]
@@ -93,15 +94,17 @@ async def _connect(stack: DemoStack, deadline: float):
 
     from worker import connect
 
-    loop = asyncio.get_running_loop()
-    while True:
+    async def connected():
         assert stack.proc.poll() is None, f"learn up exited early:\n{stack.log_tail()}"
-        try:
-            return await connect(stack.temporal_address)
-        except (RPCError, RuntimeError, OSError):
-            if loop.time() > deadline:
-                raise
-        await asyncio.sleep(0.5)
+        return await connect(stack.temporal_address)
+
+    return await eventually(
+        connected,
+        lambda: f"Temporal of the demo stack:\n{stack.log_tail()}",
+        within=deadline - asyncio.get_running_loop().time(),
+        every=0.5,
+        retry_on=(RPCError, RuntimeError, OSError),
+    )
 
 
 async def _completed_runs(client, query: str) -> list:
@@ -136,17 +139,20 @@ async def test_demo_runs_every_schedule_and_status_finds_the_stack(demo_stack, t
     # OCW has no schedule (webhooks start it): the demo starts one run of its site itself.
     queries["demo/ocw"] = "WorkflowId = 'demo/ocw' AND ExecutionStatus = 'Completed'"
     done: dict[str, list] = {}
-    while len(done) < len(queries):
+
+    async def every_schedule_ran() -> bool:
         assert demo_stack.proc.poll() is None, f"learn up exited:\n{demo_stack.log_tail()}"
         for key, query in queries.items():
             if key not in done and (runs := await _completed_runs(client, query)):
                 done[key] = runs
-        if loop.time() > deadline:
-            missing = sorted(set(queries) - set(done))
-            raise AssertionError(
-                f"no completed run after {DEADLINE_S}s for {missing}\n{demo_stack.log_tail()}"
-            )
-        await asyncio.sleep(0.5)
+        return len(done) == len(queries)
+
+    await eventually(
+        every_schedule_ran,
+        lambda: f"a completed run of {sorted(set(queries) - set(done))}\n{demo_stack.log_tail()}",
+        within=deadline - loop.time(),
+        every=0.5,
+    )
     took = loop.time() - started
 
     # Every source's run carries its source and counts as search attributes (what the UI lists).
@@ -168,9 +174,9 @@ async def test_demo_runs_every_schedule_and_status_finds_the_stack(demo_stack, t
     # The embed child outlives its run (embed-async-v1): poll for it until the deadline.
     for child in ("IndexResourcesWorkflow", "EmbedResourcesWorkflow"):
         query = f"WorkflowType = '{child}' AND Source = 'mitxonline'"
-        while not await _completed_runs(client, query):
-            assert loop.time() < deadline, query
-            await asyncio.sleep(0.5)
+        await eventually(
+            lambda q=query: _completed_runs(client, q), query, deadline - loop.time(), every=0.5
+        )
     ocw = done["demo/ocw"][0].typed_search_attributes
     assert ocw.get(sa.SOURCE) == "ocw" and ocw.get(sa.OUTCOME) == "ok", ocw
     assert ocw.get(sa.UPSERTED) > 0, ocw  # the demo's OCW site: its page and its file

@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 
 import grpc
@@ -183,10 +182,12 @@ async def test_a_signal_to_the_parent_stops_every_server_process(tmp_path, sig):
     )
     try:
         state_file = tmp_path / "group.json"
-        deadline = time.monotonic() + 120
-        while not state_file.exists():
-            assert proc.returncode is None and time.monotonic() < deadline, "no group started"
-            await asyncio.sleep(0.1)
+
+        def started() -> bool:
+            assert proc.returncode is None, "the group's parent exited"
+            return state_file.exists()
+
+        await eventually(started, "the group's state file", within=120)
         state = json.loads(state_file.read_text())
         assert len(state["children"]) == PROCESSES - 1
         request = pb.SearchResourcesRequest(query="linear algebra", mode=pb.SEARCH_MODE_HYBRID)
@@ -202,10 +203,11 @@ async def test_a_signal_to_the_parent_stops_every_server_process(tmp_path, sig):
         await _next_page_anywhere(address)
         proc.send_signal(sig)
         assert await asyncio.wait_for(proc.wait(), 30) == 0
-        deadline = time.monotonic() + 10
-        while not all(_gone(pid) for pid in state["children"]):
-            assert time.monotonic() < deadline, "a server process outlived its parent"
-            await asyncio.sleep(0.1)
+        await eventually(
+            lambda: all(_gone(pid) for pid in state["children"]),
+            "every server process to exit with its parent",
+            within=10,
+        )
     finally:
         if proc.returncode is None:
             proc.kill()

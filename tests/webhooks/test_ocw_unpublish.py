@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
@@ -34,6 +33,7 @@ from learnflow.db.content_files import ContentFileStore
 from search_service.pb import search_pb2 as pb
 from search_service.pb import search_pb2_grpc
 from sources.archives.ocw import transform_course, transform_page
+from tests.helpers.polling import eventually
 from webhook_service.starter import LazyTemporalStarter
 
 from .conftest import OCW_KEY, Running, base_config, dumps, start_server
@@ -161,14 +161,12 @@ async def _deliver(http: httpx.AsyncClient, site_uid: str) -> str:
 
 async def _result(app, workflow_id: str, run_after: str | None = None) -> OcwUnpublishResult:
     """The result of the newest run of `workflow_id` (polls: a redelivery starts a new run)."""
-    deadline = time.monotonic() + 60
-    while True:
+
+    async def new_run():
         handle = app.client.get_workflow_handle(workflow_id, result_type=OcwUnpublishResult)
-        desc = await handle.describe()
-        if desc.run_id != run_after:
-            break
-        assert time.monotonic() < deadline, "redelivery started no new run"
-        await asyncio.sleep(0.1)
+        return handle if (await handle.describe()).run_id != run_after else None
+
+    handle = await eventually(new_run, "the redelivery to start a new run", within=60)
     return await asyncio.wait_for(handle.result(), 180)
 
 
