@@ -97,7 +97,9 @@ async def rank_resources(
         kq = rq.hybrid_keyword_query(request, filters, depth)
         fused = await hybrid_search(
             lambda: keyword(kq),
-            lambda: vector(0, depth),
+            # Unsorted, the vector side's candidates need no documents: the page's come from
+            # the keyword side's hits or, for the rest, are loaded after fusion (`_fill`).
+            lambda: vector(0, depth, documents=None if request.sort else 0),
             rq.fusion(request),
             _is_down,
             keyword_matches_only=is_quoted(engine_text(request.query)),
@@ -112,7 +114,18 @@ async def rank_resources(
             )
     # Paged from the candidates: the total is what can be paged through.
     ranking = sort_ranked(res.ranking, request.sort) if request.sort else res.ranking
-    return Ranking(ranking[offset : offset + limit], len(ranking), res.facets, mode, unavailable)
+    page = await _fill(context, store, ranking[offset : offset + limit])
+    return Ranking(page, len(ranking), res.facets, mode, unavailable)
+
+
+async def _fill(context, store: Any, page: Ranked) -> Ranked:
+    """The page with the documents of hits that only the vector side found (searched without
+    them: turning 30 payloads into Python cost more than the search)."""
+    missing = [key for key, _s, doc in page if not doc]
+    if not missing:
+        return page
+    docs = await within_budget(context, store.documents(missing), "vector store")
+    return [(key, s, doc or docs.get(key, {})) for key, s, doc in page]
 
 
 async def rank_content_files(

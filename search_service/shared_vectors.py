@@ -33,7 +33,7 @@ from learnflow.stores.vector_serving import CONTENT_FILES, RESOURCES, vector_sto
 log = structlog.get_logger(__name__)
 
 # What another process may ask of a shared store: reads only, writes stay with the owner.
-READ_METHODS = frozenset({"search", "healthy", "count"})
+READ_METHODS = frozenset({"search", "documents", "healthy", "count"})
 CALL_SECONDS = 30.0  # the owner's bound on one call (the caller's budget is usually smaller)
 
 
@@ -151,6 +151,9 @@ class SharedVectorStore:
         return await asyncio.to_thread(
             self._call, "search", vector, filters, limit, offset, facets, documents
         )
+
+    async def documents(self, ids: list[int]) -> dict[int, dict[str, Any]]:
+        return await asyncio.to_thread(self._call, "documents", list(ids))
 
     async def count(self) -> int:
         return await asyncio.to_thread(self._call, "count")

@@ -20,6 +20,7 @@ import tempfile
 import threading
 import uuid
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -74,6 +75,7 @@ class VectorStore(Protocol):
         facets: list[str] | None = None,
         documents: int | None = None,
     ) -> VectorResults: ...
+    async def documents(self, ids: list[int]) -> dict[int, dict[str, Any]]: ...
     async def optimize(self) -> None: ...
     async def drop(self) -> None: ...
     async def count(self) -> int: ...
@@ -104,20 +106,10 @@ def _payload_filter(
     return models.Filter(must=must) if must else None
 
 
-@dataclass
-class _Point:
-    """A scored point whose payload was fetched separately (`EdgeVectorStore._with_documents`)."""
-
-    score: float
-    payload: dict[str, Any]
-
-
-def _tied(point: Any, points: list, documents: int) -> bool:
-    """Whether `point` ties (to the 6 decimals the rankings round to) with the last of the
-    first `documents` points."""
-    if documents <= 0 or len(points) <= documents:
-        return False
-    return round(float(point.score), 6) == round(float(points[documents - 1].score), 6)
+def _id_filter(models: Any, id_field: str, ids: list[int]) -> Any:
+    return models.Filter(
+        must=[models.FieldCondition(key=id_field, match=models.MatchAny(any=list(ids)))]
+    )
 
 
 def _hits(points: Any, id_field: str) -> list[VectorHit]:
@@ -125,7 +117,7 @@ def _hits(points: Any, id_field: str) -> list[VectorHit]:
         VectorHit(
             id=int(p.payload[id_field]),
             score=float(p.score),
-            document=p.payload["doc"],
+            document=p.payload.get("doc", {}),  # {} when searched without it
             payload=p.payload,
         )
         for p in points
@@ -318,6 +310,17 @@ class QdrantClientVectorStore:
             self._search_sync, vector, filters, limit, offset, list(facets or [])
         )
 
+    async def documents(self, ids: list[int]) -> dict[int, dict[str, Any]]:
+        """The documents of these ids (`id_field`), for hits searched with `documents=0`."""
+        if not ids or not await self._exists():
+            return {}
+        from qdrant_client import models as qm
+
+        flt = _id_filter(qm, self.id_field, ids)
+        scroll = partial(self.client.scroll, scroll_filter=flt, limit=len(ids), with_payload=True)
+        records, _next = await asyncio.to_thread(scroll, self.collection)
+        return {int(r.payload[self.id_field]): r.payload["doc"] for r in records}
+
     async def optimize(self) -> None:
         return None  # the server optimises on its own; local mode has nothing to build
 
@@ -448,17 +451,11 @@ class EdgeVectorStore:
     def _filter(self, filters: dict[str, list[str]], skip: str | None = None):
         return _payload_filter(self._q, filters, self.case_sensitive, skip)
 
-    def _with_documents(self, points: list, documents: int) -> list:
-        """Points whose payload held only the id: the first `documents` (and any tied with the
-        last of them, which a caller breaking ties by id may page in) get their whole payload;
-        the others keep the id and an empty document. Turning a payload into Python objects is
-        most of a search's cost (~0.1 ms a point at 100k, against ~1 ms for the HNSW search
-        itself), and vector mode asks for its page plus slack for ties."""
-        needed = {
-            p.id for i, p in enumerate(points) if i < documents or _tied(p, points, documents)
-        }
-        full = {r.id: r.payload for r in self.shard.retrieve(list(needed), True, False)}
-        return [_Point(p.score, full.get(p.id) or {**p.payload, "doc": {}}) for p in points]
+    def _documents_sync(self, ids: list[int]) -> dict[int, dict[str, Any]]:
+        flt = _id_filter(self._q, self.id_field, ids)
+        request = self._q.ScrollRequest(limit=len(ids), filter=flt, with_payload=True)
+        records, _next = self.shard.scroll(request)
+        return {int(r.payload[self.id_field]): r.payload["doc"] for r in records}
 
     def search_sync(
         self,
@@ -472,21 +469,17 @@ class EdgeVectorStore:
         q = self._q
         if self.shard is None:
             return VectorResults(total=0, hits=[])
-        flt = self._filter(filters)
+        flt, ids = self._filter(filters), [self.id_field]
         points = self.shard.query(
             q.QueryRequest(
                 limit=limit,
                 offset=offset or None,
                 query=q.Query.Nearest(np.asarray(vector, dtype=np.float32).tolist()),
                 filter=flt,
-                with_payload=True
-                if documents is None
-                else q.PayloadSelector.Include([self.id_field]),
+                with_payload=True if documents is None else q.PayloadSelector.Include(ids),
                 params=q.SearchParams(hnsw_ef=HNSW_EF),
             )
         )
-        if documents is not None:
-            points = self._with_documents(points, documents)
         # Unfiltered, every point matches: the shard's point count is exact and free, where an
         # exact count walks every point (6 ms of a 9 ms answer at 100k).
         if flt is None:
@@ -494,6 +487,16 @@ class EdgeVectorStore:
         else:
             total = self.shard.count(q.CountRequest(exact=True, filter=flt))
         hits = _hits(points, self.id_field)
+        if documents is not None:
+            # Searched with the id alone: turning a payload into Python objects is most of a
+            # search's cost (~0.1 ms a point at 100k, against ~1 ms of HNSW search), and vector
+            # mode asks for its page plus slack for ties. The first `documents` hits (and those
+            # tied with the last of them, which a page breaking ties by id may take) get theirs.
+            cut = round(hits[documents - 1].score, 6) if 0 < documents < len(hits) else None
+            needed = [h.id for i, h in enumerate(hits) if i < documents or round(h.score, 6) == cut]
+            docs = self._documents_sync(needed) if needed else {}
+            for h in hits:
+                h.document = docs.get(h.id, h.document)
         out = {}
         for name in facets or []:
             resp = self.shard.facet(
@@ -513,11 +516,16 @@ class EdgeVectorStore:
         facets: list[str] | None = None,
         documents: int | None = None,
     ) -> VectorResults:
-        """`documents`: only the first that many hits (and those tied with the last of them)
-        need their document; the rest come back with an empty one. None: every hit's."""
+        """`documents`: only that many first hits (and ties) get theirs; None: every hit."""
         return await asyncio.to_thread(
             self.search_sync, vector, filters, limit, offset, facets, documents
         )
+
+    async def documents(self, ids: list[int]) -> dict[int, dict[str, Any]]:
+        """The documents of these ids (`id_field`), for hits searched with `documents=0`."""
+        if not ids or self.shard is None:
+            return {}
+        return await asyncio.to_thread(self._documents_sync, ids)
 
     async def optimize(self) -> None:
         """Build the HNSW graph and merge segments (blocking work, run in a thread)."""

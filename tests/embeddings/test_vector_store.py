@@ -77,6 +77,9 @@ async def test_search_loads_only_the_documents_asked_for(store):
     res = await s.search(points[1].vector, {}, limit=4, documents=1)
     assert {h.id for h in res.hits[:2]} == {2, 99}
     assert all(h.document["id"] == h.id for h in res.hits[:2])
+    # Hybrid mode's fused page loads the documents it lacks by id afterwards.
+    docs = await s.documents([3, 99, 12345])
+    assert set(docs) == {3, 99} and docs[3]["title"] == "t3" and docs[99]["id"] == 99
 
 
 async def test_edge_store_persists(tmp_path):

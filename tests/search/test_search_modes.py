@@ -88,6 +88,14 @@ async def test_a_quoted_phrase_in_hybrid_only_returns_phrase_matches(stub, seede
     assert {r.resource.id for r in phrase.results} == {r.resource.id for r in keyword.results}
 
 
+async def test_hybrid_hits_only_the_vector_side_found_carry_their_resource(stub, seeded):
+    # no keyword matches: the whole page comes from the vector side, searched without documents
+    request = pb.SearchResourcesRequest(query="qxzvw", page_size=10)
+    resp = await stub.SearchResources(request, timeout=10)
+    assert resp.mode == pb.SEARCH_MODE_HYBRID and 2 <= len(resp.results) == resp.total
+    assert all(r.resource.title and r.resource.readable_id for r in resp.results)
+
+
 async def _service(app, **replace) -> tuple:
     running = await start_server(dataclasses.replace(app.stores, **replace), auth=None)
     return running, f"127.0.0.1:{running.port}"
