@@ -38,6 +38,15 @@ class Ranking:
 
 
 VECTOR_TIE_SLACK = 20
+MAX_TIE_WINDOW = rq.MAX_WINDOW + VECTOR_TIE_SLACK  # the deepest page, plus slack
+
+
+def _tie_runs_past(ranking: Ranked, end: int, fetched: int) -> bool:
+    """The engine filled the `fetched` it was asked for and its last hit ties the page's last
+    (by the rounded score the pages break ties on): the tie may go on beyond what came back."""
+    if len(ranking) < fetched or len(ranking) < end or end == 0:
+        return False
+    return round(ranking[-1][1], 6) == round(ranking[end - 1][1], 6)
 
 
 def _is_down(exc: BaseException) -> bool:
@@ -86,9 +95,18 @@ async def rank_resources(
         # of a tie falls inside a page depends on the limit asked for: ask for the page plus some
         # slack from the top and break ties by id, so consecutive pages join up into one ranking.
         # Only the page's hits (and ties at its end) need their documents.
-        res = await vector(0, offset + limit + VECTOR_TIE_SLACK, documents=offset + limit)
+        end = offset + limit
+        res = await vector(0, end + VECTOR_TIE_SLACK, documents=end)
+        size = end + VECTOR_TIE_SLACK
+        while _tie_runs_past(res.ranking, end, size) and size < MAX_TIE_WINDOW:
+            # A tie wider than the slack (duplicates, or an encoder that scores every unrelated
+            # text 0) crosses the page's end: which of its members the engine returns depends
+            # on the limit, so widen until the whole tie is in; the page's documents after.
+            size = min(size * 4, MAX_TIE_WINDOW)
+            res = await vector(0, size, documents=0)
         ranking = sorted(res.ranking, key=lambda hit: (-round(hit[1], 6), str(hit[0])))
-        return Ranking(ranking[offset : offset + limit], res.total, res.facets, mode)
+        page = await _fill(context, store, ranking[offset:end])
+        return Ranking(page, res.total, res.facets, mode)
     depth = SORT_CANDIDATES if request.sort else max(CANDIDATES, limit)
     unavailable: list[str] = []
     if mode == search_pb2.SEARCH_MODE_VECTOR:
