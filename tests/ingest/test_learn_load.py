@@ -73,12 +73,19 @@ def stack_dir(app, tmp_path) -> Path:
 
 
 async def _search(address: str, text: str, mode) -> list[str]:
+    """Every page of the answer: hybrid fuses the matches with the vector side's nearest
+    resources, and on the catalog the suite shares, a weak match may rank below the first page."""
+    found: list[str] = []
+    request = search_pb2.SearchResourcesRequest(query=text, mode=mode, page_size=20)
     async with grpc.aio.insecure_channel(address) as channel:
         stub = search_pb2_grpc.SearchServiceStub(channel)
-        resp = await stub.SearchResources(
-            search_pb2.SearchResourcesRequest(query=text, mode=mode, page_size=20), timeout=10
-        )
-    return [r.resource.readable_id for r in resp.results]
+        for _ in range(20):
+            resp = await stub.SearchResources(request, timeout=10)
+            found += [r.resource.readable_id for r in resp.results]
+            if not resp.next_page_token:
+                return found
+            request.page_token = resp.next_page_token
+    raise AssertionError(f"more than 20 pages for {text!r}")
 
 
 async def test_good_lines_load_and_are_found_bad_lines_are_quarantined(app, stack_dir):
