@@ -14,7 +14,9 @@ from urllib.parse import urlsplit
 class BlobStore(Protocol):
     async def put(self, key: str, data: bytes) -> str: ...
     async def get(self, key: str) -> bytes: ...
-    async def delete_prefix(self, prefix: str) -> None: ...
+    async def delete_prefix(self, prefix: str) -> None:
+        """Every blob under the folder `prefix`: `raw/x/run-1` never reaches `raw/x/run-10`."""
+        ...
 
 
 class DirectoryBlobStore:
@@ -80,7 +82,9 @@ class S3BlobStore:
     async def delete_prefix(self, prefix: str) -> None:
         async with self._session.client("s3", **self._kwargs) as s3:
             paginator = s3.get_paginator("list_objects_v2")
-            async for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
+            # a folder, as on disk: a bare key prefix would also take runs whose ids extend it
+            folder = self._key(prefix.rstrip("/") + "/")
+            async for page in paginator.paginate(Bucket=self.bucket, Prefix=folder):
                 keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
                 if keys:
                     await s3.delete_objects(Bucket=self.bucket, Delete={"Objects": keys})
