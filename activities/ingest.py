@@ -398,7 +398,7 @@ async def prune_source(req: PruneInput) -> PruneResult:
 @activity.defn
 async def start_run(req: FetchInput) -> None:
     stores = await get_stores()
-    await stores.catalog.start_run(req.run_id, req.source)
+    await stores.catalog.start_run(req.run_id, req.source, req.options)
 
 
 @activity.defn

@@ -514,18 +514,23 @@ class CatalogStore(PageState, ChangeFeeds):
                 " count(*) AS total FROM learning_resource GROUP BY etl_source ORDER BY etl_source"
             )
 
-    async def start_run(self, run_id: str, source: str) -> None:
+    async def start_run(self, run_id: str, source: str, options: dict[str, str]) -> None:
+        """`options`: the run's extractor options, kept in counts: a source with two schedules
+        (mitpe's courses and its news/events) has two kinds of run."""
         async with self.pool.acquire() as conn:
             await conn.execute(
-                "INSERT INTO etl_run (run_id, source) VALUES ($1, $2) ON CONFLICT (run_id) DO NOTHING",
+                "INSERT INTO etl_run (run_id, source, counts) VALUES ($1, $2, $3::text::jsonb)"
+                " ON CONFLICT (run_id) DO NOTHING",
                 run_id,
                 source,
+                json.dumps({"options": options}),
             )
 
     async def finish_run(self, run_id: str, outcome: str, counts: dict[str, Any]) -> None:
         async with self.pool.acquire() as conn:
             await conn.execute(
-                "UPDATE etl_run SET finished_on = now(), outcome = $2, counts = $3::text::jsonb WHERE run_id = $1",
+                "UPDATE etl_run SET finished_on = now(), outcome = $2,"
+                " counts = counts || $3::text::jsonb WHERE run_id = $1",
                 run_id,
                 outcome,
                 json.dumps(counts),

@@ -26,7 +26,7 @@ import pytest
 
 from devstack.harness.process import free_port
 from devstack.harness.qdrant_rest import serve as serve_qdrant
-from learn_cli.commands.ops import _vector_status
+from learn_cli.commands.status import _vector_status
 from learnflow.contracts import EmbedInput, EmbedResult
 from learnflow.db.vector_serving import catch_up, read_serving
 from learnflow.models import Resource

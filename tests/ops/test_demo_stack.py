@@ -196,6 +196,23 @@ async def test_demo_runs_every_schedule_and_status_finds_the_stack(demo_stack, t
     from sources import all_sources
 
     assert set(all_sources()) <= listed, status.stdout
+    # A source's second schedule (mitpe's news and events, ovs's transcripts) has its own row
+    # with its own last run; the catalog counts stay on the source's row.
+    rows = {
+        cells[0]: cells
+        for line in status.stdout.split("content archives", 1)[0].splitlines()
+        if line.startswith("│") and (cells := [c.strip() for c in line.strip("│").split("│")])
+    }
+    for entry in entries:
+        if entry.workflow != "IngestSourceWorkflow":
+            continue
+        name = entry.schedule_id.removeprefix("ingest/")
+        upserted = {
+            str(r.typed_search_attributes.get(sa.UPSERTED)) for r in done[entry.schedule_id]
+        }
+        assert rows[name][2] == "ok" and rows[name][3] in upserted, (name, upserted, status.stdout)
+        if name != entry.source:
+            assert rows[name][6] == f"see {entry.source}", status.stdout
     # the archive runs (no etl_run rows) come from Temporal, with their counts
     assert "content archives" in status.stdout, status.stdout
     archive_rows = {
