@@ -198,7 +198,7 @@ class ServiceStack:
         if not (get_settings().webhook_secret or get_settings().webhook_secrets):
             self.env["WEBHOOK_SECRET"] = self._kept_secret("demo-webhook-secret")
 
-        self.fixture_server = FixtureServer().start()
+        self.fixture_server = self._demo_upstream()
         self.env.update(install_demo(self.fixture_server))
         # The public web (marketing pages): answered by a local forward proxy.
         self.web_proxy = DemoWebProxy(self.data_dir / "demo-web").start()
@@ -218,6 +218,19 @@ class ServiceStack:
             TIKA_SERVER_ENDPOINT="",  # the embedded extractor: no JVM to start
         )
         self.env.update(install_demo_archives(self.s3.client()))
+
+    def _demo_upstream(self) -> FixtureServer:
+        """The demo's upstream on the port it had before: its URLs end up in the catalog
+        (podcast episodes, OVS media, news links), so a new port each start would rewrite and
+        unpublish them on every restart. A port taken meanwhile: a new one, kept from then on."""
+        path = self.data_dir / "demo-upstream.port"
+        kept = path.read_text().strip() if path.exists() else ""
+        try:
+            server = FixtureServer(int(kept) if kept.isdigit() else 0)
+        except OSError:
+            server = FixtureServer()
+        path.write_text(str(server.port))
+        return server.start()
 
     def _kept_secret(self, name: str) -> str:
         """A secret kept in DATA_DIR across restarts (created owner-only on first use)."""

@@ -253,9 +253,14 @@ def test_up_stops_on_a_closed_pipe_and_restarts_after_a_stop_and_a_crash(launch)
     assert not (launch.data_dir / "learnflow.env").exists()  # it described a stack now gone
     print(f"stopped in {took:.1f}s")
 
-    # 3. Again on the same directory: the same resources, from the indexes kept on disk.
+    # 3. Again on the same directory: the same resources, from the indexes kept on disk; the
+    # same upstream (the demo's, on the port it had: its URLs are in the catalog), so the
+    # first runs of the restart rewrite and unpublish nothing.
     second = launch()
     assert _search_when_serving(second, grpc_address, START_S) == (total, ids)
+    second.wait_for_line("First runs done", FIRST_RUNS_S)
+    reruns = [line for line in second.lines if "(upserted " in line]
+    assert reruns and all("(upserted 0, unpublished 0" in line for line in reruns), reruns
     env_file = (launch.data_dir / "learnflow.env").read_text()
     assert f"LEARNFLOW_UP_PID={second.proc.pid}" in env_file
     _cli_search_pages(launch.data_dir, grpc_address, total)
