@@ -20,6 +20,7 @@ from learnflow.settings import get_settings
 from search_service.pb import search_pb2, search_pb2_grpc
 from sources import get_source
 from tests.conftest import TEST_JSON
+from tests.helpers.search import every_page
 
 pytestmark = [pytest.mark.temporal, pytest.mark.postgres, pytest.mark.e2e, pytest.mark.grpc]
 
@@ -75,17 +76,10 @@ def stack_dir(app, tmp_path) -> Path:
 async def _search(address: str, text: str, mode) -> list[str]:
     """Every page of the answer: hybrid fuses the matches with the vector side's nearest
     resources, and on the catalog the suite shares, a weak match may rank below the first page."""
-    found: list[str] = []
     request = search_pb2.SearchResourcesRequest(query=text, mode=mode, page_size=20)
     async with grpc.aio.insecure_channel(address) as channel:
-        stub = search_pb2_grpc.SearchServiceStub(channel)
-        for _ in range(20):
-            resp = await stub.SearchResources(request, timeout=10)
-            found += [r.resource.readable_id for r in resp.results]
-            if not resp.next_page_token:
-                return found
-            request.page_token = resp.next_page_token
-    raise AssertionError(f"more than 20 pages for {text!r}")
+        pages = await every_page(search_pb2_grpc.SearchServiceStub(channel), request)
+    return [r.resource.readable_id for page in pages for r in page.results]
 
 
 async def test_good_lines_load_and_are_found_bad_lines_are_quarantined(app, stack_dir):

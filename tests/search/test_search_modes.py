@@ -15,6 +15,7 @@ from search_service.hybrid import CANDIDATES
 from search_service.pb import search_pb2 as pb
 from search_service.pb import search_pb2_grpc
 from search_service.server import start_server
+from tests.helpers.search import every_page
 from tests.search.test_search_service import DIFF_EQ, address, backend, channel, stub
 
 __all__ = ["address", "backend", "channel", "stub"]  # the per-backend fixtures, shared
@@ -33,14 +34,7 @@ def _req(mode: int, **kw) -> pb.SearchResourcesRequest:
 
 
 async def _pages(stub, req: pb.SearchResourcesRequest) -> list[int]:
-    ids: list[int] = []
-    for _ in range(50):
-        resp = await stub.SearchResources(req, timeout=10)
-        ids += [r.resource.id for r in resp.results]
-        if not resp.next_page_token:
-            return ids
-        req.page_token = resp.next_page_token
-    raise AssertionError("more pages than results")
+    return [r.resource.id for page in await every_page(stub, req) for r in page.results]
 
 
 async def test_filters_facets_sorts_and_pages_in_every_mode(stub, seeded):
@@ -97,14 +91,11 @@ async def test_a_quoted_phrase_in_hybrid_only_returns_phrase_matches(stub, seede
 async def test_hybrid_hits_only_the_vector_side_found_carry_their_resource(stub, seeded):
     # no keyword matches: the whole page comes from the vector side, searched without documents
     request = pb.SearchResourcesRequest(query="qxzvw", page_size=10)
-    resp = await stub.SearchResources(request, timeout=10)
+    pages = await every_page(stub, request)  # later pages are filled the same way
+    resp = pages[0]
     assert resp.mode == pb.SEARCH_MODE_HYBRID and resp.total >= 2
     # the catalog is shared with the rest of the suite: one page, or the window's first page
     assert len(resp.results) == min(10, resp.total)
-    pages = [resp]
-    while pages[-1].next_page_token:  # later pages are filled the same way
-        request.page_token = pages[-1].next_page_token
-        pages.append(await stub.SearchResources(request, timeout=10))
     results = [r for page in pages for r in page.results]
     assert len(results) == resp.total
     assert all(r.resource.title and r.resource.readable_id for r in results)
