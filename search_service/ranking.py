@@ -96,8 +96,8 @@ async def rank_resources(
         # slack from the top and break ties by id, so consecutive pages join up into one ranking.
         # Only the page's hits (and ties at its end) need their documents.
         end = offset + limit
-        res = await vector(0, end + VECTOR_TIE_SLACK, documents=end)
         size = end + VECTOR_TIE_SLACK
+        res = await vector(0, size, documents=end)
         while _tie_runs_past(res.ranking, end, size) and size < MAX_TIE_WINDOW:
             # A tie wider than the slack (duplicates, or an encoder that scores every unrelated
             # text 0) crosses the page's end: which of its members the engine returns depends

@@ -67,7 +67,7 @@ def _options_key(options: dict[str, str] | None) -> str:
 
 
 async def _catalog_status(
-    etl_names: dict[str, str] | None = None, variants: dict[tuple[str, str], str] | None = None
+    etl_names: dict[str, str] | None, variants: dict[tuple[str, str], str]
 ) -> dict[str, SourceStatus]:
     """Per source: the last etl_run and the catalog's counts. The catalog names resources by
     ETL source (mit_edx, see, podcast); `etl_names` maps those to the source names etl_run uses.
@@ -97,15 +97,15 @@ async def _catalog_status(
         st.published += r["published"]
         st.total += r["total"]
     for r in runs:
-        counts = json.loads(r["counts"] or "{}")
-        variant = (variants or {}).get((r["source"], _options_key(counts.get("options"))))
+        run_counts = json.loads(r["counts"] or "{}")
+        variant = variants.get((r["source"], _options_key(run_counts.get("options"))))
         name = variant or r["source"]
         st = out.setdefault(name, SourceStatus(name, variant_of=r["source"] if variant else None))
         if st.last_started is not None and st.last_started >= r["started_on"]:
             continue  # the source's own row: its newest run, whatever options that run had
         st.last_started = r["started_on"]
         st.last_outcome = r["outcome"]
-        st.last_counts = counts
+        st.last_counts = run_counts
     return out
 
 
