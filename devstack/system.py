@@ -31,6 +31,8 @@ from learnflow.settings import DEFAULT_ENV_FILE, get_settings, reset_settings
 from learnflow.stores import Stores, get_stores
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from devstack.demo_web import DemoWebProxy
     from devstack.harness.postgres import EmbeddedPostgres
     from devstack.harness.s3 import MotoS3
@@ -326,16 +328,20 @@ async def start_app(
     task_queue_prefix: str = "",
     graceful_shutdown: timedelta | None = None,
     processes: int = 1,
+    queues: Sequence[str] | None = None,
 ) -> App:
+    """Workers for `queues` (every queue by default), the search service, the stores."""
     from search_service.processes import start_server_group
-    from worker import build_workers, connect
+    from worker import TASK_QUEUES, build_workers, connect
 
     settings = get_settings()
     stores = await get_stores()
     await prepare_database(stores)
     client = await connect(settings.temporal_address, settings.temporal_namespace)
     extra = {} if graceful_shutdown is None else {"graceful_shutdown_timeout": graceful_shutdown}
-    workers = build_workers(client, task_queue_prefix=task_queue_prefix, **extra)
+    workers = build_workers(
+        client, queues or TASK_QUEUES, task_queue_prefix=task_queue_prefix, **extra
+    )
     grpc = await start_server_group(stores, grpc_address, processes)
     app = App(client=client, stores=stores, workers=workers, grpc=grpc)
     app._tasks = [asyncio.create_task(w.run()) for w in workers]
