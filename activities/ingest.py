@@ -84,6 +84,7 @@ async def fetch_source_pages(req: FetchInput) -> FetchResult:
         max_bytes=settings.http_max_response_bytes,
         user_agent=settings.http_user_agent,
         allow_private=settings.http_allow_private_hosts,
+        page_prefetch=settings.http_page_prefetch,
     )
     result = FetchResult()
     try:

@@ -8,9 +8,13 @@ is raised as `PermanentHttpError` so the activity can fail without retrying.
 from __future__ import annotations
 
 import asyncio
+import gc
 import ipaddress
+import json
 import random
+import re
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -66,6 +70,7 @@ class SourceHttp:
         attempts: int = 4,
         max_backoff: float = 30.0,
         allow_private: bool = False,
+        page_prefetch: int = 0,
         transport: httpx.AsyncBaseTransport | None = None,
     ):
         self.allowed_hosts = {h.lower() for h in allowed_hosts} if allowed_hosts else None
@@ -74,6 +79,8 @@ class SourceHttp:
         self.max_backoff = max_backoff
         # Loopback/private addresses are refused unless the configured host is one (tests, demo).
         self.allow_private = allow_private
+        # `paginate` fetches up to this many numbered pages ahead (0: one page at a time).
+        self.page_prefetch = page_prefetch
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             follow_redirects=False,
@@ -197,10 +204,8 @@ class SourceHttp:
         return None if response is None else response.content
 
     async def get_json(self, url: str, **kwargs: Any) -> Any:
-        import json as _json
-
         body = await self.get_bytes(url, **kwargs)
-        return None if body is None else _json.loads(body)
+        return None if body is None else loads(body)
 
     async def paginate_next(
         self,
@@ -211,25 +216,120 @@ class SourceHttp:
         max_pages: int = 10_000,
     ) -> AsyncIterator[tuple[bytes, str]]:
         """Follow DRF `next` links; a `next` on another host is refused, not followed."""
-        import json as _json
+        async for page in self.paginate(url, params=params, headers=headers, max_pages=max_pages):
+            yield page.body, page.url
 
+    async def paginate(
+        self,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        max_pages: int = 10_000,
+    ) -> AsyncIterator[JsonPage]:
+        """Follow DRF `next` links, yielding each page parsed once; a `next` on another host is
+        refused, not followed. With `page_prefetch`, a numbered `next` (`?page=N`, pages of the
+        first's size up to its `count`) has the following pages requested ahead, side by side:
+        a catalog's pages then arrive in about one page's latency, not one after another. Only
+        the `next` chain is ever yielded: a prefetched page whose URL the chain does not reach
+        (the catalog moved under the walk) is dropped and the walk goes on one page at a time."""
         first_host = urlsplit(url).netloc
         next_url: str | None = url
-        first = True
-        for _ in range(max_pages):
-            if not next_url:
-                return
-            body = await self.get_bytes(next_url, params=params if first else None, headers=headers)
-            if body is None:
-                raise PermanentHttpError(f"HTTP 404 from {next_url}")
-            yield body, next_url
-            first = False
-            page = _json.loads(body)
-            nxt = page.get("next") if isinstance(page, dict) else None
-            if nxt and urlsplit(nxt).netloc != first_host:
-                raise PermanentHttpError(f"`next` link leaves {first_host}: {nxt}")
-            next_url = nxt
-        raise PermanentHttpError(f"more than {max_pages} pages from {url}")
+        ahead: dict[str, asyncio.Task[bytes | None]] = {}
+        last_page: int | None = None
+        try:
+            for n in range(max_pages):
+                if not next_url:
+                    return
+                task = ahead.pop(next_url, None)
+                if task is None:
+                    await _cancel(ahead)  # the chain left the prediction: drop it
+                    body = await self.get_bytes(
+                        next_url, params=params if n == 0 else None, headers=headers
+                    )
+                else:
+                    body = await task
+                if body is None:
+                    raise PermanentHttpError(f"HTTP 404 from {next_url}")
+                data = loads(body)
+                nxt = data.get("next") if isinstance(data, dict) else None
+                if n == 0:
+                    last_page = _last_page(data)
+                if nxt and urlsplit(nxt).netloc == first_host and last_page and self.page_prefetch:
+                    self._prefetch(ahead, nxt, last_page, headers)
+                yield JsonPage(body=body, url=next_url, data=data)
+                if nxt and urlsplit(nxt).netloc != first_host:
+                    raise PermanentHttpError(f"`next` link leaves {first_host}: {nxt}")
+                next_url = nxt
+            raise PermanentHttpError(f"more than {max_pages} pages from {url}")
+        finally:
+            await _cancel(ahead)
+
+    def _prefetch(
+        self,
+        ahead: dict[str, asyncio.Task[bytes | None]],
+        nxt: str,
+        last_page: int,
+        headers: Mapping[str, str] | None,
+    ) -> None:
+        """Request the numbered pages from `nxt` on, up to `page_prefetch` in flight."""
+        match = _PAGE_PARAM.search(urlsplit(nxt).query)
+        if match is None:
+            return
+        start = int(match.group(2))
+        for page in range(start, min(start + self.page_prefetch, last_page + 1)):
+            page_url = _with_page(nxt, page)
+            if page_url not in ahead:
+                ahead[page_url] = asyncio.create_task(self.get_bytes(page_url, headers=headers))
+
+
+@dataclass
+class JsonPage:
+    body: bytes  # as served (what the fetch stores)
+    url: str
+    data: Any  # the body parsed
+
+
+def loads(body: bytes) -> Any:
+    """`json.loads` with the cyclic collector paused. A 2 MB catalog page parses into ~10^5
+    containers; with the collector on, that allocation burst sets off full collections of the
+    worker's whole heap (measured: ~0.1 s on every other page). Parsed JSON holds no cycles,
+    so pausing loses nothing."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return json.loads(body)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+# `page=N` in a query string (DRF's PageNumberPagination)
+_PAGE_PARAM = re.compile(r"(^|&)page=(\d+)(?=&|$)")
+
+
+def _with_page(url: str, page: int) -> str:
+    parts = urlsplit(url)
+    query = _PAGE_PARAM.sub(lambda m: f"{m.group(1)}page={page}", parts.query, count=1)
+    return parts._replace(query=query).geturl()
+
+
+def _last_page(first: Any) -> int | None:
+    """The last page number a DRF answer implies (its `count` over its first page's size)."""
+    if not isinstance(first, dict):
+        return None
+    count, results = first.get("count"), first.get("results")
+    if not isinstance(count, int) or not isinstance(results, list) or not results:
+        return None
+    return -(-count // len(results))
+
+
+async def _cancel(tasks: dict[str, asyncio.Task[bytes | None]]) -> None:
+    """Cancel prefetches nobody will read; their errors (if any) are the dropped pages'."""
+    for task in tasks.values():
+        task.cancel()
+    await asyncio.gather(*tasks.values(), return_exceptions=True)
+    tasks.clear()
 
 
 def _decode(body: bytes, encoding: str | None) -> bytes:

@@ -128,6 +128,9 @@ class Settings(BaseSettings, OvsMediaHosts):
     http_user_agent: str = "learnflow/0.1 (+https://learn.mit.edu)"
     # Loopback/private source hosts are refused unless allowed (tests and `learn up --demo`).
     http_allow_private_hosts: bool = False
+    # Numbered catalog pages (DRF `?page=N`) requested ahead of the one being read, side by side
+    # (`SourceHttp.paginate`); 0: one page after another, as MIT Learn's ETL does.
+    http_page_prefetch: int = Field(default=3, ge=0, le=16)
 
     # MIT Learn's BLOCKLISTED_COURSES_URL: a text file of course readable ids, one a line; courses
     # on it are loaded unpublished. An http(s) URL (fetched once per run) or a local path; empty:

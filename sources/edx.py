@@ -18,7 +18,6 @@ them as HTML.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
@@ -537,9 +536,9 @@ async def extract(ctx: ExtractContext) -> AsyncIterator[RawPage]:
         ctx.http, cfg.edx_api_access_token_url, cfg.edx_api_client_id, cfg.edx_api_client_secret
     )
     for kind, url in (("courses", cfg.edx_api_url), ("programs", cfg.edx_programs_api_url)):
-        async for body, page_url in ctx.http.paginate_next(url, headers=headers):
+        async for page in ctx.http.paginate(url, headers=headers):
             yield RawPage(
-                kind=kind, body=body, item_count=len(items_of(json.loads(body))), url=page_url
+                kind=kind, body=page.body, item_count=len(items_of(page.data)), url=page.url
             )
 
 

@@ -410,23 +410,23 @@ async def extract(ctx: ExtractContext) -> AsyncIterator[RawPage]:
     if settings.mitx_online_etl_api_key:
         headers["Authorization"] = f"Api-Key {settings.mitx_online_etl_api_key.get_secret_value()}"
     seen_courses: set[int] = set()
-    async for body, url in ctx.http.paginate_next(
+    async for page in ctx.http.paginate(
         settings.mitxonline_courses_url, params={"live": "true"}, headers=headers
     ):
-        items = items_of(json.loads(body))
+        items = items_of(page.data)
         seen_courses.update(c.get("id") for c in items if isinstance(c, dict))
-        yield RawPage(kind="courses", body=body, item_count=len(items), url=url)
+        yield RawPage(kind="courses", body=page.body, item_count=len(items), url=page.url)
     wanted: list[int] = []
-    async for body, url in ctx.http.paginate_next(
+    async for page in ctx.http.paginate(
         settings.mitxonline_programs_url, params={"live": "true"}, headers=headers
     ):
-        items = items_of(json.loads(body))
+        items = items_of(page.data)
         by_id = {p["id"]: p for p in items if isinstance(p, dict) and "id" in p}
         for program in items:
             for cid in course_ids_in_tree(program.get("req_tree") or [], by_id):
                 if isinstance(cid, int) and cid not in seen_courses and cid not in wanted:
                     wanted.append(cid)
-        yield RawPage(kind="programs", body=body, item_count=len(items), url=url)
+        yield RawPage(kind="programs", body=page.body, item_count=len(items), url=page.url)
     # Courses a program needs that the catalog listing did not include: fetched one by one.
     extra = []
     for cid in wanted:
