@@ -7,6 +7,7 @@ test can script faults (500, 429 with Retry-After, truncated bodies) before the 
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -58,6 +59,7 @@ class FixtureServer:
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _H)
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
+        self._process: multiprocessing.process.BaseProcess | None = None
 
     @property
     def port(self) -> int:
@@ -102,7 +104,22 @@ class FixtureServer:
         self._thread.start()
         return self
 
+    def start_process(self) -> FixtureServer:
+        """Serve from a forked child process, with the routes installed so far (hits, faults and
+        later routes stay in this process, unseen by it): a benchmark's upstream then takes
+        another core, not the measured process's GIL."""
+        self._process = multiprocessing.get_context("fork").Process(
+            target=self._httpd.serve_forever, name="fixture-server", daemon=True
+        )
+        self._process.start()
+        self._httpd.socket.close()  # the child's copy listens
+        return self
+
     def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.join(timeout=10)
+            return
         self._httpd.shutdown()
         self._httpd.server_close()
 
