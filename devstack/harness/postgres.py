@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from devstack.harness import reaper
 from devstack.harness.process import free_port
 
 
@@ -104,13 +105,31 @@ class DebianPostgres:
             check=True,
             capture_output=True,
         )
+        self._watch_postmaster()
         self.dsn = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
         return self
+
+    def _postmaster_pid(self) -> int | None:
+        """pg_ctl starts the postmaster in a session of its own: its pid is its group's id."""
+        assert self.base_dir
+        try:
+            return int((self.base_dir / "data" / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def _watch_postmaster(self) -> None:
+        if pid := self._postmaster_pid():
+            reaper.watch(pid)
+
+    def _unwatch_postmaster(self) -> None:
+        if pid := self._postmaster_pid():
+            reaper.unwatch(pid)
 
     def stop(self) -> None:
         if not self.base_dir:
             return
         run_as = ["runuser", "-u", self._proc_user, "--"] if self._proc_user else []
+        self._unwatch_postmaster()
         subprocess.run(
             [
                 *run_as,
@@ -133,6 +152,7 @@ class DebianPostgres:
         assert self.base_dir
         run_as = ["runuser", "-u", self._proc_user, "--"] if self._proc_user else []
         data = str(self.base_dir / "data")
+        self._unwatch_postmaster()
         subprocess.run(
             [*run_as, str(_pg_bin() / "pg_ctl"), "-D", data, "-m", "fast", "-w", "stop"],
             check=True,
@@ -156,6 +176,7 @@ class DebianPostgres:
             check=True,
             capture_output=True,
         )
+        self._watch_postmaster()
 
     def __enter__(self) -> DebianPostgres:
         return self.start()

@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from devstack.harness import reaper
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -65,6 +67,7 @@ class ServiceProcess:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        reaper.watch(self.proc.pid)  # a killed test run must not leave the JVM behind
         atexit.register(self.stop)
 
     def _log_tail(self, n: int = 60) -> str:
@@ -108,6 +111,7 @@ class ServiceProcess:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
+            reaper.unwatch(proc.pid)
             with contextlib.suppress(Exception):
                 atexit.unregister(self.stop)
         if self._console is not None:

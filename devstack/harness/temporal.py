@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devstack.harness import reaper
 from devstack.harness.process import free_port
 from learnflow.search_attributes import SEARCH_ATTRIBUTE_CLI_FLAGS
 
@@ -106,6 +107,7 @@ class DevServer:
             self.proc = subprocess.Popen(
                 args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
             )
+            reaper.watch(self.proc.pid)  # a killed test run must not leave the server behind
         if out is not subprocess.DEVNULL:
             out.close()  # the child holds its own descriptor
         _wait_port(self.port, proc=self.proc)
@@ -115,6 +117,7 @@ class DevServer:
     def stop(self, kill: bool = False) -> None:
         if self.proc is None:
             return
+        reaper.unwatch(self.proc.pid)
         if kill:
             self.proc.kill()
         else:

@@ -24,6 +24,7 @@ import grpc
 import numpy as np
 import pytest
 
+from devstack.harness import reaper
 from devstack.harness.process import free_port
 from devstack.harness.qdrant_rest import serve as serve_qdrant
 from learn_cli.commands.status import _vector_status
@@ -112,6 +113,7 @@ class Stack:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        reaper.watch(self.worker.pid)
         self.worker_log = log
 
     def stop_worker(self) -> None:

@@ -27,6 +27,7 @@ import pytest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError
 
+from devstack.harness import reaper
 from devstack.harness.fixture_server import FixtureServer, Request, Response
 from devstack.harness.postgres import DebianPostgres
 from devstack.harness.temporal import DevServer
@@ -172,6 +173,7 @@ class Stack:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        reaper.watch(proc.pid)
         out.close()
         worker = WorkerProcess(proc, log_path)
         self.workers.append(worker)

@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from devstack.harness import reaper
 from devstack.harness.process import free_port
 from learnflow import REPO_ROOT
 from tests.helpers.polling import eventually_sync
@@ -155,6 +156,7 @@ class ServiceRun:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        reaper.watch(self.proc.pid)
 
     def log(self, lines: int = 80) -> str:
         text = self.log_path.read_text(errors="replace").splitlines()

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from devstack.harness import reaper
 from devstack.harness.process import free_port
 from learnflow import search_attributes as sa
 from tests.helpers.polling import eventually
@@ -82,6 +83,7 @@ def demo_stack(tmp_path_factory) -> Iterator[DemoStack]:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: Ctrl-C reaches only the stack
         )
+    reaper.watch(proc.pid)
     stack = DemoStack(data_dir, f"127.0.0.1:{temporal_port}", log, proc)
     try:
         yield stack

@@ -29,6 +29,7 @@ import httpx
 import psutil
 import pytest
 
+from devstack.harness import reaper
 from devstack.harness.process import free_port
 from tests.helpers.polling import eventually_sync
 from tests.ops.conftest import clean_env
@@ -202,6 +203,7 @@ def launch(tmp_path):
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
+        reaper.watch(proc.pid)
         up = Up(proc)
         up.start_reading()
         started.append(up)
