@@ -16,6 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 # Tests configure services explicitly: never pick up a developer's `learn up` state file.
@@ -28,6 +29,7 @@ os.environ.setdefault("QDRANT_ENCODER", "local")
 
 from opensearchpy import OpenSearch
 
+from devstack.harness import reaper
 from devstack.harness.fixture_server import FixtureServer, Request, Response
 from devstack.harness.opensearch import OpenSearchNode
 from devstack.harness.postgres import DebianPostgres
@@ -115,9 +117,14 @@ async def time_skipping_env():
 
     from learnflow import search_attributes as sa
 
+    before = {c.pid for c in psutil.Process().children()}
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=test_server_path(), data_converter=pydantic_data_converter
     )
+    # The SDK starts the server as a plain child: a killed test run must not leave it running.
+    servers = [c.pid for c in psutil.Process().children() if c.pid not in before]
+    for pid in servers:
+        reaper.watch(pid, group=False)
     # The time-skipping server starts without our custom search attributes: register them.
     await env.client.operator_service.add_search_attributes(
         AddSearchAttributesRequest(
@@ -129,6 +136,8 @@ async def time_skipping_env():
         yield env
     finally:
         await env.shutdown()
+        for pid in servers:
+            reaper.unwatch(pid)
 
 
 def _start_or_fail(what: str, start) -> None:

@@ -29,19 +29,21 @@ GRACE_SECONDS = 10.0
 
 _lock = threading.Lock()
 _watcher: subprocess.Popen | None = None
-_groups: dict[int, float] = {}
+_groups: dict[int, tuple[float, str]] = {}
 
 
-def watch(pid: int) -> None:
-    """End process group `pid` (a child started with `start_new_session=True`) when this
-    process dies without having called `unwatch(pid)`."""
+def watch(pid: int, *, group: bool = True) -> None:
+    """End process group `pid` (a child started with `start_new_session=True`), or with
+    `group=False` the process alone, when this process dies without having called
+    `unwatch(pid)`."""
     try:
         created = psutil.Process(pid).create_time()
     except psutil.Error:
         return  # already gone
+    kind = "group" if group else "process"
     with _lock:
-        _groups[pid] = created
-        _send(f"+{pid} {created!r}")
+        _groups[pid] = (created, kind)
+        _send(f"+{pid} {created!r} {kind}")
 
 
 def unwatch(pid: int) -> None:
@@ -73,8 +75,8 @@ def _start_watcher() -> subprocess.Popen:
         start_new_session=True,
     )
     assert watcher.stdin is not None
-    for pid, created in _groups.items():
-        watcher.stdin.write(f"+{pid} {created!r}\n".encode())
+    for pid, (created, kind) in _groups.items():
+        watcher.stdin.write(f"+{pid} {created!r} {kind}\n".encode())
     watcher.stdin.flush()
     return watcher
 
@@ -87,30 +89,37 @@ def _is_leader(pid: int, created: float) -> bool:
         return False
 
 
-def _end_groups(groups: dict[int, float]) -> None:
-    alive = {pid: c for pid, c in groups.items() if _is_leader(pid, c)}
-    verified = list(alive)
-    for pid in verified:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGTERM)
+def _signal(pid: int, kind: str, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        if kind == "group":
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+
+
+def _end_groups(groups: dict[int, tuple[float, str]]) -> None:
+    alive = {pid: ck for pid, ck in groups.items() if _is_leader(pid, ck[0])}
+    verified = dict(alive)
+    for pid, (_created, kind) in verified.items():
+        _signal(pid, kind, signal.SIGTERM)
     deadline = time.monotonic() + GRACE_SECONDS
     while alive and time.monotonic() < deadline:
         time.sleep(0.1)
-        alive = {pid: c for pid, c in alive.items() if _is_leader(pid, c)}
-    for pid in verified:
-        # The leader may be gone while its group lives on (PostgreSQL backends).
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
+        alive = {pid: ck for pid, ck in alive.items() if _is_leader(pid, ck[0])}
+    for pid, (_created, kind) in verified.items():
+        # A group's leader may be gone while the group lives on (PostgreSQL backends).
+        if kind == "group" or pid in alive:
+            _signal(pid, kind, signal.SIGKILL)
 
 
 def _main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    groups: dict[int, float] = {}
+    groups: dict[int, tuple[float, str]] = {}
     for raw in sys.stdin.buffer:
         line = raw.decode().strip()
         if line.startswith("+"):
-            pid, created = line[1:].split()
-            groups[int(pid)] = float(created)
+            pid, created, kind = line[1:].split()
+            groups[int(pid)] = (float(created), kind)
         elif line.startswith("-"):
             groups.pop(int(line[1:]), None)
     _end_groups(groups)

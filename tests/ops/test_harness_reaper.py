@@ -1,7 +1,7 @@
 """A test run that is killed leaves no service behind (devstack/harness/reaper.py).
 
-A process standing in for pytest starts the harness's PostgreSQL and Temporal dev server, and two
-plain process groups, one of them unwatched again; then it is SIGKILLed, so no teardown and no
+A process standing in for pytest starts the harness's PostgreSQL and Temporal dev server, a plain
+child, and two process groups, one of them unwatched again; then it is SIGKILLed, so no teardown and no
 `atexit` run. The services and the watched group must end; the unwatched one must not be touched.
 """
 
@@ -37,12 +37,15 @@ STAND_IN = textwrap.dedent(
     t.start(); t.join()
     watched = subprocess.Popen(["sleep", "600"], start_new_session=True)
     reaper.watch(watched.pid)
+    # A child in this process's own group (the SDK's time-skipping server): the process alone.
+    plain = subprocess.Popen(["sleep", "600"])
+    reaper.watch(plain.pid, group=False)
     released = subprocess.Popen(["sleep", "600"], start_new_session=True)
     reaper.watch(released.pid)
     reaper.unwatch(released.pid)
     print(json.dumps({
         "postmaster": pg._postmaster_pid(), "temporal": box["temporal"].proc.pid,
-        "watched": watched.pid, "released": released.pid, "pg_dir": str(pg.base_dir),
+        "watched": watched.pid, "plain": plain.pid, "released": released.pid, "pg_dir": str(pg.base_dir),
     }), flush=True)
     sys.stdin.read()  # until the test kills this process
     """
@@ -90,4 +93,6 @@ def test_services_end_when_the_test_run_is_killed() -> None:
         for pid in [released, *pids.values()]:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
         shutil.rmtree(pg_dir, ignore_errors=True)
