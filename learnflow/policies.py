@@ -11,9 +11,12 @@ from datetime import timedelta
 from temporalio.common import RetryPolicy
 
 from learnflow.errors import NON_RETRYABLE
+from learnflow.settings import get_settings
 
-# A long activity heartbeats at least this often (its heartbeat carries the resume cursor).
-HEARTBEAT_TIMEOUT = timedelta(minutes=2)
+# A long activity heartbeats at least this often (its heartbeat carries the resume cursor), and a
+# worker killed mid-activity is noticed this long after its last heartbeat. A setting, read once
+# when the workflows are imported (a heartbeat timeout is no part of the command sequence).
+HEARTBEAT_TIMEOUT = timedelta(seconds=get_settings().activity_heartbeat_timeout_seconds)
 
 # Source steps (fetch, transform, load, prune) and OVS: transient failures (network, a database
 # restart) retry with backoff; the typed kinds in learnflow.errors fail at once.

@@ -118,6 +118,10 @@ class Settings(BaseSettings, OvsMediaHosts):
 
     # Worker: host:port for the SDK's Prometheus endpoint (empty: no metrics)
     worker_metrics_bind: str = ""
+    # How long Temporal waits for a long activity's next heartbeat before it retries the activity
+    # elsewhere: the time a killed worker's page takes to be picked up again. Read where the
+    # workflows are imported (the worker process); a value is replay-safe.
+    activity_heartbeat_timeout_seconds: float = Field(default=120.0, ge=5.0)
 
     # Reference data (platforms, offerors, departments, topics with crosswalks)
     reference_data_dir: Path = Field(default_factory=_default_reference_dir)

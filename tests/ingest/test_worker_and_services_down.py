@@ -29,9 +29,10 @@ from tests.helpers.stack import (
 
 pytestmark = [pytest.mark.reliability, pytest.mark.temporal, pytest.mark.postgres]
 
-# The fetch activity's heartbeat timeout (workflows/ingest.py): how long Temporal takes to notice
-# that the worker running it is dead. The retry cannot come sooner; the test allows a margin.
-FETCH_HEARTBEAT_TIMEOUT = 120.0
+# The fetch activity's heartbeat timeout (ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS, 120 s by default):
+# how long Temporal takes to notice that the worker running it is dead. The retry cannot come
+# sooner; the test's workers set it short, and the test allows a margin.
+FETCH_HEARTBEAT_TIMEOUT = 15.0
 
 
 def attempts(history, activity: str) -> list[int]:
@@ -84,7 +85,8 @@ async def test_worker_sigkilled_mid_fetch_then_replaced(stack: Stack):
     stack.fixtures.route(
         COURSES_PATH, lambda req: gate(req) if req.q("page") == "2" else pages(req)
     )
-    doomed = stack.start_worker()
+    heartbeat = {"ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS": str(FETCH_HEARTBEAT_TIMEOUT)}
+    doomed = stack.start_worker(**heartbeat)
     handle = await stack.start_ingest()
 
     act = await eventually(lambda: stack.pending(handle, "fetch_source_pages"), "fetch started")
@@ -93,7 +95,7 @@ async def test_worker_sigkilled_mid_fetch_then_replaced(stack: Stack):
     doomed.kill()
     assert doomed.proc.returncode == -9
     gate.open()  # the dead worker's request is answered into the void
-    stack.start_worker()
+    stack.start_worker(**heartbeat)
 
     result = await stack.result(handle, within=FETCH_HEARTBEAT_TIMEOUT + 90)
     assert result.outcome == "ok", result
