@@ -28,7 +28,7 @@ from activities.ingest_cpu import (
     transform_to_load,
 )
 from activities.progress import Progress, heartbeat, heartbeating
-from activities.search import keyword_generation_is_new, write_index
+from activities.search import index_in_line, keyword_generation_is_new, write_index
 from learnflow import models, reference
 from learnflow.contracts import (
     DEFAULT_QUEUE,
@@ -97,7 +97,10 @@ async def fetch_source_pages(req: FetchInput) -> FetchResult:
         )
         async for n, page in _enumerate(source.extract(ctx)):
             key = await stores.blobs.put(_page_key(req.source, req.run_id, n, page.kind), page.body)
-            result.pages.append(PageRef(kind=page.kind, key=key, item_count=page.item_count))
+            digest = hashlib.sha256(page.body).hexdigest()
+            result.pages.append(
+                PageRef(kind=page.kind, key=key, item_count=page.item_count, sha256=digest)
+            )
             heartbeat(Progress(stage="fetch", counts={"pages": len(result.pages)}))
     except TransientHttpError:
         raise  # the activity's retry policy retries the whole fetch (page keys are deterministic)
@@ -179,24 +182,45 @@ class _RawPage:
 
 async def _read_page(stores, req: TransformInput) -> _RawPage:
     """A stored page, its context pages and blocklist, its hash; and whether it is skipped
-    (`mark_page_seen`: loaded before, its resources intact, now marked seen by this run)."""
+    (`mark_page_seen`: loaded before, its resources intact, now marked seen by this run).
+    When the fetch recorded the pages' digests (`PageRef.sha256`), the skip is decided from
+    them: an unchanged page and its context pages (edX's programs page reads every course
+    page) are not read back; only a page that is transformed is."""
     source = get_source(req.source)
-    raw = await stores.blobs.get(req.page.key)
     context_refs = list(req.context)
     wanted = source.context_kinds.get(req.page.kind, ())
     if req.manifest_key and wanted:
         manifest = json.loads(await stores.blobs.get(req.manifest_key))
         context_refs += [PageRef(**p) for p in manifest if p["kind"] in wanted]
-    context_raw = [await stores.blobs.get(c.key) for c in context_refs]
     blocklist = await _run_blocklist(stores, source, req.run_id)
-    page_hash = _page_hash(source, req.page.kind, raw, [*context_raw, blocklist])
+    refs = [req.page, *context_refs]
+    if all(r.sha256 for r in refs):
+        digests = [bytes.fromhex(r.sha256 or "") for r in refs]
+        page_hash = _page_hash(source, req.page.kind, [*digests, _sha256(blocklist)])
+        seen = await _mark_seen(stores, req, page_hash)
+        if seen is not None:
+            return _RawPage(b"", [], blocklist, page_hash, seen)
+    raw = await stores.blobs.get(req.page.key)
+    context_raw = [await stores.blobs.get(c.key) for c in context_refs]
+    digests = [_sha256(b) for b in (raw, *context_raw, blocklist)]
+    page_hash = _page_hash(source, req.page.kind, digests)
+    # Digests given and no skip: the bytes read are these digests' (a fetch retry rewrites
+    # a run's pages and returns their new digests), so asking again would find nothing.
+    seen = None if all(r.sha256 for r in refs) else await _mark_seen(stores, req, page_hash)
+    return _RawPage(raw, context_raw, blocklist, page_hash, seen)
+
+
+async def _mark_seen(stores, req: TransformInput, page_hash: str) -> int | None:
     try:
-        seen = await stores.catalog.mark_page_seen(req.source, page_hash, req.run_id)
+        return await stores.catalog.mark_page_seen(req.source, page_hash, req.run_id)
     except Exception as exc:  # the skip is an optimisation, never a reason to fail
         # Database down: transform the long way; the upsert then meets the outage and retries.
         log.warning("page_skip.unavailable", source=req.source, error=str(exc))
-        seen = None
-    return _RawPage(raw, context_raw, blocklist, page_hash, seen)
+        return None
+
+
+def _sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
 
 
 async def put_batch(stores, batch_key: str, out: TransformOutput, page_hash: str | None) -> None:
@@ -217,17 +241,17 @@ def _transform_version(reference_dir: str) -> str:
     return digest.hexdigest()
 
 
-def _page_hash(source: Source, kind: str, raw: bytes, context: list[bytes]) -> str:
-    """The page's identity for skipping: its bytes, the context pages the transform reads, the
-    transform version and, for a transform that compares with "now", the UTC day."""
+def _page_hash(source: Source, kind: str, digests: list[bytes]) -> str:
+    """The page's identity for skipping, from the sha256 digests of its bytes, of the context
+    pages the transform reads and of the blocklist (in that order), the transform version and,
+    for a transform that compares with "now", the UTC day."""
     digest = hashlib.sha256()
     digest.update(_transform_version(str(get_settings().reference_data_dir)).encode())
     digest.update(f"\0{source.name}\0{kind}\0".encode())
     if source.reads_clock:
         digest.update(datetime.now(UTC).date().isoformat().encode())
-    digest.update(hashlib.sha256(raw).digest())
-    for page in context:
-        digest.update(hashlib.sha256(page).digest())
+    for part in digests:
+        digest.update(part)
     return digest.hexdigest()
 
 
@@ -393,6 +417,10 @@ async def prune_source(req: PruneInput) -> PruneResult:
     if req.fetch_complete:
         # Pages this run did not meet changed or went: their skip state is dead weight.
         await stores.catalog.forget_pages_except(req.source, req.run_id)
+    try:
+        result.index_pending = not await index_in_line(stores, req.source)
+    except Exception as exc:  # skipping the index child is an optimisation: run it
+        log.warning("prune.index_check_failed", source=req.source, error=str(exc))
     return result
 
 

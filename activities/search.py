@@ -376,6 +376,26 @@ async def index_content_files(req: IndexInput) -> IndexResult:
     return result
 
 
+async def index_in_line(stores, source: str) -> bool:
+    """Whether the source's index pass (`index_pending` + `index_content_files` for it) would
+    find nothing to do: neither index is a new generation, no resource of the source differs
+    from what the keyword index holds, no content file of it changed since the content
+    watermark. Read-only: a run that changed nothing skips its index child on this."""
+    marks = await read_watermarks(stores.blobs)
+    content_index = content_stores(stores.settings).keyword
+    for name, index in (("keyword", stores.keyword), ("indexed", content_index)):
+        generation = getattr(index, "generation", None)
+        if generation is not None and marks.get(f"generation:{name}") != generation:
+            return False
+    etl_source = _etl_source(source)
+    if await stores.catalog.pending_index(etl_source, 1):
+        return False
+    since = datetime.fromisoformat(marks["indexed"]) if marks.get("indexed") else None
+    async with stores.pool.acquire() as conn:
+        changed = await conn.fetch(_CONTENT_ROWS, since, etl_source, 0, 1)
+    return not changed
+
+
 def _chunk_points(rows: list[dict]) -> tuple[list[VectorPoint], list[str]]:
     """The visible rows' 512-word chunks as points (vectors still to set), and their texts."""
     points: list[VectorPoint] = []

@@ -104,6 +104,13 @@ RECORDINGS: tuple[Recording, ...] = (
         "skipped: the source has no credentials (fetch returns a skip reason)",
     ),
     Recording(
+        "IngestSourceWorkflow",
+        "histories/ingest/mitxonline-again",
+        IngestSourceInput(source="mitxonline"),
+        "unchanged re-run: every page skipped by hash, nothing pruned, so no index child and no"
+        " embed child (rerun-idle-v1)",
+    ),
+    Recording(
         "IndexResourcesWorkflow",
         "histories/index/all",
         IndexInput(),

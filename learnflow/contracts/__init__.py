@@ -37,6 +37,10 @@ class PageRef(BaseModel):
     kind: str
     key: str
     item_count: int
+    # sha256 of the stored bytes, taken by the fetch that wrote them: an unchanged page is
+    # then recognised (`mark_page_seen`) without reading it or its context pages back.
+    # None: pages written before this field, and `learn load`'s (never skipped).
+    sha256: str | None = None
 
 
 class FetchInput(BaseModel):
@@ -110,6 +114,9 @@ class PruneResult(BaseModel):
     unpublished: int = 0
     refused: bool = False
     reason: str | None = None
+    # After the prune: whether the source's index child has anything to do (True when unsure,
+    # and in histories from before the field). rerun-idle-v1 skips the child when False.
+    index_pending: bool = True
 
 
 class IndexInput(BaseModel):

@@ -39,6 +39,22 @@ def counted_transforms(monkeypatch) -> dict[str, int]:
     return calls
 
 
+@pytest.fixture
+def page_reads(sources_app, monkeypatch) -> list[str]:
+    """The raw xPRO pages read back from the blob store (not the manifest, not the blocklist)."""
+    reads: list[str] = []
+    blobs = type(sources_app.stores.blobs)
+    get = blobs.get
+
+    async def counting_get(self, key: str) -> bytes:
+        if key.startswith("raw/xpro/") and key.endswith(("-courses", "-programs")):
+            reads.append(key)
+        return await get(self, key)
+
+    monkeypatch.setattr(blobs, "get", counting_get)
+    return reads
+
+
 async def _state(app) -> tuple[dict[str, bool], dict[int, str]]:
     async with app.stores.pool.acquire() as conn:
         rows = await conn.fetch(
@@ -49,7 +65,7 @@ async def _state(app) -> tuple[dict[str, bool], dict[int, str]]:
 
 
 async def test_unchanged_pages_are_skipped_and_still_count_as_seen(
-    sources_app, sources_server, counted_transforms
+    sources_app, sources_server, counted_transforms, page_reads
 ):
     app = sources_app
     first = await ingest(app, "xpro")
@@ -59,10 +75,13 @@ async def test_unchanged_pages_are_skipped_and_still_count_as_seen(
     assert total == len(published) == 4
 
     counted_transforms.update(courses=0, programs=0)
+    page_reads.clear()
     again = await ingest(app, "xpro")
     assert again.outcome == "ok" and again.unpublished == 0, again
     assert (again.inserted, again.updated, again.unchanged) == (0, 0, total)
     assert counted_transforms == {"courses": 0, "programs": 0}  # both pages skipped
+    # ... on the digests the fetch took: neither page was read back to be hashed
+    assert page_reads == [], page_reads
     assert await _state(app) == (published, versions)  # nothing rewritten, nothing pruned
 
     # A row changed behind the source's back (a delete webhook): its page is transformed again
@@ -77,6 +96,7 @@ async def test_unchanged_pages_are_skipped_and_still_count_as_seen(
     assert await unpublish_resource(app.stores.pool, "xpro", platform, course, "course") == 1
     healed = await ingest(app, "xpro")
     assert healed.outcome == "ok" and healed.updated == 1, healed
+    assert [k.rsplit("-", 1)[1] for k in page_reads] == ["courses"]  # read to be transformed
     assert counted_transforms == {"courses": len(XPRO_COURSES), "programs": 0}
     assert (await _state(app))[0] == published
 
