@@ -8,6 +8,7 @@ test can script faults (500, 429 with Retry-After, truncated bodies) before the 
 from __future__ import annotations
 
 import multiprocessing
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -17,6 +18,17 @@ from urllib.parse import parse_qs, urlsplit
 from sources._demo import Handler as Handler
 from sources._demo import Request as Request
 from sources._demo import Response as Response
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """No traceback for a client that went away mid-answer: the fetch drops pages it
+        requested ahead and no longer needs (HTTP_PAGE_PREFETCH). Any other error prints."""
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return
+        super().handle_error(request, client_address)
 
 
 class FixtureServer:
@@ -56,8 +68,7 @@ class FixtureServer:
             do_PUT = _handle
             do_DELETE = _handle
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _H)
-        self._httpd.daemon_threads = True
+        self._httpd = _Server(("127.0.0.1", port), _H)
         self._thread: threading.Thread | None = None
         self._process: multiprocessing.process.BaseProcess | None = None
 
