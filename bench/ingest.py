@@ -298,9 +298,18 @@ async def store_limit(dsn: str) -> dict[str, Any]:
 
 
 async def run(
-    n: int, page_size: int, encoder_sample: int, catalog_only: bool = False
+    n: int,
+    page_size: int,
+    encoder_sample: int,
+    catalog_only: bool = False,
+    workers: int | None = None,
 ) -> dict[str, Any]:
+    """One round on fresh services. `workers`: the default queue is served by that many
+    `python -m worker --queue default` processes (bench.scaling's), not by this process, and
+    the keyword index is an OpenSearch node (tantivy's writer belongs to one process)."""
+    from bench.scaling import REPO, start_workers
     from devstack.harness.fixture_server import FixtureServer
+    from devstack.harness.opensearch import OpenSearchNode
     from devstack.harness.postgres import DebianPostgres
     from devstack.harness.temporal import DevServer
     from devstack.system import start_app
@@ -316,7 +325,9 @@ async def run(
     pg = DebianPostgres().start()
     temporal = DevServer(db_file=work / "temporal.db", log_file=work / "temporal.log").start()
     server = FixtureServer()  # served from its own process once the routes are in (below)
+    node = OpenSearchNode() if workers else None
     app = None
+    processes: list = []
     try:
         env = {
             "LEARNFLOW_ENV_FILE": "",
@@ -329,6 +340,13 @@ async def run(
             "GRPC_AUTH_ENABLED": "false",
             "BLOB_STORE_URL": str(work / "blobs"),
         }
+        if node is not None:
+            env.update(
+                KEYWORD_BACKEND="opensearch",
+                OPENSEARCH_URL=node.start(),
+                OPENSEARCH_INDEX=f"bench{workers}",
+                WORKER_METRICS_BIND="",
+            )
         env.update(install_mitxonline(server, *catalog["mitxonline"], page_size=page_size))
         env.update(install_edx(server, *catalog["edx"], page_size=page_size))
         # The upstream is another machine in production: its JSON encoding must not share the
@@ -337,12 +355,18 @@ async def run(
         os.environ.update(env)
         reset_settings()
         await reset_stores()
-        if catalog_only:  # no worker on the embeddings queue: the embed children wait, unrun
-            from learnflow.contracts import EMBEDDINGS_QUEUE, TASK_QUEUES
+        from learnflow.contracts import DEFAULT_QUEUE, EMBEDDINGS_QUEUE, TASK_QUEUES
 
-            app = await start_app(queues=[q for q in TASK_QUEUES if q != EMBEDDINGS_QUEUE])
-        else:
-            app = await start_app()
+        # --catalog-only: no worker on the embeddings queue (the embed children wait, unrun)
+        skipped = {EMBEDDINGS_QUEUE} if catalog_only else set()
+        if workers:
+            skipped.add(DEFAULT_QUEUE)
+        app = await start_app(queues=[q for q in TASK_QUEUES if q not in skipped])
+        if workers:  # after start_app: its process migrated the database
+            logs = work / "logs"
+            logs.mkdir()
+            worker_env = {**os.environ, "PYTHONPATH": str(REPO)}
+            processes = await start_workers(DEFAULT_QUEUE, workers, worker_env, logs)
         sources = ["mitxonline", "edx"]
 
         started = time.perf_counter()
@@ -396,6 +420,9 @@ async def run(
             "resources_generated": total,
             "page_size": page_size,
             "catalog_only": catalog_only,
+            # default-queue worker processes (None: the default queue ran in the bench's process)
+            "workers": workers,
+            "keyword_backend": "opensearch" if workers else "tantivy",
             "generate_seconds": round(generate_s, 2),
             "load_average": [round(x, 2) for x in os.getloadavg()],
             "first": {
@@ -442,9 +469,13 @@ async def run(
             "machine": machine(),
         }
     finally:
+        for proc in processes:
+            proc.stop()
         if app is not None:
             await app.stop()
         await reset_stores()
+        if node is not None:
+            node.stop()
         server.stop()
         temporal.stop()
         pg.stop()
@@ -479,6 +510,23 @@ def _embed_figures(
     }
 
 
+def scaling(one: dict[str, Any], many: dict[str, Any]) -> dict[str, Any]:
+    """The catalog path's and the re-run's figures with N default-queue processes ÷ with 1
+    (each round on fresh services, same catalog)."""
+    first = [r["first"]["resources_per_second"] for r in (one, many)]
+    rerun = [r["rerun"]["seconds"] for r in (one, many)]
+    return {
+        "workers": many["workers"],
+        "first_resources_per_second": {"1": first[0], str(many["workers"]): first[1]},
+        "first_speedup": round(first[1] / first[0], 2),
+        "rerun_seconds": {"1": rerun[0], str(many["workers"]): rerun[1]},
+        "load_average_at_end": {
+            "1": one["load_average"],
+            str(many["workers"]): many["load_average"],
+        },
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--resources", type=int, default=10_000)
@@ -492,14 +540,26 @@ def main(argv: list[str] | None = None) -> None:
         help="no embeddings worker: the catalog path and the re-run only (embedding 100k with"
         " the default encoder takes ~45 min here); the output's embed section says so",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="serve the default queue by N worker processes (python -m worker --queue default;"
+        " keyword index on an OpenSearch node); N > 1 first runs a round with 1 process on"
+        " fresh services and adds `scaling` (N processes ÷ 1)",
+    )
     parser.add_argument("--json", action="store_true", help="print only the JSON object")
     args = parser.parse_args(argv)
     from learnflow.logging import configure_logging
 
     configure_logging(level="WARNING")  # logs on stderr; the JSON object alone on stdout
-    result = asyncio.run(
-        run(args.resources, args.page_size, args.encoder_sample, args.catalog_only)
-    )
+    sized = (args.resources, args.page_size, args.encoder_sample, args.catalog_only)
+    baseline = None
+    if args.workers and args.workers > 1:
+        baseline = asyncio.run(run(*sized, workers=1))
+    result = asyncio.run(run(*sized, workers=args.workers))
+    if baseline is not None:
+        result["scaling"] = scaling(baseline, result)
     print(json.dumps(result, indent=None if args.json else 2))
     sys.stdout.flush()
 
