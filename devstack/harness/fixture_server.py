@@ -106,6 +106,25 @@ class FixtureServer:
         except Exception as exc:
             return Response.json({"detail": f"fixture handler failed: {exc}"}, status=500)
 
+    def answer_once(self) -> None:
+        """Static upstream: each route answers a distinct request (path, query, authorization)
+        by calling its handler once, then repeats that response. A benchmark's upstream then
+        spends no CPU encoding a page again (the real APIs are other machines and caches)."""
+
+        def remembered(handler: Handler) -> Handler:
+            answers: dict[tuple, Response] = {}
+
+            def answer(req: Request) -> Response:
+                query = tuple(sorted((k, tuple(v)) for k, v in req.query.items()))
+                key = (req.path, query, req.headers.get("authorization"), req.body)
+                if key not in answers:
+                    answers[key] = handler(req)
+                return answers[key]
+
+            return answer
+
+        self.routes = {route: remembered(h) for route, h in self.routes.items()}
+
     def hits(self, path: str) -> int:
         with self._lock:
             return sum(1 for r in self.requests if r.path == path)
