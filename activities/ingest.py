@@ -411,6 +411,7 @@ async def prune_source(req: PruneInput) -> PruneResult:
         fetch_complete=req.fetch_complete,
         max_share=stores.settings.prune_max_share,
         force=req.force,
+        written=req.written,
     )
     if result.refused:
         log.warning("prune.refused", source=req.source, reason=result.reason)

@@ -134,6 +134,7 @@ class IngestSourceWorkflow(StageProgress):
                 fetch_complete=fetch.complete,
                 force=req.force_prune,
                 options=req.options,
+                written=result.inserted + result.updated,
             ),
             result_type=PruneResult,
             summary="unpublish what vanished upstream (guarded)",

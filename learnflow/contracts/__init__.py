@@ -108,6 +108,9 @@ class PruneInput(BaseModel):
     # The run's extractor options: a run of some kinds (mitpe's courses, or its news and
     # events) prunes only what those kinds own. Empty (histories before this field): all kinds.
     options: dict[str, str] = Field(default_factory=dict)
+    # Rows the run's pages wrote (inserted + updated): statistics are refreshed after a large
+    # load only. None (histories before this field): the rows seen decide, as before.
+    written: int | None = None
 
 
 class PruneResult(BaseModel):

@@ -406,8 +406,10 @@ class CatalogStore(PageState, ChangeFeeds):
         fetch_complete: bool,
         max_share: float,
         force: bool = False,
+        written: int | None = None,
     ) -> PruneResult:
-        """Unpublish what a complete fetch no longer lists, unless the guard refuses."""
+        """Unpublish what a complete fetch no longer lists, unless the guard refuses.
+        `written`: rows the run wrote (None: unknown, the rows seen stand in for them)."""
         async with self.pool.acquire() as conn, conn.transaction():
             # Fresh statistics for the marks this run just wrote: with stale ones the planner
             # takes the run's tens of thousands of marks for one row and nests the anti-joins
@@ -457,7 +459,7 @@ class CatalogStore(PageState, ChangeFeeds):
             )
             if reason and not force:
                 await conn.execute("DELETE FROM etl_seen WHERE run_id = $1", run_id)
-                await self._refresh_statistics(conn, seen_resources)
+                await self._refresh_statistics(conn, seen_resources if written is None else written)
                 return PruneResult(unpublished=0, refused=True, reason=reason)
             unpublished = 0
             if vanished:
@@ -483,14 +485,16 @@ class CatalogStore(PageState, ChangeFeeds):
                 )
                 unpublished += int(status.split()[-1])
             await conn.execute("DELETE FROM etl_seen WHERE run_id = $1", run_id)
-            await self._refresh_statistics(conn, seen_resources)
+            changed = seen_resources if written is None else written + unpublished
+            await self._refresh_statistics(conn, changed)
         return PruneResult(unpublished=unpublished)
 
-    async def _refresh_statistics(self, conn: asyncpg.Connection, seen: int) -> None:
+    async def _refresh_statistics(self, conn: asyncpg.Connection, loaded: int) -> None:
         """After a large load, before the run's index and embed passes: autovacuum has not yet
         seen the new rows, and with stale statistics `pending_index` hashes and spills the whole
-        source on every batch (2.6x slower at 50k resources). A few hundred ms per large run."""
-        if seen >= ANALYZE_AFTER_ROWS:
+        source on every batch (2.6x slower at 50k resources). A few hundred ms per large run;
+        a run that wrote nothing (an unchanged re-run) changed no statistics and skips it."""
+        if loaded >= ANALYZE_AFTER_ROWS:
             await conn.execute(
                 "ANALYZE learning_resource; ANALYZE search_index_state; ANALYZE embedding_state"
             )

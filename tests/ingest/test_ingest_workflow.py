@@ -36,10 +36,19 @@ pytestmark = pytest.mark.temporal
 class FakeActivities:
     """Stand-ins registered under the real activity names; they record what the workflow asked."""
 
-    def __init__(self, pages: list[PageRef], complete: bool = True, refuse_prune: bool = False):
+    def __init__(
+        self,
+        pages: list[PageRef],
+        complete: bool = True,
+        refuse_prune: bool = False,
+        unchanged: bool = False,
+        index_pending: bool = True,
+    ):
         self.pages = pages
         self.complete = complete
         self.refuse_prune = refuse_prune
+        self.unchanged = unchanged  # every page skipped by hash, nothing pruned (a re-run)
+        self.index_pending = index_pending  # what the prune says of the source's indexes
         self.calls: list[tuple[str, object]] = []
         self.embedded: EmbedResult | None = None  # the embed child's result (set by _run)
 
@@ -70,6 +79,8 @@ class FakeActivities:
         @activity.defn(name="load_page")
         async def load_page(req: TransformInput) -> PageLoadResult:
             self.calls.append(("load", req))
+            if self.unchanged:
+                return PageLoadResult(unchanged=req.page.item_count)
             return PageLoadResult(inserted=2, unchanged=1, quarantined=1, indexed=2)
 
         @activity.defn(name="prune_source")
@@ -77,7 +88,9 @@ class FakeActivities:
             self.calls.append(("prune", req))
             if self.refuse_prune or not req.fetch_complete:
                 return PruneResult(refused=True, reason="fetch did not complete")
-            return PruneResult(unpublished=1)
+            return PruneResult(
+                unpublished=0 if self.unchanged else 1, index_pending=self.index_pending
+            )
 
         @activity.defn(name="index_pending")
         async def index(req: IndexInput) -> IndexResult:
@@ -206,3 +219,25 @@ async def test_force_prune_is_passed_through(time_skipping_env):
     await _run(time_skipping_env, fakes, force_prune=True)
     prune = next(c[1] for c in fakes.calls if c[0] == "prune")
     assert prune.force is True
+
+
+@pytest.mark.parametrize("index_pending", [False, True])
+async def test_an_unchanged_rerun_starts_no_child_with_nothing_to_do(
+    time_skipping_env, index_pending
+):
+    """rerun-idle-v1: every page skipped, nothing pruned: no embed child; an index child only
+    when the prune found the source's indexes lagging (an earlier run's leftovers)."""
+    pages = [PageRef(kind="courses", key="raw/k", item_count=3)]
+    fakes = FakeActivities(pages, unchanged=True, index_pending=index_pending)
+    result = await _run(time_skipping_env, fakes)
+    assert result.outcome == "ok" and (result.inserted, result.updated, result.unchanged) == (
+        0,
+        0,
+        3,
+    )
+    names = [c[0] for c in fakes.calls]
+    assert ("index" in names) is index_pending
+    assert "embed" not in names and result.embed_workflow_id is None
+    assert names[-1] == "finish"
+    prune = next(c[1] for c in fakes.calls if c[0] == "prune")
+    assert prune.written == 0  # nothing written: the prune refreshes no statistics

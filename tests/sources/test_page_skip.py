@@ -82,6 +82,7 @@ async def test_unchanged_pages_are_skipped_and_still_count_as_seen(
     assert counted_transforms == {"courses": 0, "programs": 0}  # both pages skipped
     # ... on the digests the fetch took: neither page was read back to be hashed
     assert page_reads == [], page_reads
+    assert again.embed_workflow_id is None  # nothing written, nothing to embed (rerun-idle-v1)
     assert await _state(app) == (published, versions)  # nothing rewritten, nothing pruned
 
     # A row changed behind the source's back (a delete webhook): its page is transformed again
@@ -97,6 +98,7 @@ async def test_unchanged_pages_are_skipped_and_still_count_as_seen(
     healed = await ingest(app, "xpro")
     assert healed.outcome == "ok" and healed.updated == 1, healed
     assert [k.rsplit("-", 1)[1] for k in page_reads] == ["courses"]  # read to be transformed
+    assert healed.embed_workflow_id  # a row written: its embedding is caught up
     assert counted_transforms == {"courses": len(XPRO_COURSES), "programs": 0}
     assert (await _state(app))[0] == published
 
