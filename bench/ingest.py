@@ -25,6 +25,10 @@ Two figures, as the pipeline has two paths (#17):
   table + one INSERT … ON CONFLICT DO UPDATE … WHERE hash differs, into an empty table (all
   inserts) and again (no change).
 
+* `--workers N`: the default queue is served by N `python -m worker --queue default` processes
+  instead of the bench's own, the keyword index by an OpenSearch node; with N > 1 a round with
+  one process runs first (fresh services, same catalog) and `scaling` compares the two.
+
 Prints one JSON object (with the machine: nproc, memory, CPU model).
 """
 
