@@ -14,7 +14,8 @@ import pytest
 from temporalio.testing import ActivityEnvironment
 
 from activities.ingest import prune_source
-from learnflow.contracts import PruneInput, PruneResult
+from activities.search import index_content_files, index_pending
+from learnflow.contracts import IndexInput, PruneInput, PruneResult
 from learnflow.models import FeedItem, FeedSource, FeedType
 from tests.conftest import unique_id
 from tests.helpers.catalog import course
@@ -126,3 +127,19 @@ async def test_a_courses_run_unpublishes_what_it_missed_and_leaves_news_alone(ap
             "SELECT content_hash FROM learning_resource WHERE readable_id = $1", own[0]
         )
     assert pruned == "pruned"  # a returning course is rewritten by its next upsert
+
+
+async def test_prune_reports_whether_the_source_index_lags(app, own):
+    """rerun-idle-v1 skips the run's index child on `index_pending`: True while the test's rows
+    were never indexed, False once the source's index pass has run and nothing changed since."""
+    run_id = unique_id("prune-run")
+    await _see_all_but(app, run_id, [])
+    out = await _prune(run_id)
+    assert not out.refused and out.unpublished == 0 and out.index_pending
+    indexed = await ActivityEnvironment().run(index_pending, IndexInput(source=SOURCE))
+    assert indexed.indexed >= OWN
+    await ActivityEnvironment().run(index_content_files, IndexInput(source=SOURCE))
+    run_id = unique_id("prune-run")
+    await _see_all_but(app, run_id, [])
+    again = await _prune(run_id)
+    assert not again.refused and again.index_pending is False
