@@ -11,6 +11,7 @@ import asyncio
 import gc
 import ipaddress
 import json
+import os
 import random
 import re
 import ssl
@@ -59,10 +60,16 @@ def _retry_after_seconds(value: str | None) -> float | None:
     return max(0.0, (when - _dt.datetime.now(_dt.UTC)).total_seconds())
 
 
-@cache
 def _tls_context() -> ssl.SSLContext:
-    """One verifying TLS context per process (httpx's default, certifi's roots): building one
-    loads the CA bundle, ~40 ms of CPU, which every fetch activity paid for its own client."""
+    """One verifying TLS context per process and CA bundle: building one loads the bundle,
+    ~40 ms of CPU, which every fetch activity paid for its own client. httpx picks the bundle
+    from SSL_CERT_FILE / SSL_CERT_DIR (`learn up --demo` points them at its proxy's CA), else
+    certifi's; those variables are read here only as the key of that choice."""
+    return _tls_context_for(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+@cache
+def _tls_context_for(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
