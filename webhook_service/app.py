@@ -27,7 +27,11 @@ from starlette.routing import Route
 from learnflow.contracts import IngestSourceInput, OcwUnpublishInput
 from webhook_service import models as m
 from webhook_service import targets as t
-from webhook_service.certificates import PublicProgramCertificate, list_program_certificates
+from webhook_service.certificates import (
+    PublicProgramCertificate,
+    RoleNotProvisionedError,
+    list_program_certificates,
+)
 from webhook_service.config import WebhookConfig
 from webhook_service.dedupe import (
     DeliveryStore,
@@ -341,6 +345,9 @@ class _Service:
             asyncpg.InterfaceError,
         ) as exc:
             raise ApiError(503, "unavailable", "certificate database unavailable") from exc
+        except RoleNotProvisionedError as exc:
+            log.error("certificates.role_missing", error=str(exc))
+            raise ApiError(503, "unavailable", "certificate roles not provisioned") from exc
         results = [
             PublicProgramCertificate.model_validate(c.model_dump()).model_dump(mode="json")
             for c in certs

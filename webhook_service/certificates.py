@@ -4,15 +4,31 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime
 
 import asyncpg
 from pydantic import BaseModel
 
+from learnflow.db.roles import (
+    APP_ROLE,
+    REVERSE_ETL_ROLE,
+    RoleNotProvisionedError,
+    set_local_role,
+)
+
+__all__ = [
+    "APP_ROLE",
+    "REVERSE_ETL_ROLE",
+    "ProgramCertificate",
+    "PublicProgramCertificate",
+    "RoleNotProvisionedError",
+    "list_program_certificates",
+    "write_program_certificates",
+]
+
 SCHEMA = "external"
 TABLE = f"{SCHEMA}.programcertificate"
-APP_ROLE = "learnflow_app"
-REVERSE_ETL_ROLE = "learnflow_reverse_etl"
 _ROLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 COLUMNS = (
@@ -83,11 +99,30 @@ async def list_program_certificates(
 ) -> list[ProgramCertificate]:
     """A learner's certificates (email matched case-insensitively), read as `role` inside a
     read-only transaction (`SET LOCAL ROLE`), so the connection's own rights are not used.
-    Pass a connection that is not already inside a transaction."""
+    Pass a connection that is not already inside a transaction. A missing role raises
+    RoleNotProvisionedError, which names the fix."""
     if role and not _ROLE.fullmatch(role):
         raise ValueError(f"not a role name: {role!r}")
     async with conn.transaction(readonly=True):
         if role:
-            await conn.execute(f'SET LOCAL ROLE "{role}"')
+            await set_local_role(conn, role)
         rows = await conn.fetch(_SELECT, user_email)
     return [ProgramCertificate(**dict(r)) for r in rows]
+
+
+_UPSERT = (
+    f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) "  # noqa: S608 - constant identifiers only
+    f"VALUES ({', '.join(f'${i + 1}' for i in range(len(COLUMNS)))}) "
+    "ON CONFLICT (record_hash) DO UPDATE SET "
+    + ", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS if c != "record_hash")
+)
+
+
+async def write_program_certificates(
+    conn: asyncpg.Connection, certs: Sequence[ProgramCertificate]
+) -> None:
+    """Upsert on the sync hash as the reverse-ETL role, as the reverse-ETL sync does (a local
+    load, a backfill). A missing role raises RoleNotProvisionedError, which names the fix."""
+    async with conn.transaction():
+        await set_local_role(conn, REVERSE_ETL_ROLE)
+        await conn.executemany(_UPSERT, [[getattr(c, col) for col in COLUMNS] for c in certs])

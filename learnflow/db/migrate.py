@@ -51,10 +51,16 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
 
 async def prepare_database(stores: Stores) -> None:
     """Migrate and load reference data: what `learn migrate` and `learn up` do before serving."""
+    from learnflow.db.roles import PROVISION_HINT, grant_role_privileges, missing_roles
     from learnflow.reference import reference_data
 
     async with stores.pool.acquire() as conn:
         applied = await migrate(conn)
+        # Roles an admin provisioned after 0002 ran get their grants here (db/roles.py).
+        await grant_role_privileges(conn)
+        missing = await missing_roles(conn)
     if applied:
         log.info("db.migrated", applied=applied)
+    if missing:
+        log.warning("db.roles_missing", roles=missing, fix=PROVISION_HINT)
     await stores.catalog.load_reference_data(reference_data())

@@ -2,18 +2,30 @@
 -- external reverse-ETL sync, read by the app. Columns and types follow MIT Learn's model.
 --
 -- Roles are NOLOGIN groups, created idempotently (roles are cluster-wide, so a second database or
--- a re-run must not fail). Operators grant them to real login users:
+-- a re-run must not fail). Creating a role needs CREATEROLE, which a managed database's owner
+-- usually lacks: then this migration creates no role (a NOTICE says so) and grants nothing to the
+-- missing ones; `learn db provision-roles` (an admin with CREATEROLE) creates them, and every
+-- `learn migrate` re-applies the grants (learnflow/db/roles.py). Operators grant the roles to real
+-- login users:
 --     GRANT learnflow_reverse_etl TO hightouch_sync;   GRANT learnflow_app TO learnflow_web;
 -- The app reads with `SET LOCAL ROLE learnflow_app` (webhook_service/certificates.py).
 
 DO $$
+DECLARE
+    may_create boolean := (
+        SELECT rolcreaterole OR rolsuper FROM pg_roles WHERE rolname = current_user
+    );
+    r text;
 BEGIN
-    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'learnflow_reverse_etl') THEN
-        CREATE ROLE learnflow_reverse_etl NOLOGIN;
-    END IF;
-    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'learnflow_app') THEN
-        CREATE ROLE learnflow_app NOLOGIN;
-    END IF;
+    FOREACH r IN ARRAY ARRAY['learnflow_reverse_etl', 'learnflow_app'] LOOP
+        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r) THEN
+            IF may_create THEN
+                EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+            ELSE
+                RAISE NOTICE 'role % not created: % has no CREATEROLE; run `learn db provision-roles` as an admin, then `learn migrate`', r, current_user;
+            END IF;
+        END IF;
+    END LOOP;
 END
 $$;
 
@@ -47,7 +59,17 @@ CREATE INDEX IF NOT EXISTS programcertificate_user_email_idx
 
 REVOKE ALL ON SCHEMA external FROM PUBLIC;
 REVOKE ALL ON external.programcertificate FROM PUBLIC;
-GRANT USAGE ON SCHEMA external TO learnflow_reverse_etl, learnflow_app;
--- SELECT too: upserts (ON CONFLICT DO UPDATE) and DELETE ... WHERE read the rows they change.
-GRANT SELECT, INSERT, UPDATE, DELETE ON external.programcertificate TO learnflow_reverse_etl;
-GRANT SELECT ON external.programcertificate TO learnflow_app;
+-- Grants only to the roles that exist (see above).
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'learnflow_reverse_etl') THEN
+        GRANT USAGE ON SCHEMA external TO learnflow_reverse_etl;
+        -- SELECT too: upserts (ON CONFLICT DO UPDATE) and DELETE ... WHERE read the rows they change.
+        GRANT SELECT, INSERT, UPDATE, DELETE ON external.programcertificate TO learnflow_reverse_etl;
+    END IF;
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'learnflow_app') THEN
+        GRANT USAGE ON SCHEMA external TO learnflow_app;
+        GRANT SELECT ON external.programcertificate TO learnflow_app;
+    END IF;
+END
+$$;
