@@ -181,8 +181,8 @@ async def grpc_latencies(
                 "server_cpu_ms_per_answer": round(server_ms, 2),
                 "client_cpu_ms_per_answer": round(client_ms, 2),
                 # What these CPU costs allow on the machine's cores with no neighbours and the
-                # load spread over the server processes (tantivy-py 0.27 holds the GIL during
-                # `search`, so one process runs one keyword search at a time).
+                # load spread over the server processes (the engines release the GIL while they
+                # search; each process runs the Python part of its calls one at a time).
                 "cpu_bound_qps": round((os.cpu_count() or 1) * 1000 / (server_ms + client_ms), 1),
             }
     finally:
