@@ -30,8 +30,15 @@ from learnflow.search_doc import (
     filter_values,
     search_text,
 )
-from learnflow.stores.keyword import SORT_FIELDS, Hit, KeywordQuery, KeywordResults
-from learnflow.stores.tantivy_query import TEXT_TOKENIZER, TextQueries, prepare, register
+from learnflow.stores.keyword import (
+    SORT_FIELDS,
+    Hit,
+    KeywordQuery,
+    KeywordResults,
+    engine_text,
+    is_quoted,
+)
+from learnflow.stores.tantivy_query import TEXT_TOKENIZER, TextQueries, analyse, prepare, register
 
 # Bumped when the schema or an analyzer changes: an index written with an older schema is left
 # alone and a new one is built next to it by the indexing workflow, which sees the new
@@ -275,12 +282,36 @@ class TantivyIndex:
             and q.offset + q.limit <= SHAPING_WINDOW
         )
 
+    def _loose_phrase(self, q: KeywordQuery) -> bool:
+        """A sloppy phrase of 3+ words, which tantivy's unscored matching (what aggregations
+        run) checks per pair of words, not as one slop budget over the phrase as its scored
+        search does: it matches documents the search does not (tantivy PR #2031 carries the
+        budget for the scored path only)."""
+        if q.title_prefix is not None or q.search_mode != "phrase" or q.slop <= 0:
+            return False
+        text = engine_text(q.text)
+        return not is_quoted(text) and len({t.position for t in analyse(text)}) > 2
+
+    def _scored_matches(self, searcher: tantivy.Searcher, query: tantivy.Query) -> tantivy.Query:
+        """The documents `query`'s scored search matches, as a set of ids (so an aggregation
+        counts exactly those)."""
+        n = int(searcher.search(query, limit=1, count=True).count or 0)
+        if not n:
+            return tantivy.Query.empty_query()
+        addresses = [a for _s, a in searcher.search(query, limit=n, count=False).hits]
+        ids = searcher.fast_field_values("id", addresses)
+        return tantivy.Query.term_set_query(self.schema, "id", ids)
+
     def _search_sync(self, q: KeywordQuery) -> KeywordResults:
         searcher = self.index.searcher()
         text_q = self._text_query(q, searcher)
         query = self._combine(text_q, self._filter_query(q.filters))
         scored = bool(q.text.strip()) and not q.sort and q.title_prefix is None
         shaping = self._shapes(q)
+        loose = self._loose_phrase(q)
+        if loose and not scored:
+            # A sorted search does not score either: it gets the scored search's matches.
+            query = self._scored_matches(searcher, query)
         # tantivy panics on limit=0 (a count- or facets-only request): ask for one hit to get
         # the count and drop it. Negative paging values are clamped as OpenSearch's from/size.
         limit, offset = max(0, int(q.limit)), max(0, int(q.offset))
@@ -333,6 +364,8 @@ class TantivyIndex:
             if q.filters.get(n)
         ]
         for names, facet_q in groups:
+            if loose and (scored or facet_q is not query):
+                facet_q = self._scored_matches(searcher, facet_q)
             agg = searcher.aggregate(
                 facet_q, {n: {"terms": {"field": f"f_{n}", "size": 10000}} for n in names}
             )
