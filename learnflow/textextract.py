@@ -7,15 +7,18 @@ the CLI and small deployments need no server. Both enforce a timeout and return 
 
 from __future__ import annotations
 
-import concurrent.futures
 import mimetypes
+import multiprocessing
 import os
 import re
 import shutil
 import tempfile
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 DEFAULT_TIMEOUT_S = 60.0  # MIT Learn's TIKA_TIMEOUT
@@ -83,13 +86,64 @@ def _is_pdf(data: bytes, filename: str, content_type: str | None) -> bool:
     )
 
 
+_PER_PROCESS: dict[tuple[int, str], tuple[Any, Any]] = {}
+
+
+def parse_path(path: str, use_ocr: bool, max_chars: int, ocr_language: str) -> tuple[str, dict]:
+    """iscc-tika on one file, in the calling process (the parse child's default parse).
+
+    From a file named with the real suffix: iscc-tika's byte API cannot take a Content-Type, and
+    without a name an HTML fragment is detected as text/plain (tags kept). One plain and one OCR
+    Extractor per process (the setters return new objects)."""
+    pair = _PER_PROCESS.get((max_chars, ocr_language))
+    if pair is None:
+        from iscc_tika import Extractor, PdfOcrStrategy, PdfParserConfig, TesseractOcrConfig
+
+        plain = Extractor().set_extract_string_max_length(max_chars)
+        ocr = plain.set_ocr_config(
+            TesseractOcrConfig().set_skip_ocr(False).set_language(ocr_language)
+        ).set_pdf_config(PdfParserConfig().set_ocr_strategy(PdfOcrStrategy.OCR_AND_TEXT_EXTRACTION))
+        pair = _PER_PROCESS[(max_chars, ocr_language)] = (plain, ocr)
+    text, metadata = (pair[1] if use_ocr else pair[0]).extract_file_to_string(path)
+    return text or "", dict(metadata or {})
+
+
+ParseFn = Callable[[str, bool, int, str], tuple[str, dict]]
+
+
+def _parse_child(conn: Connection, parse: ParseFn, max_chars: int, ocr_language: str) -> None:
+    """A parse process: parses the files its parent names, one at a time, until the pipe closes."""
+    while True:
+        try:
+            path, use_ocr = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            conn.send(("ok", *parse(path, use_ocr, max_chars, ocr_language)))
+        except Exception as exc:  # iscc-tika raises TypeError/RuntimeError wrapping Java errors
+            conn.send(("error", f"{type(exc).__name__}: {exc}", {}))
+
+
+@dataclass
+class _Child:
+    process: BaseProcess
+    conn: Connection
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.join(5)
+        self.conn.close()
+
+
 class EmbeddedTikaExtractor(TextExtractor):
-    """Tika compiled to native code (`iscc-tika`), run in worker threads with a timeout.
+    """Tika compiled to native code (`iscc-tika`), each parse in a child process with a timeout.
 
     OCR: image-only PDFs (no text layer) are re-parsed with Tesseract when `ocr` is true, or when
     `ocr` is None (default) and a `tesseract` binary is on PATH; otherwise they come back textless.
-    A parse that overruns `timeout_s` raises `TextExtractionTimeout`; its thread cannot be killed,
-    so the pool is replaced and the stuck thread is abandoned (it ends when the parse ends).
+    A native parse holds the GIL, so a thread running it could not be timed out (the caller
+    cannot even wake up) nor stopped: parses run in up to `max_workers` spawned child processes
+    (reused), and one that overruns `timeout_s` is killed and raises `TextExtractionTimeout`.
+    `parse` replaces the child's parse function (module-level, so it pickles by name).
     """
 
     def __init__(
@@ -100,6 +154,7 @@ class EmbeddedTikaExtractor(TextExtractor):
         ocr_language: str = "eng",
         max_chars: int = DEFAULT_MAX_CHARS,
         max_workers: int = 4,
+        parse: ParseFn = parse_path,
     ) -> None:
         import iscc_tika  # noqa: F401 - fail early (at construction) when the wheel is missing
 
@@ -107,63 +162,53 @@ class EmbeddedTikaExtractor(TextExtractor):
         self.ocr_enabled = shutil.which("tesseract") is not None if ocr is None else ocr
         self.ocr_language = ocr_language
         self.max_chars = max_chars
-        self._max_workers = max_workers
-        self._local = threading.local()
+        self._parse = parse
+        # spawn, not fork: the parent runs gRPC/Temporal threads that a fork would copy mid-state.
+        self._ctx = multiprocessing.get_context("spawn")
+        self._slots = threading.BoundedSemaphore(max_workers)
         self._lock = threading.Lock()
-        self._pool = self._new_pool()
+        self._idle: list[_Child] = []
 
-    def _new_pool(self) -> concurrent.futures.ThreadPoolExecutor:
-        return concurrent.futures.ThreadPoolExecutor(
-            max_workers=self._max_workers, thread_name_prefix="tika"
-        )
-
-    def _extractors(self) -> tuple[Any, Any]:
-        """One plain and one OCR Extractor per thread (the setters return new objects)."""
-        pair = getattr(self._local, "pair", None)
-        if pair is None:
-            from iscc_tika import (
-                Extractor,
-                PdfOcrStrategy,
-                PdfParserConfig,
-                TesseractOcrConfig,
-            )
-
-            plain = Extractor().set_extract_string_max_length(self.max_chars)
-            ocr = plain.set_ocr_config(
-                TesseractOcrConfig().set_skip_ocr(False).set_language(self.ocr_language)
-            ).set_pdf_config(
-                PdfParserConfig().set_ocr_strategy(PdfOcrStrategy.OCR_AND_TEXT_EXTRACTION)
-            )
-            pair = (plain, ocr)
-            self._local.pair = pair
-        return pair
-
-    def _parse(self, data: bytes, suffix: str, use_ocr: bool) -> tuple[str, dict[str, Any]]:
-        """Parse from a temp file named with the real suffix: iscc-tika's byte API cannot take a
-        Content-Type, and without a name an HTML fragment is detected as text/plain (tags kept)."""
-        plain, ocr = self._extractors()
-        extractor = ocr if use_ocr else plain
-        try:
-            with tempfile.NamedTemporaryFile(prefix="learnflow-tika-", suffix=suffix) as tmp:
-                tmp.write(data)
-                tmp.flush()
-                text, metadata = extractor.extract_file_to_string(tmp.name)
-        except Exception as exc:  # iscc-tika raises TypeError/RuntimeError wrapping Java errors
-            raise TextExtractionError(f"tika parse failed: {exc}") from exc
-        return text or "", dict(metadata or {})
+    def _checkout(self) -> _Child:
+        with self._lock:
+            while self._idle:
+                child = self._idle.pop()
+                if child.process.is_alive():
+                    return child
+                child.kill()
+        parent, theirs = self._ctx.Pipe()
+        args = (theirs, self._parse, self.max_chars, self.ocr_language)
+        process = self._ctx.Process(target=_parse_child, args=args, name="tika", daemon=True)
+        process.start()
+        theirs.close()
+        return _Child(process, parent)
 
     def _run(self, data: bytes, suffix: str, use_ocr: bool) -> tuple[str, dict[str, Any]]:
-        with self._lock:
-            future = self._pool.submit(self._parse, data, suffix, use_ocr)
-        try:
-            return future.result(timeout=self.timeout_s)
-        except concurrent.futures.TimeoutError as exc:
-            with self._lock:  # abandon the stuck worker; later calls get fresh threads
-                self._pool.shutdown(wait=False)
-                self._pool = self._new_pool()
-            raise TextExtractionTimeout(f"tika parse exceeded {self.timeout_s}s") from exc
-        except concurrent.futures.CancelledError as exc:
-            raise TextExtractionError("tika parse was cancelled") from exc
+        with (
+            self._slots,
+            tempfile.NamedTemporaryFile(prefix="learnflow-tika-", suffix=suffix) as tmp,
+        ):
+            tmp.write(data)
+            tmp.flush()
+            child = self._checkout()
+            try:
+                child.conn.send((tmp.name, use_ocr))
+                if not child.conn.poll(self.timeout_s):
+                    child.kill()
+                    raise TextExtractionTimeout(
+                        f"tika parse exceeded {self.timeout_s}s (TIKA_TIMEOUT): parse process killed"
+                    )
+                status, text, metadata = child.conn.recv()
+            except (EOFError, OSError) as exc:
+                child.kill()
+                raise TextExtractionError(
+                    f"tika parse process died (exit code {child.process.exitcode})"
+                ) from exc
+            with self._lock:
+                self._idle.append(child)
+        if status != "ok":
+            raise TextExtractionError(f"tika parse failed: {text}")
+        return text, metadata
 
     def extract(self, data: bytes, filename: str, content_type: str | None = None) -> ExtractedText:
         if not data:
@@ -179,7 +224,14 @@ class EmbeddedTikaExtractor(TextExtractor):
         )
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Stop the idle parse processes (closing the pipe ends their loop)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for child in idle:
+            child.conn.close()
+            child.process.join(5)
+            if child.process.is_alive():
+                child.kill()
 
 
 class TikaServerExtractor(TextExtractor):

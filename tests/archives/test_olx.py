@@ -7,6 +7,7 @@ import json
 import tarfile
 from pathlib import Path
 
+import psutil
 import pytest
 
 from learnflow.textextract import (
@@ -26,6 +27,7 @@ from sources.archives.olx import (
     url_for_module,
     walk_olx,
 )
+from tests.helpers.stuck_parse import MARKER, PID_DIR_ENV, stuck_on_marker
 
 FIXTURES = Path("/work/shared/fixtures/mitlearn/test_json")
 OLX = FIXTURES / "course-v1:MITxT+8.01.3x+3T2022.tar.gz"
@@ -97,8 +99,9 @@ SRT = (
 )
 
 
-def rich_course(path: Path) -> Path:
-    """The real 8.01.3x members plus the block types a real course has."""
+def rich_course(path: Path, replace: dict[str, bytes] | None = None) -> Path:
+    """The real 8.01.3x members plus the block types a real course has (`replace`: other bytes
+    for some of the added members)."""
     extra = {
         f"course/html/{HTML_ID}.xml": (
             f'<html filename="{HTML_ID}" display_name="Angular Momentum"/>'
@@ -125,6 +128,7 @@ def rich_course(path: Path) -> Path:
         "course/static/diagram.png": b"\x89PNG\r\n\x1a\n",
         "course/drafts/html/unfinished.html": b"<p>not published yet</p>",
     }
+    extra.update(replace or {})
     with tarfile.open(OLX) as src, tarfile.open(path, "w:gz") as dst:
         for member in src.getmembers():
             data = src.extractfile(member).read() if member.isfile() else None
@@ -325,6 +329,27 @@ def test_failing_file_is_reported_not_fatal(rich, tika):
     ]
     assert "corrupt file" in result.failures[0].reason
     assert len(result.files) == len(first.files) - 1
+
+
+def test_stuck_parse_is_killed_and_reported_the_rest_loads(rich, tmp_path, monkeypatch):
+    """One file whose parse hangs holding the GIL: it times out as a clear failure (quarantined by
+    the activity), its parse process is killed, and every other file of the archive loads."""
+    _, first, _ = rich
+    stuck = rich_course(tmp_path / "stuck.tar.gz", {"course/static/handout.pdf": MARKER})
+    monkeypatch.setenv(PID_DIR_ENV, str(tmp_path))
+    extractor = EmbeddedTikaExtractor(ocr=False, timeout_s=3.0, parse=stuck_on_marker)
+    try:
+        result = extract_olx_archive(stuck, RUN, extractor=extractor, base_url=BASE, max_workers=3)
+    finally:
+        extractor.close()
+    assert [f.key for f in result.failures] == [
+        "asset-v1:MITxT+8.01.3x+3T2022+type@asset+block@handout.pdf"
+    ]
+    assert result.failures[0].reason.startswith("TextExtractionTimeout: tika parse exceeded 3.0s")
+    assert "killed" in result.failures[0].reason
+    assert len(result.files) == len(first.files) - 1
+    pids = [int(p.read_text()) for p in tmp_path.glob("*.pid")]
+    assert len(pids) == 1 and not psutil.pid_exists(pids[0])
 
 
 def test_walk_with_metadata_titles_and_filter(tika, tmp_path):

@@ -11,6 +11,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import psutil
 import pytest
 
 from learnflow.textextract import (
@@ -22,6 +23,7 @@ from learnflow.textextract import (
     TikaServerExtractor,
     make_text_extractor,
 )
+from tests.helpers.stuck_parse import MARKER, PID_DIR_ENV, stuck_on_marker
 
 NOTES_PDF = Path("/work/shared/fixtures/mitlearn/test_pdfs/notes.pdf")
 HAS_TESSERACT = shutil.which("tesseract") is not None
@@ -147,22 +149,19 @@ def test_threads(tika):
     assert all(f"document number {i}" in t for i, t in enumerate(texts))
 
 
-def test_embedded_timeout_then_recovers(monkeypatch):
-    extractor = EmbeddedTikaExtractor(ocr=False, timeout_s=0.2)
-    original = extractor._parse
-
-    def slow(data, suffix, use_ocr):
-        if data == b"slow":
-            time.sleep(1.0)
-        return original(data, suffix, use_ocr)
-
-    monkeypatch.setattr(extractor, "_parse", slow)
+def test_embedded_timeout_kills_a_parse_holding_the_gil(tmp_path, monkeypatch):
+    """A parse stuck in native code holding the GIL: the caller still gets its timeout on time,
+    the parse process is killed (no abandoned thread burning a core), and the next parse works."""
+    monkeypatch.setenv(PID_DIR_ENV, str(tmp_path))
+    extractor = EmbeddedTikaExtractor(ocr=False, timeout_s=2.0, parse=stuck_on_marker)
     try:
+        assert extractor.extract(b"warm up", "w.txt").text.strip() == "warm up"
         start = time.monotonic()
-        with pytest.raises(TextExtractionTimeout):
-            extractor.extract(b"slow", "slow.txt")
-        assert time.monotonic() - start < 0.9
-        extractor.timeout_s = 30
+        with pytest.raises(TextExtractionTimeout, match="killed"):
+            extractor.extract(MARKER + b" never parsed", "stuck.txt")
+        assert time.monotonic() - start < 8
+        pids = [int(p.read_text()) for p in tmp_path.glob("*.pid")]
+        assert len(pids) == 1 and not any(psutil.pid_exists(pid) for pid in pids)
         assert extractor.extract(b"plain words", "ok.txt").text.strip() == "plain words"
     finally:
         extractor.close()
