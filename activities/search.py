@@ -4,8 +4,11 @@ the catalog, touching only what changed (by content hash / embedding-text checks
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
-from collections.abc import Callable
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -128,6 +131,16 @@ async def _optimize(vector, after_id: int | None, result: EmbedResult) -> None:
         heartbeat(Progress(stage="optimize", after_id=after_id, counts=result.model_dump()))
 
 
+@contextlib.contextmanager
+def _timed(seconds: dict[str, float], stage: str) -> Iterator[None]:
+    """Add a step's wall seconds to `seconds[stage]`: the pass logs where its time went."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        seconds[stage] += time.perf_counter() - started
+
+
 @dataclass
 class _EmbedBatch:
     """One page of the embed pass, read and turned into embedding texts, not yet encoded."""
@@ -143,15 +156,21 @@ class _EmbedBatch:
 
 
 async def _read_embed_batch(
-    stores, etl_source: str | None, after_id: int, batch_size: int
+    stores, etl_source: str | None, after_id: int, batch_size: int, seconds: dict[str, float]
 ) -> _EmbedBatch | None:
     """The next page of resources whose embedding text may have changed, with their documents
     and texts built (unchanged texts are skipped by checksum); None when the pass is done."""
-    rows = await stores.catalog.pending_embedding(
-        etl_source, after_id, batch_size, stores.encoder_id
-    )
+    with _timed(seconds, "read"):
+        rows = await stores.catalog.pending_embedding(
+            etl_source, after_id, batch_size, stores.encoder_id
+        )
     if not rows:
         return None
+    with _timed(seconds, "build"):
+        return _embed_batch(rows)
+
+
+def _embed_batch(rows) -> _EmbedBatch:
     batch = _EmbedBatch(last_id=rows[-1]["id"])
     for row in rows:
         res = Resource.model_validate(row["data"])
@@ -183,6 +202,7 @@ async def _write_embed_batch(
     batch: _EmbedBatch,
     vectors,
     result: EmbedResult,
+    seconds: dict[str, float],
     served: ServingVectors | None = None,
     served_vectors=None,
 ) -> None:
@@ -190,20 +210,23 @@ async def _write_embed_batch(
     collection during a catch-up, takes its fresh points and the removals too), record its
     embedding state, then heartbeat its last id: a retry resumes after the last page written,
     never one in flight."""
-    if batch.to_embed:
-        await stores.vector.upsert(_points(batch.to_embed, vectors))
-    await stores.vector.delete(batch.removed_keys)
+    with _timed(seconds, "points"):
+        points = _points(batch.to_embed, vectors) if batch.to_embed else []
+    with _timed(seconds, "upsert"):
+        await stores.vector.upsert(points)
+        await stores.vector.delete(batch.removed_keys)
     if served is not None:
         if served_vectors is not None:
             await served.resources.ensure_collection(served.encoder.dim, served.encoder.name)
             fresh = [batch.to_embed[i] for i in batch.fresh]
             await served.resources.upsert(_points(fresh, served_vectors))
         await served.resources.delete(batch.removed_keys)
-    await stores.catalog.mark_embedded(
-        [(rid, _checksum(text)) for rid, _, _, text in batch.to_embed] + batch.unchanged,
-        batch.removed,
-        encoder=stores.encoder_id,
-    )
+    with _timed(seconds, "mark"):
+        await stores.catalog.mark_embedded(
+            [(rid, _checksum(text)) for rid, _, _, text in batch.to_embed] + batch.unchanged,
+            batch.removed,
+            encoder=stores.encoder_id,
+        )
     result.embedded += len(batch.to_embed)
     result.removed += len(batch.removed)
     result.unchanged += len(batch.unchanged)
@@ -217,12 +240,15 @@ async def _encode(encoder, texts: list[str]) -> np.ndarray | None:
     return await asyncio.to_thread(encoder.encode, texts) if texts else None
 
 
-async def _encode_batch(encoder, batch: _EmbedBatch, served: ServingVectors | None):
+async def _encode_batch(
+    encoder, batch: _EmbedBatch, served: ServingVectors | None, seconds: dict[str, float]
+):
     """A page's vectors by the configured encoder and, during a catch-up, by the served one for
     its fresh texts only (new or changed resources: few), so the catch-up still finishes at
     about the configured encoder's own pace."""
     texts = [t for *_, t in batch.to_embed]
-    vectors = await _encode(encoder, texts)
+    with _timed(seconds, "encode"):
+        vectors = await _encode(encoder, texts)
     if served is None or not batch.fresh:
         return vectors, None
     fresh = [texts[i] for i in batch.fresh]
@@ -246,19 +272,23 @@ async def embed_pending(req: EmbedInput) -> EmbedResult:
     result = EmbedResult.model_validate(resume.counts)
     source = _etl_source(req.source)
     served = await served_elsewhere(stores)
-    batch = await _read_embed_batch(stores, source, after_id, req.batch_size)
+    seconds: dict[str, float] = defaultdict(float)  # per step, summed over pages (they overlap)
+    started = time.perf_counter()
+    batch = await _read_embed_batch(stores, source, after_id, req.batch_size, seconds)
     inflight: dict[str, asyncio.Future] = {}
     try:
         while batch is not None:
-            inflight["encode"] = asyncio.ensure_future(_encode_batch(encoder, batch, served))
+            inflight["encode"] = asyncio.ensure_future(
+                _encode_batch(encoder, batch, served, seconds)
+            )
             inflight["read"] = asyncio.ensure_future(
-                _read_embed_batch(stores, source, batch.last_id, req.batch_size)
+                _read_embed_batch(stores, source, batch.last_id, req.batch_size, seconds)
             )
             vectors, served_vectors = await inflight["encode"]
             if "write" in inflight:
                 await inflight["write"]
             inflight["write"] = asyncio.ensure_future(
-                _write_embed_batch(stores, batch, vectors, result, served, served_vectors)
+                _write_embed_batch(stores, batch, vectors, result, seconds, served, served_vectors)
             )
             after_id = batch.last_id
             batch = await inflight["read"]
@@ -268,9 +298,17 @@ async def embed_pending(req: EmbedInput) -> EmbedResult:
         # cancelled or failed: nothing of this attempt keeps running behind the retry
         for task in inflight.values():
             task.cancel()
+    seconds["pages"] = time.perf_counter() - started
     if result.embedded or result.removed:
-        await _optimize(stores.vector, after_id, result)
-    log.info("embed.done", source=req.source, embedded=result.embedded, removed=result.removed)
+        with _timed(seconds, "optimize"):
+            await _optimize(stores.vector, after_id, result)
+    log.info(
+        "embed.done",
+        source=req.source,
+        embedded=result.embedded,
+        removed=result.removed,
+        seconds={k: round(v, 2) for k, v in seconds.items()},
+    )
     return result
 
 
