@@ -229,7 +229,11 @@ async def encoder_alone(app, limit: int) -> dict[str, Any]:
                 "SELECT id FROM learning_resource WHERE published ORDER BY id"
             )
         ]
-        pages = [ids[i : i + ALONE_BATCH] for i in range(0, len(ids), ALONE_BATCH)]
+        # full pages only: the pass's last page is a remainder
+        pages = [
+            ids[i : i + ALONE_BATCH] for i in range(0, len(ids) - ALONE_BATCH + 1, ALONE_BATCH)
+        ]
+        pages = pages or [ids]
         want = max(1, min(len(pages), -(-limit // ALONE_BATCH)))
         chosen = [pages[round(k * (len(pages) - 1) / max(want - 1, 1))] for k in range(want)]
         rows = await conn.fetch(
