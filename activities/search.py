@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import hashlib
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -255,14 +255,20 @@ async def _encode_batch(
     return vectors, await asyncio.to_thread(lambda: served.encoder.encode(fresh))
 
 
+# Encoded pages that may wait for their write (256 texts and vectors each: little memory).
+WRITES_AHEAD = 3
+
+
 @activity.defn
 async def embed_pending(req: EmbedInput) -> EmbedResult:
     """Embed resources whose embedding text changed; remove unpublished ones. Idempotent:
     point ids derive from the resource key, and unchanged text is skipped by checksum.
 
     A three-stage pipeline, so the encoder is never waiting: while page k is encoded (in a
-    thread), page k+1 is read from Postgres and its documents built, and page k-1 is written to
-    the vector store and `embedding_state`. Writes stay in page order."""
+    thread), page k+1 is read from Postgres and its documents built, and earlier pages are
+    written to the vector store and `embedding_state`. Writes stay in page order, one at a time;
+    up to WRITES_AHEAD encoded pages may wait for theirs, so a slow write (the store's writer
+    busy building another pass's HNSW graph) does not stall the encoder."""
     stores = await get_stores()
     encoder = stores.encoder
     await stores.vector.ensure_collection(encoder.dim, encoder.name)
@@ -276,6 +282,13 @@ async def embed_pending(req: EmbedInput) -> EmbedResult:
     started = time.perf_counter()
     batch = await _read_embed_batch(stores, source, after_id, req.batch_size, seconds)
     inflight: dict[str, asyncio.Future] = {}
+    writes: deque[asyncio.Future] = deque()  # in page order, each starts when the one before ends
+
+    async def write_after(previous: asyncio.Future | None, page: _EmbedBatch, vectors, served_v):
+        if previous is not None:
+            await previous  # a failed write fails every later one: nothing is written out of order
+        await _write_embed_batch(stores, page, vectors, result, seconds, served, served_v)
+
     try:
         while batch is not None:
             inflight["encode"] = asyncio.ensure_future(
@@ -285,18 +298,20 @@ async def embed_pending(req: EmbedInput) -> EmbedResult:
                 _read_embed_batch(stores, source, batch.last_id, req.batch_size, seconds)
             )
             vectors, served_vectors = await inflight["encode"]
-            if "write" in inflight:
-                await inflight["write"]
-            inflight["write"] = asyncio.ensure_future(
-                _write_embed_batch(stores, batch, vectors, result, seconds, served, served_vectors)
+            while len(writes) >= WRITES_AHEAD:
+                await writes.popleft()
+            writes.append(
+                asyncio.ensure_future(
+                    write_after(writes[-1] if writes else None, batch, vectors, served_vectors)
+                )
             )
             after_id = batch.last_id
             batch = await inflight["read"]
-        if "write" in inflight:
-            await inflight["write"]
+        while writes:
+            await writes.popleft()
     finally:
         # cancelled or failed: nothing of this attempt keeps running behind the retry
-        for task in inflight.values():
+        for task in [*inflight.values(), *writes]:
             task.cancel()
     seconds["pages"] = time.perf_counter() - started
     if result.embedded or result.removed:
