@@ -425,15 +425,14 @@ class EdgeVectorStore:
         if self.shard is None:
             await self.ensure_collection(len(points[0].vector))
         q = self._q
-        batch = [
-            q.Point(
-                id=point_id(p.key),
-                vector=np.asarray(p.vector, dtype=np.float32).tolist(),
-                payload=p.payload,
-            )
-            for p in points
-        ]
-        await asyncio.to_thread(self._update, q.UpdateOperation.upsert_points(batch))
+
+        def run() -> None:  # payloads cost ~0.3 ms a point to convert: off the event loop
+            vectors = np.asarray([p.vector for p in points], dtype=np.float32).tolist()
+            batch = [q.Point(id=point_id(p.key), vector=v, payload=p.payload)
+                     for p, v in zip(points, vectors, strict=True)]  # fmt: skip
+            self._update(q.UpdateOperation.upsert_points(batch))
+
+        await asyncio.to_thread(run)
 
     async def delete(self, keys: list[str]) -> None:
         if not keys or self.shard is None:
