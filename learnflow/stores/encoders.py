@@ -195,3 +195,20 @@ def get_encoder(
     if kind == "minilm-blend":
         return static_encoders.blend_encoder(sentence)
     return static_encoders.spread_encoder(sentence) if kind == "minilm-sif-lsa" else sentence
+
+
+class EncoderMismatch(RuntimeError):
+    """A collection holds vectors of another encoder or dimension than the configured one."""
+
+
+def check_recorded(collection: str, recorded: dict, dim: int, encoder: str) -> None:
+    """Refuse to mix vectors of two encoders in one collection (cosines between them are noise):
+    each collection records the encoder name and dimension it was created for."""
+    if recorded.get("dim") not in (None, dim) or (
+        encoder and recorded.get("encoder") not in (None, "", encoder)
+    ):
+        raise EncoderMismatch(
+            f"vector collection {collection!r} holds {recorded.get('encoder') or 'unnamed'} "
+            f"vectors of {recorded.get('dim')} dimensions; the configured encoder is {encoder} "
+            f"({dim}-d). Use a collection per encoder (QDRANT_COLLECTION_PREFIX) and re-embed."
+        )

@@ -96,7 +96,7 @@ async def test_edge_store_persists(tmp_path):
 async def test_collection_records_its_encoder_and_refuses_another(tmp_path, embedded):
     """Both stores record the encoder's name and dimension with the collection, keep them across
     a reopen, and refuse vectors of another encoder or dimension instead of mixing them."""
-    from learnflow.stores.vector import EncoderMismatch
+    from learnflow.stores.encoders import EncoderMismatch
 
     s = QdrantVectorStore(path=str(tmp_path), collection="t.enc", embedded=embedded)
     await s.ensure_collection(8, "enc-a")
