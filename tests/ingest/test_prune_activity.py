@@ -41,6 +41,12 @@ async def own(app) -> AsyncIterator[list[str]]:
     )
     yield ids
     async with app.stores.pool.acquire() as conn:
+        # A test that indexed its rows removes their documents too: the session's keyword index
+        # is shared, and an orphan document would be listed by search tests but found nowhere.
+        row_ids = await conn.fetch(
+            "SELECT id FROM learning_resource WHERE readable_id = ANY($1)", ids
+        )
+        await app.stores.keyword.delete([r["id"] for r in row_ids])
         await conn.execute("DELETE FROM learning_resource WHERE readable_id = ANY($1)", ids)
         await conn.execute("DELETE FROM feed_item WHERE guid LIKE $1", f"{tag}%")
 
