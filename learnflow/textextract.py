@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import re
 import shutil
+import signal
 import tempfile
 import threading
 from abc import ABC, abstractmethod
@@ -113,6 +114,10 @@ ParseFn = Callable[[str, bool, int, str], tuple[str, dict]]
 
 def _parse_child(conn: Connection, parse: ParseFn, max_chars: int, ocr_language: str) -> None:
     """A parse process: parses the files its parent names, one at a time, until the pipe closes."""
+    # A terminal's Ctrl-C reaches the whole foreground group; stopping is the parent's to do
+    # (it closes the pipe, or kills a parse that overran), so the child would only print a
+    # KeyboardInterrupt traceback into `learn up`'s output.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     while True:
         try:
             path, use_ocr = conn.recv()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import concurrent.futures
 import io
 import json
+import os
 import shutil
+import signal
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -163,6 +165,28 @@ def test_embedded_timeout_kills_a_parse_holding_the_gil(tmp_path, monkeypatch):
         pids = [int(p.read_text()) for p in tmp_path.glob("*.pid")]
         assert len(pids) == 1 and not any(psutil.pid_exists(pid) for pid in pids)
         assert extractor.extract(b"plain words", "ok.txt").text.strip() == "plain words"
+    finally:
+        extractor.close()
+
+
+def test_a_terminal_ctrl_c_does_not_reach_the_parse_processes():
+    """Ctrl-C signals the whole foreground group, parse processes included: stopping them is the
+    extractor's job, so a parse process ignores SIGINT (it printed a KeyboardInterrupt traceback
+    into `learn up`'s output and died) and keeps serving until its pipe closes."""
+
+    def parse_processes() -> list[psutil.Process]:  # not multiprocessing's resource tracker
+        return [c for c in psutil.Process().children() if "spawn_main" in " ".join(c.cmdline())]
+
+    extractor = EmbeddedTikaExtractor(ocr=False, timeout_s=30.0)
+    before = {c.pid for c in parse_processes()}
+    try:
+        assert extractor.extract(b"first words", "a.txt").text.strip() == "first words"
+        (child,) = [c for c in parse_processes() if c.pid not in before]
+        os.kill(child.pid, signal.SIGINT)
+        # The answer comes from the same process: it was signalled before it read this request.
+        assert extractor.extract(b"second words", "b.txt").text.strip() == "second words"
+        assert child.is_running() and child.status() != psutil.STATUS_ZOMBIE
+        assert [c for c in parse_processes() if c.pid not in before] == [child]
     finally:
         extractor.close()
 
