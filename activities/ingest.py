@@ -194,7 +194,8 @@ async def _read_page(stores, req: TransformInput) -> _RawPage:
         context_refs += [PageRef(**p) for p in manifest if p["kind"] in wanted]
     blocklist = await _run_blocklist(stores, source, req.run_id)
     refs = [req.page, *context_refs]
-    if all(r.sha256 for r in refs):
+    known = all(r.sha256 for r in refs)
+    if known:
         digests = [bytes.fromhex(r.sha256 or "") for r in refs]
         page_hash = _page_hash(source, req.page.kind, [*digests, _sha256(blocklist)])
         seen = await _mark_seen(stores, req, page_hash)
@@ -202,12 +203,15 @@ async def _read_page(stores, req: TransformInput) -> _RawPage:
             return _RawPage(b"", [], blocklist, page_hash, seen)
     raw = await stores.blobs.get(req.page.key)
     context_raw = [await stores.blobs.get(c.key) for c in context_refs]
+    if known:
+        # Not skipped: the bytes read are those digests' (a fetch retry rewrites a run's pages
+        # and returns their new digests), so the hash stands and asking again finds nothing.
+        return _RawPage(raw, context_raw, blocklist, page_hash, None)
     digests = [_sha256(b) for b in (raw, *context_raw, blocklist)]
     page_hash = _page_hash(source, req.page.kind, digests)
-    # Digests given and no skip: the bytes read are these digests' (a fetch retry rewrites
-    # a run's pages and returns their new digests), so asking again would find nothing.
-    seen = None if all(r.sha256 for r in refs) else await _mark_seen(stores, req, page_hash)
-    return _RawPage(raw, context_raw, blocklist, page_hash, seen)
+    return _RawPage(
+        raw, context_raw, blocklist, page_hash, await _mark_seen(stores, req, page_hash)
+    )
 
 
 async def _mark_seen(stores, req: TransformInput, page_hash: str) -> int | None:

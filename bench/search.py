@@ -148,9 +148,8 @@ async def grpc_latencies(
         stubs = [search_pb2_grpc.SearchServiceStub(c) for c in channels]
         stub = stubs[0]
         for name, reqs in _requests().items():
-            for k, r in enumerate(reqs):
-                await stub.SearchResources(r, timeout=30)
-                await stubs[k % len(stubs)].SearchResources(r, timeout=30)
+            for k in range(max(len(reqs), len(stubs))):  # every query, every connection
+                await stubs[k % len(stubs)].SearchResources(reqs[k % len(reqs)], timeout=30)
             samples = []
             for i in range(repeats):
                 t0 = time.perf_counter()

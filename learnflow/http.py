@@ -224,18 +224,6 @@ class SourceHttp:
         body = await self.get_bytes(url, **kwargs)
         return None if body is None else loads(body)
 
-    async def paginate_next(
-        self,
-        url: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-        max_pages: int = 10_000,
-    ) -> AsyncIterator[tuple[bytes, str]]:
-        """Follow DRF `next` links; a `next` on another host is refused, not followed."""
-        async for page in self.paginate(url, params=params, headers=headers, max_pages=max_pages):
-            yield page.body, page.url
-
     async def paginate(
         self,
         url: str,

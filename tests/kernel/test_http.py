@@ -156,8 +156,8 @@ async def test_next_link_to_another_host_is_refused(server):
     async with client() as http:
         got = []
         with pytest.raises(PermanentHttpError, match="leaves"):
-            async for body, _url in http.paginate_next(f"{server.base_url}/pages"):
-                got.append(body)
+            async for page in http.paginate(f"{server.base_url}/pages"):
+                got.append(page.body)
     assert len(got) == 1
 
 
