@@ -14,7 +14,7 @@ from typing import Any
 
 from learnflow import reference
 from learnflow.db.catalog import resource_rows
-from learnflow.models import Quarantined, TransformOutput
+from learnflow.models import Quarantined, Resource, TransformOutput
 from learnflow.search_doc import to_search_document
 from learnflow.settings import reset_settings
 from sources import get_source
@@ -137,18 +137,22 @@ def transform_to_load(
     if env is not None:
         _sync_env(env)
     out = _transform(source_name, kind, page_key, raw, context_raw, blocklist)
-    documents = {
-        (str(r.platform), r.readable_id, str(r.resource_type)): to_search_document(r, 0)
-        for r in out.resources
-        if r.published
-    }
     return PageLoad(
         rows=resource_rows(out.resources),
-        documents=documents,
+        documents=page_documents(out.resources),
         rest=out.model_copy(update={"resources": []}),
         counts=_counts(out),
         page_hash=_skippable_hash(out, page_hash),
     )
+
+
+def page_documents(resources: list[Resource]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """Each published resource's keyword document by natural key (id and created_on unset)."""
+    return {
+        (str(r.platform), r.readable_id, str(r.resource_type)): to_search_document(r, 0)
+        for r in resources
+        if r.published
+    }
 
 
 def placed_document(doc: dict[str, Any], resource_id: int, created_on: datetime) -> dict[str, Any]:
