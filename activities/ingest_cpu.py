@@ -14,6 +14,7 @@ from typing import Any
 
 from learnflow import reference
 from learnflow.db.catalog import resource_rows
+from learnflow.http import loads
 from learnflow.models import Quarantined, Resource, TransformOutput
 from learnflow.search_doc import to_search_document
 from learnflow.settings import reset_settings
@@ -25,7 +26,7 @@ def decode_page(raw: bytes):
     """Pages are JSON unless they are not (RSS, CSV, HTML, Parquet): those go to the transform as-is."""
     stripped = raw.lstrip()[:1]
     if stripped in (b"{", b"["):
-        return json.loads(raw)
+        return loads(raw)
     return raw
 
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from learnflow.fastjson import canonical
 
 
 class ResourceType(StrEnum):
@@ -250,8 +253,11 @@ class Resource(_Model):
         """What the loader stores, from one dump: the JSON values, their canonical text (the
         `data` column) and its SHA-256 (equal digests mean nothing to rewrite)."""
         data = self.model_dump(mode="json", exclude={"content_files"})
-        blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
-        return data, blob, hashlib.sha256(blob.encode()).hexdigest()
+        if math.isfinite(data["completeness"]):  # its only float: NaN is json.dumps' alone
+            blob = canonical(data)
+        else:
+            blob = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+        return data, blob.decode(), hashlib.sha256(blob).hexdigest()
 
     def content_hash(self) -> str:
         return self.stored_form()[2]
@@ -305,8 +311,7 @@ class FeedItem(_Model):
     event_end_datetime: datetime | None = None
 
     def content_hash(self) -> str:
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()
+        return hashlib.sha256(canonical(self.model_dump(mode="json"))).hexdigest()
 
 
 class Quarantined(_Model):
