@@ -71,6 +71,8 @@ async def fetch_source_pages(req: FetchInput) -> FetchResult:
     stores = await get_stores()
     settings = get_settings()  # live: sources are pointed elsewhere without a restart
     source = get_source(req.source)
+    if req.record_run:  # fetch-skips-v1: `start_run`'s work, without its round trip
+        await stores.catalog.start_run(req.run_id, req.source, req.options)
     if source.extract is None:
         return FetchResult(complete=False, skipped_reason=f"source {req.source} has no extractor")
     if source.unavailable is not None:
@@ -87,6 +89,7 @@ async def fetch_source_pages(req: FetchInput) -> FetchResult:
         page_prefetch=settings.http_page_prefetch,
     )
     result = FetchResult()
+    blocklist = b""
     try:
         if _reads_blocklist(source):
             # Read before any page: a list that cannot be read fails the run as a page would.
@@ -114,8 +117,51 @@ async def fetch_source_pages(req: FetchInput) -> FetchResult:
     result.manifest_key = await stores.blobs.put(
         f"raw/{req.source}/{req.run_id}/manifest.json", json.dumps(manifest).encode()
     )
+    if req.skip_unchanged:
+        await _mark_unchanged(stores, source, req.run_id, result.pages, blocklist)
     log.info("fetch.done", source=req.source, pages=len(result.pages), items=result.item_count)
     return result
+
+
+async def _mark_unchanged(
+    stores, source: Source, run_id: str, pages: list[PageRef], blocklist: bytes
+) -> None:
+    """fetch-skips-v1: with every page in hand, decide the skips `load_page` would (the same
+    page hashes, from the digests: `_digest_page_hash`) and mark the unchanged pages' resources
+    seen in one transaction; the run then loads only the others (`PageRef.seen`), without a
+    round of activities per window of pages. Only marks: nothing is written but what the
+    prune reads, so a truncated fetch is still refused by the prune's guard. A retried fetch
+    marks again (idempotent); a page it no longer lists keeps the earlier attempt's marks, so
+    the prune unpublishes less, never more."""
+    blocklist_digest = _sha256(blocklist)
+    hashes = [
+        _digest_page_hash(source, page, _context_refs(source, page, pages), blocklist_digest)
+        for page in pages
+    ]
+    try:
+        seen = await stores.catalog.mark_pages_seen(source.name, [h for h in hashes if h], run_id)
+    except Exception as exc:  # the skip is an optimisation: the pages load the long way
+        log.warning("page_skip.unavailable", source=source.name, error=str(exc))
+        return
+    for page, page_hash in zip(pages, hashes, strict=True):
+        page.seen = seen.get(page_hash) if page_hash else None
+
+
+def _context_refs(source: Source, page: PageRef, manifest: list[PageRef]) -> list[PageRef]:
+    """The pages a page's transform reads beside it (`Source.context_kinds`), in fetch order."""
+    wanted = source.context_kinds.get(page.kind, ())
+    return [p for p in manifest if p.kind in wanted] if wanted else []
+
+
+def _digest_page_hash(
+    source: Source, page: PageRef, context: list[PageRef], blocklist_digest: bytes
+) -> str | None:
+    """`_page_hash` from the digests the fetch recorded; None when a page lacks its digest."""
+    refs = [page, *context]
+    if not all(r.sha256 for r in refs):
+        return None
+    digests = [bytes.fromhex(r.sha256 or "") for r in refs]
+    return _page_hash(source, page.kind, [*digests, blocklist_digest])
 
 
 def _reads_blocklist(source: Source) -> bool:
@@ -188,22 +234,18 @@ async def _read_page(stores, req: TransformInput) -> _RawPage:
     page) are not read back; only a page that is transformed is."""
     source = get_source(req.source)
     context_refs = list(req.context)
-    wanted = source.context_kinds.get(req.page.kind, ())
-    if req.manifest_key and wanted:
+    if req.manifest_key and source.context_kinds.get(req.page.kind):
         manifest = json.loads(await stores.blobs.get(req.manifest_key))
-        context_refs += [PageRef(**p) for p in manifest if p["kind"] in wanted]
+        context_refs += _context_refs(source, req.page, [PageRef(**p) for p in manifest])
     blocklist = await _run_blocklist(stores, source, req.run_id)
-    refs = [req.page, *context_refs]
-    known = all(r.sha256 for r in refs)
-    if known:
-        digests = [bytes.fromhex(r.sha256 or "") for r in refs]
-        page_hash = _page_hash(source, req.page.kind, [*digests, _sha256(blocklist)])
+    page_hash = _digest_page_hash(source, req.page, context_refs, _sha256(blocklist))
+    if page_hash is not None:
         seen = await _mark_seen(stores, req, page_hash)
         if seen is not None:
             return _RawPage(b"", [], blocklist, page_hash, seen)
     raw = await stores.blobs.get(req.page.key)
     context_raw = [await stores.blobs.get(c.key) for c in context_refs]
-    if known:
+    if page_hash is not None:
         # Not skipped: the bytes read are those digests' (a fetch retry rewrites a run's pages
         # and returns their new digests), so the hash stands and asking again finds nothing.
         return _RawPage(raw, context_raw, blocklist, page_hash, None)

@@ -74,8 +74,18 @@ class IngestSourceWorkflow(StageProgress):
         result = IngestResult(source=req.source, run_id=run_id, outcome="ok")
         opts = SOURCE_STEP
 
-        fetch_in = FetchInput(source=req.source, run_id=run_id, options=req.options)
-        await workflow.execute_activity("start_run", fetch_in, summary="record the run", **opts)
+        # The fetch records the run and marks the pages that did not change seen (fetch-skips-v1):
+        # an unchanged re-run is start, fetch, prune, finish, with no round of page activities.
+        fetch_skips = workflow.patched("fetch-skips-v1")
+        fetch_in = FetchInput(
+            source=req.source,
+            run_id=run_id,
+            options=req.options,
+            record_run=fetch_skips,
+            skip_unchanged=fetch_skips,
+        )
+        if not fetch_skips:
+            await workflow.execute_activity("start_run", fetch_in, summary="record the run", **opts)
         self._stage("fetching")
         fetch: FetchResult = await workflow.execute_activity(
             "fetch_source_pages",
@@ -104,6 +114,11 @@ class IngestSourceWorkflow(StageProgress):
         pages_done = 0
         for kind in kinds:
             pages = [p for p in fetch.pages if p.kind == kind]
+            if fetch_skips:  # unchanged pages: their resources are marked seen already
+                skipped = [p for p in pages if p.seen is not None]
+                result.unchanged += sum(p.seen or 0 for p in skipped)
+                pages_done += len(skipped)
+                pages = [p for p in pages if p.seen is None]
             for start in range(0, len(pages), window):
                 self._stage(
                     "loading",

@@ -41,12 +41,21 @@ class PageRef(BaseModel):
     # then recognised (`mark_page_seen`) without reading it or its context pages back.
     # None: pages written before this field, and `learn load`'s (never skipped).
     sha256: str | None = None
+    # Set by a fetch asked to skip unchanged pages (`FetchInput.skip_unchanged`): the page was
+    # loaded before and its resources, intact, are now marked seen by this run (this many);
+    # the run does not load it. None: load it (`load_page` checks its hash again).
+    seen: int | None = None
 
 
 class FetchInput(BaseModel):
     source: str
     run_id: str
     options: dict[str, str] = Field(default_factory=dict)
+    # fetch-skips-v1: the fetch records the run (no `start_run` round trip before it) and,
+    # once every page is in, marks the unchanged ones seen (`PageRef.seen`), so a re-run
+    # loads only pages that changed. False (histories before the patch, `learn load`): neither.
+    record_run: bool = False
+    skip_unchanged: bool = False
 
 
 class FetchResult(BaseModel):

@@ -49,38 +49,63 @@ class PageState:
         """If a page with this hash was loaded and its resources still carry the hashes it gave
         them (nothing unpublished, edited or deleted them since), mark them seen by `run_id` for
         the prune and return how many; otherwise None (the page must be transformed)."""
+        return (await self.mark_pages_seen(source, [page_hash], run_id)).get(page_hash)
+
+    async def mark_pages_seen(
+        self, source: str, page_hashes: Sequence[str], run_id: str
+    ) -> dict[str, int]:
+        """`mark_page_seen` for many pages in one transaction and four statements (a fetch's
+        whole run of pages, fetch-skips-v1): {page hash: resources marked} for the pages that
+        were loaded before and whose resources are intact; the others are left out."""
+        wanted = list(dict.fromkeys(page_hashes))
+        if not wanted:
+            return {}
         async with self.pool.acquire() as conn, conn.transaction():
-            state = await conn.fetchrow(
-                "SELECT resource_ids, resource_hashes FROM etl_page_state"
-                " WHERE source = $1 AND page_hash = $2",
+            states = await conn.fetch(
+                "SELECT page_hash, resource_ids, resource_hashes FROM etl_page_state"
+                " WHERE source = $1 AND page_hash = ANY($2::text[])",
                 source,
-                page_hash,
+                wanted,
             )
-            if state is None:
-                return None
-            ids = list(state["resource_ids"])
-            intact = await conn.fetchval(
-                "SELECT count(*) FROM learning_resource lr"
-                " JOIN unnest($1::bigint[], $2::text[]) AS t(id, h) ON lr.id = t.id"
-                " AND lr.content_hash = t.h",
-                ids,
-                list(state["resource_hashes"]),
-            )
-            if intact != len(ids):
-                return None
+            if not states:
+                return {}
+            pages, ids, hashes = [], [], []
+            for n, state in enumerate(states):
+                pages += [n] * len(state["resource_ids"])
+                ids += state["resource_ids"]
+                hashes += state["resource_hashes"]
+            intact_by_page = {
+                r["p"]: r["n"]
+                for r in await conn.fetch(
+                    "SELECT t.p, count(*) AS n FROM learning_resource lr"
+                    " JOIN unnest($1::int[], $2::bigint[], $3::text[]) AS t(p, id, h)"
+                    " ON lr.id = t.id AND lr.content_hash = t.h GROUP BY t.p",
+                    pages,
+                    ids,
+                    hashes,
+                )
+            }
+            intact = [
+                s
+                for n, s in enumerate(states)
+                if intact_by_page.get(n, 0) == len(s["resource_ids"])
+            ]
+            if not intact:
+                return {}
             await conn.execute(
-                "INSERT INTO etl_seen (run_id, kind, item_id) SELECT $1, 'resource', unnest($2::bigint[])"
-                " ON CONFLICT DO NOTHING",
+                "INSERT INTO etl_seen (run_id, kind, item_id)"
+                " SELECT DISTINCT $1, 'resource', unnest($2::bigint[]) ON CONFLICT DO NOTHING",
                 run_id,
-                ids,
+                [i for s in intact for i in s["resource_ids"]],
             )
             await conn.execute(
-                "UPDATE etl_page_state SET last_run_id = $3 WHERE source = $1 AND page_hash = $2",
+                "UPDATE etl_page_state SET last_run_id = $3"
+                " WHERE source = $1 AND page_hash = ANY($2::text[])",
                 source,
-                page_hash,
+                [s["page_hash"] for s in intact],
                 run_id,
             )
-        return len(ids)
+        return {s["page_hash"]: len(s["resource_ids"]) for s in intact}
 
     async def record_page(
         self, source: str, page_hash: str, run_id: str, loaded: RowsLoaded

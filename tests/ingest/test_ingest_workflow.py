@@ -241,3 +241,37 @@ async def test_an_unchanged_rerun_starts_no_child_with_nothing_to_do(
     assert names[-1] == "finish"
     prune = next(c[1] for c in fakes.calls if c[0] == "prune")
     assert prune.written == 0  # nothing written: the prune refreshes no statistics
+
+
+async def test_pages_the_fetch_marked_seen_are_not_loaded(time_skipping_env):
+    """fetch-skips-v1: the fetch records the run and marks unchanged pages seen; the run loads
+    only the others, and counts the skipped pages' resources as unchanged."""
+    pages = [
+        PageRef(kind="courses", key="raw/m/r/00000-courses", item_count=3, seen=3),
+        PageRef(kind="courses", key="raw/m/r/00001-courses", item_count=2),
+        PageRef(kind="programs", key="raw/m/r/00002-programs", item_count=4, seen=4),
+    ]
+    fakes = FakeActivities(pages, index_pending=False)
+    result = await _run(time_skipping_env, fakes)
+    names = [c[0] for c in fakes.calls]
+    assert "start_run" not in names and names[0] == "fetch"
+    fetch = fakes.calls[0][1]
+    assert fetch.record_run and fetch.skip_unchanged
+    assert [c[1].page.key for c in fakes.calls if c[0] == "load"] == ["raw/m/r/00001-courses"]
+    # the loaded page's 2 inserted and 1 unchanged, plus the 3 + 4 the fetch marked seen
+    assert (result.inserted, result.unchanged, result.pages) == (2, 8, 3)
+
+
+async def test_an_unchanged_rerun_is_fetch_prune_finish(time_skipping_env):
+    """Every page marked seen by the fetch and nothing pruned: no page activity, no child."""
+    pages = [PageRef(kind="courses", key=f"raw/m/r/0000{n}-courses", item_count=2, seen=2)
+             for n in range(3)]  # fmt: skip
+    fakes = FakeActivities(pages, unchanged=True, index_pending=False)
+    result = await _run(time_skipping_env, fakes)
+    assert [c[0] for c in fakes.calls] == ["fetch", "prune", "finish"]
+    assert result.outcome == "ok" and (result.inserted, result.updated, result.unchanged) == (
+        0,
+        0,
+        6,
+    )
+    assert result.embed_workflow_id is None

@@ -55,6 +55,22 @@ def page_reads(sources_app, monkeypatch) -> list[str]:
     return reads
 
 
+@pytest.fixture
+def page_loads(monkeypatch) -> list[str]:
+    """The pages a `load_page` activity was run for (fetch-skips-v1: the changed ones only)."""
+    import activities.ingest as ingest_activities
+
+    loads: list[str] = []
+    load = ingest_activities._load_page
+
+    async def counting_load(req):
+        loads.append(req.page.key)
+        return await load(req)
+
+    monkeypatch.setattr(ingest_activities, "_load_page", counting_load)
+    return loads
+
+
 async def _state(app) -> tuple[dict[str, bool], dict[int, str]]:
     async with app.stores.pool.acquire() as conn:
         rows = await conn.fetch(
@@ -65,7 +81,7 @@ async def _state(app) -> tuple[dict[str, bool], dict[int, str]]:
 
 
 async def test_unchanged_pages_are_skipped_and_still_count_as_seen(
-    sources_app, sources_server, counted_transforms, page_reads
+    sources_app, sources_server, counted_transforms, page_reads, page_loads
 ):
     app = sources_app
     first = await ingest(app, "xpro")
@@ -76,12 +92,15 @@ async def test_unchanged_pages_are_skipped_and_still_count_as_seen(
 
     counted_transforms.update(courses=0, programs=0)
     page_reads.clear()
+    page_loads.clear()
     again = await ingest(app, "xpro")
     assert again.outcome == "ok" and again.unpublished == 0, again
     assert (again.inserted, again.updated, again.unchanged) == (0, 0, total)
     assert counted_transforms == {"courses": 0, "programs": 0}  # both pages skipped
     # ... on the digests the fetch took: neither page was read back to be hashed
     assert page_reads == [], page_reads
+    # ... and decided in the fetch (fetch-skips-v1): no page activity ran at all
+    assert page_loads == [], page_loads
     assert again.embed_workflow_id is None  # nothing written, nothing to embed (rerun-idle-v1)
     assert await _state(app) == (published, versions)  # nothing rewritten, nothing pruned
 
@@ -98,6 +117,7 @@ async def test_unchanged_pages_are_skipped_and_still_count_as_seen(
     healed = await ingest(app, "xpro")
     assert healed.outcome == "ok" and healed.updated == 1, healed
     assert [k.rsplit("-", 1)[1] for k in page_reads] == ["courses"]  # read to be transformed
+    assert [k.rsplit("-", 1)[1] for k in page_loads] == ["courses"]  # the only page loaded
     assert healed.embed_workflow_id  # a row written: its embedding is caught up
     assert counted_transforms == {"courses": len(XPRO_COURSES), "programs": 0}
     assert (await _state(app))[0] == published
