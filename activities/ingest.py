@@ -100,7 +100,7 @@ async def fetch_source_pages(req: FetchInput) -> FetchResult:
         )
         async for n, page in _enumerate(source.extract(ctx)):
             key = await stores.blobs.put(_page_key(req.source, req.run_id, n, page.kind), page.body)
-            digest = hashlib.sha256(page.body).hexdigest()
+            digest = (page.sha256 or hashlib.sha256(page.body).digest()).hex()
             result.pages.append(
                 PageRef(kind=page.kind, key=key, item_count=page.item_count, sha256=digest)
             )

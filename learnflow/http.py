@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import hashlib
 import ipaddress
 import os
 import random
 import re
 import ssl
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+import threading
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Mapping
 from email.utils import parsedate_to_datetime
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -27,6 +29,8 @@ import structlog
 from learnflow import fastjson
 
 log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
 
 
 class SourceHttpError(Exception):
@@ -257,13 +261,13 @@ class SourceHttp:
                     body = await task
                 if body is None:
                     raise PermanentHttpError(f"HTTP 404 from {next_url}")
-                data = loads(body)
-                nxt = data.get("next") if isinstance(data, dict) else None
+                page = JsonPage(body, next_url)
+                nxt, page_last = page.derive(_drf_links)
                 if n == 0:
-                    last_page = _last_page(data)
+                    last_page = page_last
                 if nxt and urlsplit(nxt).netloc == first_host and last_page and self.page_prefetch:
                     self._prefetch(ahead, nxt, last_page, headers)
-                yield JsonPage(body=body, url=next_url, data=data)
+                yield page
                 if nxt and urlsplit(nxt).netloc != first_host:
                     raise PermanentHttpError(f"`next` link leaves {first_host}: {nxt}")
                 next_url = nxt
@@ -289,11 +293,64 @@ class SourceHttp:
                 ahead[page_url] = asyncio.create_task(self.get_bytes(page_url, headers=headers))
 
 
-@dataclass
+_UNPARSED: Any = object()
+
+
 class JsonPage:
-    body: bytes  # as served (what the fetch stores)
-    url: str
-    data: Any  # the body parsed
+    """A JSON page as served (`body`: what the fetch stores), parsed when `data` is first read.
+
+    `derive(fn)` is `fn(data)` remembered by the page's sha256 in this process: what the walk
+    and the extractors read from a page (its `next` link, its items' count, their ids) comes
+    without parsing a page served again byte for byte, as an unchanged re-run's pages are (a
+    2 MB catalog page is ~12 ms of parsing on the worker's event loop, 6 pages a source at 10k
+    resources, 51 at 100k). `fn` is a module-level function of the parsed page returning an
+    immutable value; a page whose `fn` raises is not remembered."""
+
+    __slots__ = ("_data", "_sha256", "body", "url")
+
+    def __init__(self, body: bytes, url: str, data: Any = _UNPARSED):
+        self.body = body
+        self.url = url
+        self._data = data
+        self._sha256: bytes | None = None
+
+    @property
+    def data(self) -> Any:
+        if self._data is _UNPARSED:
+            self._data = loads(self.body)
+        return self._data
+
+    @property
+    def sha256(self) -> bytes:
+        if self._sha256 is None:
+            self._sha256 = hashlib.sha256(self.body).digest()
+        return self._sha256
+
+    def derive(self, fn: Callable[[Any], T]) -> T:
+        key = (fn, self.sha256)
+        with _derived_lock:
+            if key in _derived:
+                _derived.move_to_end(key)
+                return _derived[key]
+        value = fn(self.data)
+        with _derived_lock:
+            _derived[key] = value
+            while len(_derived) > DERIVED_PAGES_KEPT:
+                _derived.popitem(last=False)
+        return value
+
+
+# Facts derived from pages, by (function, page sha256); a few small values per page, ~100
+# pages a 100k-resource catalog.
+DERIVED_PAGES_KEPT = 4096
+_derived: OrderedDict[tuple[Callable[[Any], Any], bytes], Any] = OrderedDict()
+_derived_lock = threading.Lock()
+
+
+def _drf_links(data: Any) -> tuple[str | None, int | None]:
+    """A DRF page's `next` link, and the last page number its `count` implies."""
+    nxt = data.get("next") if isinstance(data, dict) else None
+    return nxt, _last_page(data)
 
 
 def loads(body: bytes) -> Any:

@@ -46,6 +46,9 @@ class RawPage:
     body: bytes
     item_count: int
     url: str | None = None
+    # sha256 of `body` when the extractor has it already (`JsonPage.sha256`): the fetch records
+    # it (`PageRef.sha256`) without hashing the page again.
+    sha256: bytes | None = None
 
 
 @dataclass
@@ -122,6 +125,11 @@ def items_of(payload: Any) -> list[Any]:
             if isinstance(payload.get(key), list):
                 return payload[key]
     raise ValueError("payload is neither a list nor a page with results")
+
+
+def item_count(payload: Any) -> int:
+    """How many items a page holds (`items_of`): for `JsonPage.derive`."""
+    return len(items_of(payload))
 
 
 def transform_each(

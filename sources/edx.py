@@ -68,6 +68,7 @@ from sources.base import (
     RawPage,
     Source,
     clean_html,
+    item_count,
     items_of,
     parse_datetime,
     transform_each,
@@ -538,7 +539,11 @@ async def extract(ctx: ExtractContext) -> AsyncIterator[RawPage]:
     for kind, url in (("courses", cfg.edx_api_url), ("programs", cfg.edx_programs_api_url)):
         async for page in ctx.http.paginate(url, headers=headers):
             yield RawPage(
-                kind=kind, body=page.body, item_count=len(items_of(page.data)), url=page.url
+                kind=kind,
+                body=page.body,
+                item_count=page.derive(item_count),  # not parsed again when unchanged
+                url=page.url,
+                sha256=page.sha256,
             )
 
 

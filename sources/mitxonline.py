@@ -403,30 +403,51 @@ def transform(kind: str, payload: Any, context: Sequence[Any] = ()) -> Transform
     raise ValueError(f"unknown MITx Online kind {kind!r}")
 
 
+def _course_ids(payload: Any) -> tuple[int, tuple[Any, ...]]:
+    """A courses page's item count and its courses' ids."""
+    items = items_of(payload)
+    return len(items), tuple(c.get("id") for c in items if isinstance(c, dict))
+
+
+def _program_course_ids(payload: Any) -> tuple[int, tuple[Any, ...]]:
+    """A programs page's item count and the course ids its programs' requirement trees name
+    (each program's in tree order, then the next program's)."""
+    items = items_of(payload)
+    by_id = {p["id"]: p for p in items if isinstance(p, dict) and "id" in p}
+    ids = [
+        cid for program in items for cid in course_ids_in_tree(program.get("req_tree") or [], by_id)
+    ]
+    return len(items), tuple(ids)
+
+
 async def extract(ctx: ExtractContext) -> AsyncIterator[RawPage]:
     """Courses (all pages), then programs (all pages), then the program courses not yet seen."""
     settings = ctx.settings
     headers = {}
     if settings.mitx_online_etl_api_key:
         headers["Authorization"] = f"Api-Key {settings.mitx_online_etl_api_key.get_secret_value()}"
+    # What the walk reads from a page is derived once per page content (`JsonPage.derive`):
+    # an unchanged re-run's pages are not parsed again.
     seen_courses: set[int] = set()
     async for page in ctx.http.paginate(
         settings.mitxonline_courses_url, params={"live": "true"}, headers=headers
     ):
-        items = items_of(page.data)
-        seen_courses.update(c.get("id") for c in items if isinstance(c, dict))
-        yield RawPage(kind="courses", body=page.body, item_count=len(items), url=page.url)
+        count, ids = page.derive(_course_ids)
+        seen_courses.update(ids)
+        yield RawPage(
+            kind="courses", body=page.body, item_count=count, url=page.url, sha256=page.sha256
+        )
     wanted: list[int] = []
     async for page in ctx.http.paginate(
         settings.mitxonline_programs_url, params={"live": "true"}, headers=headers
     ):
-        items = items_of(page.data)
-        by_id = {p["id"]: p for p in items if isinstance(p, dict) and "id" in p}
-        for program in items:
-            for cid in course_ids_in_tree(program.get("req_tree") or [], by_id):
-                if isinstance(cid, int) and cid not in seen_courses and cid not in wanted:
-                    wanted.append(cid)
-        yield RawPage(kind="programs", body=page.body, item_count=len(items), url=page.url)
+        count, needed = page.derive(_program_course_ids)
+        for cid in needed:
+            if isinstance(cid, int) and cid not in seen_courses and cid not in wanted:
+                wanted.append(cid)
+        yield RawPage(
+            kind="programs", body=page.body, item_count=count, url=page.url, sha256=page.sha256
+        )
     # Courses a program needs that the catalog listing did not include: fetched one by one.
     extra = []
     for cid in wanted:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import json
 import threading
+import uuid
 
 import pytest
 
@@ -100,3 +101,45 @@ def test_loads_parses_with_the_collector_paused_and_restores_it():
         assert not gc.isenabled()  # a caller's own pause is left alone
     finally:
         gc.enable()
+
+
+def _results(data) -> tuple:
+    return tuple(data["results"])
+
+
+async def test_a_page_served_again_unchanged_is_not_parsed_again(server, monkeypatch):
+    """What the walk and an extractor derive from a page is kept by its sha256: an unchanged
+    re-run's pages are not parsed again; a page whose bytes changed is."""
+    import learnflow.http as http_module
+
+    parsed: list[bytes] = []
+
+    def counting_loads(body: bytes):
+        parsed.append(body)
+        return loads(body)
+
+    monkeypatch.setattr(http_module, "loads", counting_loads)
+    tag = uuid.uuid4().hex  # bytes no other test served (the memory is process-wide)
+    items = [f"{tag}-{n}" for n in range(7)]
+    numbered(server, items, 3, {})
+    url = f"{server.base_url}/items?live=true"
+
+    async def derived() -> list[tuple]:
+        async with client(page_prefetch=2) as http:
+            return [p.derive(_results) async for p in http.paginate(url)]
+
+    expected = [tuple(items[:3]), tuple(items[3:6]), tuple(items[6:])]
+    assert await derived() == expected
+    assert len(parsed) == 3  # each page once: its links and the extractor's value
+    parsed.clear()
+    assert await derived() == expected
+    assert parsed == []
+    async with client() as http:  # the parsed page is still there when asked for
+        pages = http.paginate(url)
+        first = await anext(pages)
+        await pages.aclose()
+        assert first.data["results"] == items[:3] and len(parsed) == 1
+    parsed.clear()
+    items[4] = f"{tag}-changed"
+    assert await derived() == [expected[0], (items[3], items[4], items[5]), expected[2]]
+    assert len(parsed) == 1 and b"-changed" in parsed[0]
