@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import time
 import weakref
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -68,6 +69,7 @@ async def fetch_source_pages(req: FetchInput) -> FetchResult:
     A permanent error part-way returns what was fetched with `complete=False` (the prune guard
     then refuses); a transient one raises so Temporal retries the activity.
     """
+    started = time.perf_counter()
     stores = await get_stores()
     settings = get_settings()  # live: sources are pointed elsewhere without a restart
     source = get_source(req.source)
@@ -90,6 +92,7 @@ async def fetch_source_pages(req: FetchInput) -> FetchResult:
     )
     result = FetchResult()
     blocklist = b""
+    seconds = {"start": time.perf_counter() - started}
     try:
         if _reads_blocklist(source):
             # Read before any page: a list that cannot be read fails the run as a page would.
@@ -113,13 +116,22 @@ async def fetch_source_pages(req: FetchInput) -> FetchResult:
         result.error = f"{type(exc).__name__}: {exc}"
     finally:
         await http.aclose()
+    seconds["pages"] = time.perf_counter() - started - sum(seconds.values())
     manifest = [p.model_dump() for p in result.pages]
     result.manifest_key = await stores.blobs.put(
         f"raw/{req.source}/{req.run_id}/manifest.json", json.dumps(manifest).encode()
     )
     if req.skip_unchanged:
         await _mark_unchanged(stores, source, req.run_id, result.pages, blocklist)
-    log.info("fetch.done", source=req.source, pages=len(result.pages), items=result.item_count)
+    seconds["mark"] = time.perf_counter() - started - sum(seconds.values())
+    log.info(
+        "fetch.done",
+        source=req.source,
+        pages=len(result.pages),
+        unchanged_pages=sum(p.seen is not None for p in result.pages),
+        items=result.item_count,
+        seconds={k: round(v, 3) for k, v in seconds.items()},
+    )
     return result
 
 

@@ -20,6 +20,8 @@ Two figures, as the pipeline has two paths (#17):
 * `rerun`: the same catalog again (catalog path and its embedding); wall time, its share of the
   first run, and rows rewritten (learning_resource / learning_resource_run tuples whose xmin
   changed: must be 0). Raw pages identical to the first run's are skipped by hash.
+* `rerun.steps`: per source, where the re-run's wall time went: each activity (or child) as
+  [name, scheduled, started, completed], seconds from the run's start; the gaps are Temporal's.
 * `phase_seconds` (both runs): per source, the wall time of load (fetch → transform → upsert →
   prune) and index — the sources run side by side, so their sum is not the wall time.
 * `store_limit`: the raw store path with straight asyncpg on the same rows — COPY into a staging
@@ -46,6 +48,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
+
+from bench.run_history import phases, stage_times, steps
 
 
 def machine() -> dict[str, Any]:
@@ -84,57 +88,6 @@ def build_catalog(n: int) -> tuple[dict[str, Any], int]:
     ecourses, eprograms = edx_catalog(edx_courses)
     total = len(courses) + len(programs) + edx_courses + len(eprograms)
     return {"mitxonline": (courses, programs), "edx": (ecourses, eprograms)}, total
-
-
-async def stage_times(client, workflow_id: str) -> dict[str, float]:
-    """Summed activity durations (scheduled → completed) of a workflow and its children."""
-    from temporalio.api.enums.v1 import EventType
-
-    totals: dict[str, float] = defaultdict(float)
-    handle = client.get_workflow_handle(workflow_id)
-    history = await handle.fetch_history()
-    scheduled: dict[int, tuple[str, float]] = {}
-    children: list[str] = []
-    for event in history.events:
-        t = event.event_time.ToDatetime().timestamp()
-        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            name = event.activity_task_scheduled_event_attributes.activity_type.name
-            scheduled[event.event_id] = (name, t)
-        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
-            name, start = scheduled[
-                event.activity_task_completed_event_attributes.scheduled_event_id
-            ]
-            totals[name] += t - start
-        elif event.event_type == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED:
-            attrs = event.child_workflow_execution_started_event_attributes
-            children.append(attrs.workflow_execution.workflow_id)
-    for child in children:
-        for name, seconds in (await stage_times(client, child)).items():
-            totals[name] += seconds
-    return dict(totals)
-
-
-async def phases(client, workflow_id: str) -> dict[str, float]:
-    """Wall time of an IngestSourceWorkflow's phases: load (fetch → transform → upsert → prune)
-    and index (its IndexResourcesWorkflow child); the embed child runs on after (embed-async-v1)."""
-    from temporalio.api.enums.v1 import EventType
-
-    history = await client.get_workflow_handle(workflow_id).fetch_history()
-    events = history.events
-    start = events[0].event_time.ToDatetime().timestamp()
-    end = events[-1].event_time.ToDatetime().timestamp()
-    children = [
-        e.event_time.ToDatetime().timestamp()
-        for e in events
-        if e.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED
-    ]
-    if len(children) < 2:
-        return {"total": round(end - start, 2)}
-    return {
-        "load": round(children[0] - start, 2),
-        "index": round(children[1] - children[0], 2),
-        "total": round(end - start, 2),
-    }
 
 
 async def rows_version(pool) -> dict[str, dict[int, str]]:
@@ -438,6 +391,10 @@ async def run(
         rerun_phases = {
             s: await phases(app.client, w) for s, w in zip(sources, rerun_ids, strict=True)
         }
+        rerun_steps = {
+            s: await steps(app.client, w) for s, w in zip(sources, rerun_ids, strict=True)
+        }
+        rerun_steps["index-all"] = await steps(app.client, "bench/rerun/index-all")
         rerun_stages: dict[str, float] = defaultdict(float)
         for wid in rerun_ids:
             for name, seconds in (await stage_times(app.client, wid)).items():
@@ -485,6 +442,8 @@ async def run(
                 "indexed": rerun_indexed,
                 "embedded": rerun_embedded,
                 "phase_seconds": rerun_phases,
+                # per source: [activity, scheduled, started, completed] from the run's start
+                "steps": rerun_steps,
                 "activity_seconds_by_stage": {
                     k: round(v, 2) for k, v in sorted(rerun_stages.items())
                 },

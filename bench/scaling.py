@@ -121,7 +121,7 @@ async def one_round(
     processes: int, base_env: dict[str, str], opensearch_url: str, work: Path
 ) -> dict[str, Any]:
     """Ingest the catalog with `processes` workers per queue on fresh services."""
-    from bench.ingest import stage_times
+    from bench.run_history import stage_times
     from devstack.harness.postgres import DebianPostgres
     from devstack.harness.temporal import DevServer
     from learnflow.contracts import (
