@@ -73,6 +73,7 @@ def run_pass(pages, index, digest: io.TextIOBase | None = None) -> dict[str, flo
     """One pass as load_page runs a page; process seconds per stage and the resource count."""
     from activities.ingest_cpu import _transform, page_documents, placed_document
     from learnflow.db.catalog import resource_rows
+    from learnflow.http import collector_paused
 
     seconds = {"transform": 0.0, "rows": 0.0, "documents": 0.0, "tantivy": 0.0}
     resources = 0
@@ -80,13 +81,14 @@ def run_pass(pages, index, digest: io.TextIOBase | None = None) -> dict[str, flo
     clock = time.process_time
     created = None
     for source, kind, key, raw, context in pages:
-        t0 = clock()
-        out = _transform(source, kind, key, raw, context, b"")
-        t1 = clock()
-        rows = resource_rows(out.resources)
-        t2 = clock()
-        documents = page_documents(out.resources)
-        t3 = clock()
+        with collector_paused():  # as transform_to_load runs them
+            t0 = clock()
+            out = _transform(source, kind, key, raw, context, b"")
+            t1 = clock()
+            rows = resource_rows(out.resources)
+            t2 = clock()
+            documents = page_documents(out.resources)
+            t3 = clock()
         if created is None:
             from datetime import UTC, datetime
 

@@ -17,7 +17,8 @@ import re
 import ssl
 import threading
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from email.utils import parsedate_to_datetime
 from functools import cache
 from typing import Any, TypeVar
@@ -356,12 +357,20 @@ def _drf_links(data: Any) -> tuple[str | None, int | None]:
 def loads(body: bytes) -> Any:
     """`json.loads` (its values, mostly by orjson: `fastjson`) with the cyclic collector paused.
     A 2 MB catalog page parses into ~10^5 containers; with the collector on, that allocation
-    burst sets off full collections of the worker's whole heap (measured: ~0.1 s on every other page). Parsed JSON holds no cycles,
-    so pausing loses nothing."""
+    burst sets off full collections of the worker's whole heap (measured: ~0.1 s on every other
+    page). Parsed JSON holds no cycles, so pausing loses nothing."""
+    with collector_paused():
+        return fastjson.loads(body)
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off for an allocation burst that makes no cycles (a parsed
+    page, a page's models): what it would collect waits for its next run."""
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return fastjson.loads(body)
+        yield
     finally:
         if enabled:
             gc.enable()

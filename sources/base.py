@@ -14,6 +14,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -199,6 +200,16 @@ def clean_html(text: str | None, *, links: bool = False) -> str | None:
     for no text: kept, the models say "absent" with None)."""
     if text is None:
         return None
+    if isinstance(text, str):
+        return _clean(text, links)
+    return _clean.__wrapped__(text, links)  # refused as before (not "unhashable" by the cache)
+
+
+# A course's runs repeat its descriptions (edX: the course's and each run's short and full
+# description): 26,765 cleanings of 4,482 texts at 10k bench resources, ~11 µs each. nh3 is a
+# pure function of its input, so a small cache returns the same strings.
+@lru_cache(maxsize=1024)
+def _clean(text: str, links: bool) -> str:
     if links:
         return nh3.clean(text, tags=_ALLOWED_TAGS | {"a"}, attributes=_LINK_ATTRIBUTES).strip()
     return nh3.clean(text, tags=_ALLOWED_TAGS, attributes={}).strip()

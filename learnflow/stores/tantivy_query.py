@@ -56,6 +56,8 @@ _POSSESSIVE = re.compile(r"(?<=\w)['’]s\b", re.IGNORECASE)
 def prepare(text: str) -> str:
     """Index- and query-side text normalisation done before the tantivy analyzer: the English
     possessive `'s` is dropped, as OpenSearch's `possessive_english` stemmer does."""
+    if "'" not in text and "’" not in text:  # the regex's lookbehind scans every character
+        return text
     return _POSSESSIVE.sub("", text)
 
 
