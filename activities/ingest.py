@@ -124,6 +124,19 @@ async def fetch_source_pages(req: FetchInput) -> FetchResult:
     if req.skip_unchanged:
         await _mark_unchanged(stores, source, req.run_id, result.pages, blocklist)
     seconds["mark"] = time.perf_counter() - started - sum(seconds.values())
+    if req.prune_if_unchanged and result.complete and all(p.seen is not None for p in result.pages):
+        # Nothing to load: the prune follows now, as it would after the pages (fetch-prunes-v1).
+        # Its guard is the same: an empty fetch of a published catalog is refused.
+        prune_in = PruneInput(
+            source=req.source,
+            run_id=req.run_id,
+            fetch_complete=True,
+            force=req.force_prune,
+            options=req.options,
+            written=0,
+        )
+        result.prune = await _prune(stores, prune_in)
+        seconds["prune"] = time.perf_counter() - started - sum(seconds.values())
     log.info(
         "fetch.done",
         source=req.source,
@@ -458,7 +471,12 @@ def pruned_types(source: Source, options: dict[str, str]) -> tuple[tuple[str, ..
 
 @activity.defn
 async def prune_source(req: PruneInput) -> PruneResult:
-    stores = await get_stores()
+    return await _prune(await get_stores(), req)
+
+
+async def _prune(stores, req: PruneInput) -> PruneResult:
+    """Unpublish what the run did not see (guarded), forget the pages it did not meet, and say
+    whether the source's indexes lag: `prune_source`, and the fetch of an unchanged run."""
     source = get_source(req.source)
     resource_types, feed_types = pruned_types(source, req.options)
     result = await stores.catalog.prune(

@@ -77,12 +77,16 @@ class IngestSourceWorkflow(StageProgress):
         # The fetch records the run and marks the pages that did not change seen (fetch-skips-v1):
         # an unchanged re-run is start, fetch, prune, finish, with no round of page activities.
         fetch_skips = workflow.patched("fetch-skips-v1")
+        # ... and, when no page changed, prunes too (fetch-prunes-v1): start, fetch, finish.
+        fetch_prunes = fetch_skips and workflow.patched("fetch-prunes-v1")
         fetch_in = FetchInput(
             source=req.source,
             run_id=run_id,
             options=req.options,
             record_run=fetch_skips,
             skip_unchanged=fetch_skips,
+            prune_if_unchanged=fetch_prunes,
+            force_prune=req.force_prune,
         )
         if not fetch_skips:
             await workflow.execute_activity("start_run", fetch_in, summary="record the run", **opts)
@@ -140,21 +144,23 @@ class IngestSourceWorkflow(StageProgress):
                     result.unchanged += up.unchanged
                     result.quarantined += up.quarantined
 
-        self._stage("pruning")
-        prune: PruneResult = await workflow.execute_activity(
-            "prune_source",
-            PruneInput(
-                source=req.source,
-                run_id=run_id,
-                fetch_complete=fetch.complete,
-                force=req.force_prune,
-                options=req.options,
-                written=result.inserted + result.updated,
-            ),
-            result_type=PruneResult,
-            summary="unpublish what vanished upstream (guarded)",
-            **opts,
-        )
+        prune = fetch.prune  # the fetch pruned: no page changed (fetch-prunes-v1)
+        if prune is None:
+            self._stage("pruning")
+            prune = await workflow.execute_activity(
+                "prune_source",
+                PruneInput(
+                    source=req.source,
+                    run_id=run_id,
+                    fetch_complete=fetch.complete,
+                    force=req.force_prune,
+                    options=req.options,
+                    written=result.inserted + result.updated,
+                ),
+                result_type=PruneResult,
+                summary="unpublish what vanished upstream (guarded)",
+                **opts,
+            )
         result.unpublished = prune.unpublished
         if prune.refused:
             result.outcome = "prune_refused"

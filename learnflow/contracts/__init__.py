@@ -56,6 +56,19 @@ class FetchInput(BaseModel):
     # loads only pages that changed. False (histories before the patch, `learn load`): neither.
     record_run: bool = False
     skip_unchanged: bool = False
+    # fetch-prunes-v1: when every page is unchanged (nothing left to load), the fetch runs the
+    # prune itself (`FetchResult.prune`, with `force_prune`): no prune round trip after it.
+    prune_if_unchanged: bool = False
+    force_prune: bool = False
+
+
+class PruneResult(BaseModel):
+    unpublished: int = 0
+    refused: bool = False
+    reason: str | None = None
+    # After the prune: whether the source's index child has anything to do (True when unsure,
+    # and in histories from before the field). rerun-idle-v1 skips the child when False.
+    index_pending: bool = True
 
 
 class FetchResult(BaseModel):
@@ -65,6 +78,8 @@ class FetchResult(BaseModel):
     complete: bool = True
     skipped_reason: str | None = None
     error: str | None = None
+    # Set when the fetch pruned (`FetchInput.prune_if_unchanged`): the run does not prune again.
+    prune: PruneResult | None = None
 
     @property
     def item_count(self) -> int:
@@ -120,15 +135,6 @@ class PruneInput(BaseModel):
     # Rows the run's pages wrote (inserted + updated): statistics are refreshed after a large
     # load only. None (histories before this field): the rows seen decide, as before.
     written: int | None = None
-
-
-class PruneResult(BaseModel):
-    unpublished: int = 0
-    refused: bool = False
-    reason: str | None = None
-    # After the prune: whether the source's index child has anything to do (True when unsure,
-    # and in histories from before the field). rerun-idle-v1 skips the child when False.
-    index_pending: bool = True
 
 
 class IndexInput(BaseModel):

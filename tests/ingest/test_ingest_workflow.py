@@ -60,9 +60,13 @@ class FakeActivities:
         @activity.defn(name="fetch_source_pages")
         async def fetch(req: FetchInput) -> FetchResult:
             self.calls.append(("fetch", req))
-            return FetchResult(
+            result = FetchResult(
                 pages=self.pages, complete=self.complete, manifest_key="raw/m/r/manifest.json"
             )
+            unchanged = all(p.seen is not None for p in self.pages)
+            if req.prune_if_unchanged and self.complete and unchanged:  # as the real fetch
+                result.prune = PruneResult(index_pending=self.index_pending)
+            return result
 
         @activity.defn(name="transform_page")
         async def transform(req: TransformInput) -> TransformResult:
@@ -262,13 +266,17 @@ async def test_pages_the_fetch_marked_seen_are_not_loaded(time_skipping_env):
     assert (result.inserted, result.unchanged, result.pages) == (2, 8, 3)
 
 
-async def test_an_unchanged_rerun_is_fetch_prune_finish(time_skipping_env):
-    """Every page marked seen by the fetch and nothing pruned: no page activity, no child."""
+@pytest.mark.parametrize("force_prune", [False, True])
+async def test_an_unchanged_rerun_is_fetch_then_finish(time_skipping_env, force_prune):
+    """Every page marked seen by the fetch, which then prunes (fetch-prunes-v1), nothing
+    pruned: no page activity, no prune activity, no child."""
     pages = [PageRef(kind="courses", key=f"raw/m/r/0000{n}-courses", item_count=2, seen=2)
              for n in range(3)]  # fmt: skip
     fakes = FakeActivities(pages, unchanged=True, index_pending=False)
-    result = await _run(time_skipping_env, fakes)
-    assert [c[0] for c in fakes.calls] == ["fetch", "prune", "finish"]
+    result = await _run(time_skipping_env, fakes, force_prune=force_prune)
+    assert [c[0] for c in fakes.calls] == ["fetch", "finish"]
+    fetch = fakes.calls[0][1]
+    assert fetch.prune_if_unchanged and fetch.force_prune is force_prune
     assert result.outcome == "ok" and (result.inserted, result.updated, result.unchanged) == (
         0,
         0,

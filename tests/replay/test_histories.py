@@ -52,9 +52,15 @@ async def test_record_writes_replayable_histories_once_per_shape(app, tmp_path):
     # (its pages index their own rows: an index child only if the session's indexes lag)
     assert "START_CHILD_WORKFLOW_EXECUTION_INITIATED:EmbedResourcesWorkflow" in full
     assert not any(s.startswith("START_CHILD") for s in skipped)  # the edX run was skipped
-    # the unchanged re-run: pages and prune as the full run, no embed child, and no index
-    # child unless content files wait for it (rerun-idle-v1)
-    assert "ACTIVITY_TASK_SCHEDULED:prune_source" in idle
+    # the unchanged re-run: pages skipped and the prune run by the fetch (fetch-skips-v1,
+    # fetch-prunes-v1), no embed child, and no index child unless content files wait for it
+    # (rerun-idle-v1)
+    assert "ACTIVITY_TASK_SCHEDULED:prune_source" in full
+    idle_activities = [s for s in idle if s.startswith("ACTIVITY_TASK_SCHEDULED:")]
+    assert idle_activities == [
+        "ACTIVITY_TASK_SCHEDULED:fetch_source_pages",
+        "ACTIVITY_TASK_SCHEDULED:finish_run",
+    ], idle
     assert "START_CHILD_WORKFLOW_EXECUTION_INITIATED:EmbedResourcesWorkflow" not in idle
     index_child = "START_CHILD_WORKFLOW_EXECUTION_INITIATED:IndexResourcesWorkflow" in idle
     assert index_child == has_files, (has_files, idle)
