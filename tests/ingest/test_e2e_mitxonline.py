@@ -123,10 +123,11 @@ async def test_schedule_to_search(app):
     assert desc.typed_search_attributes.get(sa.SOURCE) == "mitxonline"
     assert desc.typed_search_attributes.get(sa.OUTCOME) == "ok"
     children = [w async for w in app.client.list_workflows(f'ParentWorkflowId = "{wf_id}"')]
-    assert {c.workflow_type for c in children} == {
-        "IndexResourcesWorkflow",
-        "EmbedResourcesWorkflow",
-    }
+    # the index child runs only when the session's indexes lag after the pages indexed their
+    # own rows (rerun-idle-v1): an earlier test of the session may have left them in line
+    types = {c.workflow_type for c in children}
+    assert "EmbedResourcesWorkflow" in types, types
+    assert types <= {"IndexResourcesWorkflow", "EmbedResourcesWorkflow"}, types
     assert all(c.status == WorkflowExecutionStatus.COMPLETED for c in children)
 
 
