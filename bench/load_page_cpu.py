@@ -43,6 +43,7 @@ async def fetch_pages(n: int, page_size: int) -> list[tuple[str, str, str, bytes
     env.update(install_mitxonline(server, *catalog["mitxonline"], page_size=page_size))
     env.update(install_edx(server, *catalog["edx"], page_size=page_size))
     server.start()
+    saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     reset_settings()
     pages = []
@@ -66,6 +67,12 @@ async def fetch_pages(n: int, page_size: int) -> list[tuple[str, str, str, bytes
                 pages.append((name, kind, f"raw/{name}/bench/{i:05d}-{kind}", body, context))
     finally:
         server.stop()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        reset_settings()
     return pages
 
 
