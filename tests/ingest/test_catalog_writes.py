@@ -128,3 +128,44 @@ async def test_page_state_marks_seen_only_while_rows_are_intact(app):
     assert await catalog.mark_page_seen("catalog-writes-test", page_hash, "page-4") is None
     async with pool.acquire() as conn:
         await conn.execute("DELETE FROM etl_seen WHERE run_id LIKE 'page-%'")
+
+
+async def test_pages_are_marked_seen_together_only_where_intact(app):
+    """fetch-skips-v1's one transaction for a run's pages: intact pages (an empty one too) are
+    marked and their resources seen; a page with a changed row and an unknown page are not."""
+    from learnflow.db.by_key import unpublish_resource
+    from learnflow.db.catalog import resource_rows
+
+    catalog, pool = app.stores.catalog, app.stores.pool
+    source, run = "catalog-writes-test", unique_id("pages-run")
+    pages = {unique_id("intact"): 2, unique_id("changed"): 2, unique_id("empty"): 0}
+    rids: dict[str, list[str]] = {}
+    for page_hash, n in pages.items():
+        rids[page_hash] = [unique_id("course-v1:test+pages") for _ in range(n)]
+        loaded = await catalog.upsert_resource_rows(
+            "pages-load", resource_rows([_course(r, [Run(run_id="R")]) for r in rids[page_hash]])
+        )
+        await catalog.record_page(source, page_hash, "pages-load", loaded)
+    intact, changed, empty = pages
+    await unpublish_resource(pool, source, "mitxonline", rids[changed][0], "course")
+    unknown = unique_id("unknown")
+    marked = await catalog.mark_pages_seen(source, [intact, changed, empty, unknown, intact], run)
+    assert marked == {intact: 2, empty: 0}
+    async with pool.acquire() as conn:
+        seen = await conn.fetch(
+            "SELECT lr.readable_id FROM etl_seen s JOIN learning_resource lr ON lr.id = s.item_id"
+            " WHERE s.run_id = $1",
+            run,
+        )
+        last_runs = await conn.fetch(
+            "SELECT page_hash, last_run_id FROM etl_page_state WHERE page_hash = ANY($1::text[])",
+            list(pages),
+        )
+        await conn.execute("DELETE FROM etl_seen WHERE run_id = $1", run)
+    assert sorted(r["readable_id"] for r in seen) == sorted(rids[intact])
+    assert {r["page_hash"]: r["last_run_id"] for r in last_runs} == {
+        intact: run,
+        changed: "pages-load",
+        empty: run,
+    }
+    assert await catalog.mark_pages_seen(source, [], run) == {}
