@@ -200,15 +200,20 @@ def clean_html(text: str | None, *, links: bool = False) -> str | None:
     for no text: kept, the models say "absent" with None)."""
     if text is None:
         return None
-    if isinstance(text, str):
+    if isinstance(text, str) and len(text) <= _CACHED_CHARS:
         return _clean(text, links)
-    return _clean.__wrapped__(text, links)  # refused as before (not "unhashable" by the cache)
+    # uncached: a long text, or one nh3 refuses as before (not as "unhashable" by the cache)
+    return _clean.__wrapped__(text, links)
 
 
 # A course's runs repeat its descriptions (edX: the course's and each run's short and full
 # description): 26,765 cleanings of 4,482 texts at 10k bench resources, ~11 µs each. nh3 is a
-# pure function of its input, so a small cache returns the same strings.
-@lru_cache(maxsize=1024)
+# pure function of its input, so a small cache returns the same strings; repeats are close
+# together (one course), and the cache holds at most 256 texts of up to 32k characters.
+_CACHED_CHARS = 32_000
+
+
+@lru_cache(maxsize=256)
 def _clean(text: str, links: bool) -> str:
     if links:
         return nh3.clean(text, tags=_ALLOWED_TAGS | {"a"}, attributes=_LINK_ATTRIBUTES).strip()
