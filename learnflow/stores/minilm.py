@@ -13,9 +13,11 @@ so a wiring mistake in the graph cannot hide.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -255,34 +257,63 @@ class MiniLMEncoder:
         directory = Path(model_dir) if model_dir else ensure_onnx_model(quantize=quantize)
         self.name = MODEL_NAME + ("-int8" if quantize else "")
         self._model_path = str(directory / "model.onnx")
-        self._session = _session(self._model_path, threads or min(2, os.cpu_count() or 1))
-        # A query (one short text, ~5 tokens) runs on its own one-thread session: splitting its
+        # One single-threaded session, run on `threads` small batches at a time (the calling
+        # thread plus a pool), not one session splitting each batch's matrix products over
+        # `threads` ORT threads: those meet at a barrier after every operator, ~100 of them a
+        # batch, and when another thread of the worker (the pass's reads and writes, the vector
+        # store) takes one core, the other ORT thread waits at the barrier with its work done.
+        # Independent batches do not wait for each other: ~10% less CPU per text alone, and
+        # the same vectors bit for bit (a batch's rows do not depend on the thread count).
+        # A query (one short text, ~5 tokens) runs on it in the calling thread: splitting its
         # few small matrix products over two threads cost more than it saved (one query: p50
         # 0.90 ms on one thread against 0.93-1.16 ms on two, and half the CPU).
-        self._query_session = _session(self._model_path, 1)
+        self._session = _session(self._model_path, 1)
+        self._threads = threads or min(2, os.cpu_count() or 1)
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_pid = 0
         self._tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
         self._tokenizer.enable_truncation(MAX_TOKENS)
         self._tokenizer.no_padding()
         self._batch_size = batch_size
         self._lock = threading.Lock()  # tokenizer padding state is per call; the session is shared
 
+    def _helpers(self) -> ThreadPoolExecutor:
+        """The threads that run batches beside the caller (made again in a forked child, where
+        the parent's threads do not exist)."""
+        with self._lock:
+            if self._pool is None or self._pool_pid != os.getpid():
+                self._pool = ThreadPoolExecutor(self._threads - 1, thread_name_prefix="minilm")
+                self._pool_pid = os.getpid()
+            return self._pool
+
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         encodings = self._tokenizer.encode_batch([t or " " for t in texts])
-        session = self._query_session if len(texts) == 1 else self._session
         # Length-sorted small batches: little padding, and memory stays flat for long documents.
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for start in range(0, len(order), self._batch_size):
-            chunk = order[start : start + self._batch_size]
-            width = max(len(encodings[i].ids) for i in chunk)
-            ids = np.zeros((len(chunk), width), dtype=np.int64)
-            mask = np.zeros((len(chunk), width), dtype=np.int64)
-            for row, i in enumerate(chunk):
-                n = len(encodings[i].ids)
-                ids[row, :n] = encodings[i].ids
-                mask[row, :n] = 1
-            (hidden,) = session.run(None, {"input_ids": ids, "attention_mask": mask})
-            out[chunk] = mean_pool(hidden, mask)
+        chunks = [order[s : s + self._batch_size] for s in range(0, len(order), self._batch_size)]
+        taken = itertools.count()  # the next batch to run: the caller and helpers take in turn
+
+        def run_batches() -> None:
+            while (k := next(taken)) < len(chunks):
+                chunk = chunks[k]
+                width = max(len(encodings[i].ids) for i in chunk)
+                ids = np.zeros((len(chunk), width), dtype=np.int64)
+                mask = np.zeros((len(chunk), width), dtype=np.int64)
+                for row, i in enumerate(chunk):
+                    n = len(encodings[i].ids)
+                    ids[row, :n] = encodings[i].ids
+                    mask[row, :n] = 1
+                (hidden,) = self._session.run(None, {"input_ids": ids, "attention_mask": mask})
+                out[chunk] = mean_pool(hidden, mask)  # disjoint rows per batch
+
+        helpers = min(self._threads, len(chunks)) - 1
+        futures = [self._helpers().submit(run_batches) for _ in range(helpers)] if helpers else []
+        try:
+            run_batches()
+        finally:
+            for f in futures:
+                f.result()  # every batch written (or the helper's error raised) before returning
         return out

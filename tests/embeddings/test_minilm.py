@@ -56,6 +56,18 @@ def test_long_text_is_truncated_to_the_model_window(encoder):
     assert np.isfinite(long).all()
 
 
+def test_batches_run_side_by_side_give_the_same_vectors(tmp_path_factory):
+    """Many small batches run on two threads at once: each text's vector lands in its own row,
+    bit for bit what one thread computes (a batch's rows do not depend on the threads)."""
+    model_dir = minilm.ensure_onnx_model(tmp_path_factory.mktemp("models"))
+    texts = [f"{'course on topic ' * (i % 23)} number {i}" for i in range(150)]
+    two = minilm.MiniLMEncoder(model_dir, threads=2, batch_size=8).encode(texts)
+    one = minilm.MiniLMEncoder(model_dir, threads=1, batch_size=8).encode(texts)
+    assert two.shape == (150, 384)
+    np.testing.assert_array_equal(two, one)
+    assert np.all(np.linalg.norm(two, axis=1) > 0.99)  # no row left unwritten
+
+
 def test_encoder_ids_and_collections():
     assert encoder_id("minilm") == "all-MiniLM-L6-v2"
     assert encoder_id("litellm", "openai/text-embedding-3-small") == "openai_text-embedding-3-small"
