@@ -137,6 +137,20 @@ async def fetch_source_pages(req: FetchInput) -> FetchResult:
         )
         result.prune = await _prune(stores, prune_in)
         seconds["prune"] = time.perf_counter() - started - sum(seconds.values())
+        idle = not (result.prune.refused or result.prune.unpublished or result.prune.index_pending)
+        if req.finish_if_idle and idle:
+            # Nothing pruned, nothing to index or embed: the run's outcome, as the workflow would
+            # record it after its prune (fetch-finishes-v1), and no finish round trip.
+            result.finished = IngestResult(
+                source=req.source,
+                run_id=req.run_id,
+                outcome="ok",
+                pages=len(result.pages),
+                items=result.item_count,
+                unchanged=sum(p.seen or 0 for p in result.pages),
+            )
+            await _finish(stores, result.finished)
+            seconds["finish"] = time.perf_counter() - started - sum(seconds.values())
     log.info(
         "fetch.done",
         source=req.source,
@@ -509,7 +523,11 @@ async def start_run(req: FetchInput) -> None:
 
 @activity.defn
 async def finish_run(req: IngestResult) -> None:
-    stores = await get_stores()
+    await _finish(await get_stores(), req)
+
+
+async def _finish(stores, req: IngestResult) -> None:
+    """Record the run's outcome and counts; drop its raw pages and batches."""
     await stores.catalog.finish_run(req.run_id, req.outcome, req.model_dump(mode="json"))
     await stores.blobs.delete_prefix(f"raw/{req.source}/{req.run_id}")
     await stores.blobs.delete_prefix(f"batch/{req.source}/{req.run_id}")

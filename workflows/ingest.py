@@ -79,6 +79,9 @@ class IngestSourceWorkflow(StageProgress):
         fetch_skips = workflow.patched("fetch-skips-v1")
         # ... and, when no page changed, prunes too (fetch-prunes-v1): start, fetch, finish.
         fetch_prunes = fetch_skips and workflow.patched("fetch-prunes-v1")
+        # ... and, when that prune leaves nothing to do, records the outcome (fetch-finishes-v1):
+        # an unchanged re-run is one activity.
+        fetch_finishes = fetch_prunes and workflow.patched("fetch-finishes-v1")
         fetch_in = FetchInput(
             source=req.source,
             run_id=run_id,
@@ -87,6 +90,7 @@ class IngestSourceWorkflow(StageProgress):
             skip_unchanged=fetch_skips,
             prune_if_unchanged=fetch_prunes,
             force_prune=req.force_prune,
+            finish_if_idle=fetch_finishes,
         )
         if not fetch_skips:
             await workflow.execute_activity("start_run", fetch_in, summary="record the run", **opts)
@@ -161,6 +165,10 @@ class IngestSourceWorkflow(StageProgress):
                 summary="unpublish what vanished upstream (guarded)",
                 **opts,
             )
+        if fetch.finished is not None:  # idle, and recorded by the fetch (fetch-finishes-v1)
+            self._attributes(fetch.finished)
+            self._stage("done", outcome=fetch.finished.outcome)
+            return fetch.finished
         result.unpublished = prune.unpublished
         if prune.refused:
             result.outcome = "prune_refused"
@@ -257,6 +265,12 @@ class IngestSourceWorkflow(StageProgress):
         )
 
     async def _finish(self, result: IngestResult, opts: dict) -> IngestResult:
+        self._attributes(result)
+        await workflow.execute_activity("finish_run", result, summary="record the outcome", **opts)
+        self._stage("done", outcome=result.outcome)
+        return result
+
+    def _attributes(self, result: IngestResult) -> None:
         workflow.upsert_search_attributes(
             [
                 sa.OUTCOME.value_set(result.outcome),
@@ -265,9 +279,6 @@ class IngestSourceWorkflow(StageProgress):
                 sa.QUARANTINED.value_set(result.quarantined),
             ]
         )
-        await workflow.execute_activity("finish_run", result, summary="record the outcome", **opts)
-        self._stage("done", outcome=result.outcome)
-        return result
 
 
 WORKFLOWS_BY_QUEUE = {DEFAULT_QUEUE: [IngestSourceWorkflow]}

@@ -107,9 +107,9 @@ RECORDINGS: tuple[Recording, ...] = (
         "IngestSourceWorkflow",
         "histories/ingest/mitxonline-again",
         IngestSourceInput(source="mitxonline"),
-        "unchanged re-run: every page skipped by hash and the prune run by the fetch"
-        " (fetch-skips-v1, fetch-prunes-v1: no page or prune activity), nothing pruned, so no"
-        " index child and no embed child (rerun-idle-v1)",
+        "unchanged re-run: every page skipped by hash, the prune and, with nothing to index,"
+        " the outcome recorded by the fetch (fetch-skips-v1, fetch-prunes-v1, fetch-finishes-v1:"
+        " one activity), no index child and no embed child (rerun-idle-v1)",
     ),
     Recording(
         "IndexResourcesWorkflow",

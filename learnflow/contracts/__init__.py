@@ -60,6 +60,9 @@ class FetchInput(BaseModel):
     # prune itself (`FetchResult.prune`, with `force_prune`): no prune round trip after it.
     prune_if_unchanged: bool = False
     force_prune: bool = False
+    # fetch-finishes-v1: ... and when that prune leaves nothing to do (nothing unpublished, the
+    # indexes in line), the fetch records the run's outcome too (`FetchResult.finished`).
+    finish_if_idle: bool = False
 
 
 class PruneResult(BaseModel):
@@ -80,6 +83,9 @@ class FetchResult(BaseModel):
     error: str | None = None
     # Set when the fetch pruned (`FetchInput.prune_if_unchanged`): the run does not prune again.
     prune: PruneResult | None = None
+    # Set when the fetch also finished the idle run (`FetchInput.finish_if_idle`): its result,
+    # as recorded; the run returns it.
+    finished: IngestResult | None = None
 
     @property
     def item_count(self) -> int:
@@ -277,3 +283,7 @@ class LoadResult(IngestResult):
 
     lines: int = 0
     problems: list[LineProblem] = Field(default_factory=list)  # capped; all are in quarantine
+
+
+# FetchResult names IngestResult, defined after it
+FetchResult.model_rebuild()

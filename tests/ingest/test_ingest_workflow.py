@@ -66,6 +66,14 @@ class FakeActivities:
             unchanged = all(p.seen is not None for p in self.pages)
             if req.prune_if_unchanged and self.complete and unchanged:  # as the real fetch
                 result.prune = PruneResult(index_pending=self.index_pending)
+                if req.finish_if_idle and not self.index_pending:
+                    result.finished = IngestResult(
+                        source=req.source,
+                        run_id=req.run_id,
+                        outcome="ok",
+                        pages=len(self.pages),
+                        unchanged=sum(p.seen or 0 for p in self.pages),
+                    )
             return result
 
         @activity.defn(name="transform_page")
@@ -267,19 +275,33 @@ async def test_pages_the_fetch_marked_seen_are_not_loaded(time_skipping_env):
 
 
 @pytest.mark.parametrize("force_prune", [False, True])
-async def test_an_unchanged_rerun_is_fetch_then_finish(time_skipping_env, force_prune):
-    """Every page marked seen by the fetch, which then prunes (fetch-prunes-v1), nothing
-    pruned: no page activity, no prune activity, no child."""
+async def test_an_unchanged_rerun_is_one_fetch(time_skipping_env, force_prune):
+    """Every page marked seen by the fetch, which then prunes (fetch-prunes-v1) and, nothing
+    pruned and the indexes in line, records the outcome (fetch-finishes-v1): no other
+    activity, no child; the run returns what the fetch recorded."""
     pages = [PageRef(kind="courses", key=f"raw/m/r/0000{n}-courses", item_count=2, seen=2)
              for n in range(3)]  # fmt: skip
     fakes = FakeActivities(pages, unchanged=True, index_pending=False)
     result = await _run(time_skipping_env, fakes, force_prune=force_prune)
-    assert [c[0] for c in fakes.calls] == ["fetch", "finish"]
+    assert [c[0] for c in fakes.calls] == ["fetch"]
     fetch = fakes.calls[0][1]
-    assert fetch.prune_if_unchanged and fetch.force_prune is force_prune
+    assert fetch.prune_if_unchanged and fetch.force_prune is force_prune and fetch.finish_if_idle
+    assert result.run_id == fetch.run_id and result.pages == 3
     assert result.outcome == "ok" and (result.inserted, result.updated, result.unchanged) == (
         0,
         0,
         6,
     )
     assert result.embed_workflow_id is None
+
+
+async def test_a_fetch_that_pruned_leaves_lagging_indexes_to_the_index_child(time_skipping_env):
+    """Every page unchanged, but the prune found the indexes lagging: the fetch does not
+    finish the run; the index child runs, then finish_run records the outcome."""
+    pages = [PageRef(kind="courses", key="raw/m/r/00000-courses", item_count=2, seen=2)]
+    fakes = FakeActivities(pages, unchanged=True, index_pending=True)
+    result = await _run(time_skipping_env, fakes)
+    names = [c[0] for c in fakes.calls]
+    assert names[0] == "fetch" and "prune" not in names and "load" not in names
+    assert "index" in names and names[-1] == "finish"
+    assert result.outcome == "ok" and result.unchanged == 2 and result.indexed == 4

@@ -54,16 +54,15 @@ async def test_record_writes_replayable_histories_once_per_shape(app, tmp_path):
     assert not any(s.startswith("START_CHILD") for s in skipped)  # the edX run was skipped
     # the unchanged re-run: pages skipped and the prune run by the fetch (fetch-skips-v1,
     # fetch-prunes-v1), no embed child, and no index child unless content files wait for it
-    # (rerun-idle-v1)
+    # (rerun-idle-v1); with nothing to index, the fetch records the outcome too
+    # (fetch-finishes-v1): one activity
     assert "ACTIVITY_TASK_SCHEDULED:prune_source" in full
-    idle_activities = [s for s in idle if s.startswith("ACTIVITY_TASK_SCHEDULED:")]
-    assert idle_activities == [
-        "ACTIVITY_TASK_SCHEDULED:fetch_source_pages",
-        "ACTIVITY_TASK_SCHEDULED:finish_run",
-    ], idle
     assert "START_CHILD_WORKFLOW_EXECUTION_INITIATED:EmbedResourcesWorkflow" not in idle
     index_child = "START_CHILD_WORKFLOW_EXECUTION_INITIATED:IndexResourcesWorkflow" in idle
     assert index_child == has_files, (has_files, idle)
+    idle_activities = [s for s in idle if s.startswith("ACTIVITY_TASK_SCHEDULED:")]
+    finish = ["ACTIVITY_TASK_SCHEDULED:finish_run"] if index_child else []
+    assert idle_activities == ["ACTIVITY_TASK_SCHEDULED:fetch_source_pages", *finish], idle
     # encoded as the server stores it: payloads are base64 JSON, not decoded objects
     first = json.loads(written[0].read_text())["events"][0]
     payload = first["workflowExecutionStartedEventAttributes"]["input"]["payloads"][0]

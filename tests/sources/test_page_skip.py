@@ -101,6 +101,12 @@ async def test_unchanged_pages_are_skipped_and_still_count_as_seen(
     assert page_reads == [], page_reads
     # ... and decided in the fetch (fetch-skips-v1): no page activity ran at all
     assert page_loads == [], page_loads
+    async with app.stores.pool.acquire() as conn:  # the fetch recorded the run and its outcome
+        run = await conn.fetchrow(
+            "SELECT outcome, finished_on, counts FROM etl_run WHERE run_id = $1", again.run_id
+        )
+    assert run["outcome"] == "ok" and run["finished_on"] is not None, run
+    assert run["counts"]["unchanged"] == total
     assert again.embed_workflow_id is None  # nothing written, nothing to embed (rerun-idle-v1)
     assert await _state(app) == (published, versions)  # nothing rewritten, nothing pruned
 
