@@ -12,6 +12,10 @@ the catalog directly (no ingest run, so no embed child competes), then
   the embedding documents built from Postgres, encoding, Qdrant upserts with payloads,
   `embedding_state`, heartbeats and the final optimize; until every resource is vector-findable;
 * `share_of_encoder`: pipeline docs/s ÷ encoder-alone docs/s (goal ≥ 0.8).
+* `cpu_ms_per_doc`: this process's CPU (every thread: workers, encoder, embedded Qdrant; not the
+  Postgres and Temporal servers) per document, for the pipeline and the encoder alone, and
+  `cpu_share` = alone ÷ pipeline: what the pass adds in CPU, which moves far less than the
+  wall-clock share with the neighbours' load on a shared machine (a diagnostic beside it).
 
 Prints one JSON object with the load average at start.
 """
@@ -27,6 +31,12 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+
+def process_cpu() -> float:
+    """CPU seconds of this process, every thread."""
+    t = os.times()
+    return t.user + t.system
 
 
 def catalog_resources(n: int) -> list[Any]:
@@ -55,11 +65,13 @@ async def encoder_alone(app, batch_size: int) -> dict[str, Any]:
         for r in rows
     ]
     encoder = app.stores.encoder
+    cpu = process_cpu()
     started = time.perf_counter()
     for i in range(0, len(texts), batch_size):
         encoder.encode(texts[i : i + batch_size])
     seconds = time.perf_counter() - started
     return {
+        "cpu_ms_per_doc": round((process_cpu() - cpu) * 1000 / len(texts), 3),
         "encoder": app.stores.encoder_id,
         "docs": len(texts),
         "seconds": round(seconds, 2),
@@ -114,6 +126,7 @@ async def run(n: int, batch_size: int) -> dict[str, Any]:
         app.stores.encoder.encode(["warm up"] * 8)  # loaded and warm, as in a running worker
         before = await encoder_alone(app, batch_size)
 
+        cpu = process_cpu()
         started = time.perf_counter()
         result = await app.client.execute_workflow(
             "EmbedResourcesWorkflow",
@@ -123,6 +136,7 @@ async def run(n: int, batch_size: int) -> dict[str, Any]:
             result_type=EmbedResult,
         )
         seconds = time.perf_counter() - started
+        pipeline_cpu = (process_cpu() - cpu) * 1000 / max(result.embedded, 1)
         rate = result.embedded / seconds if seconds else None
         # the encoder alone before and after the pass: the machine's load drifts, the mean of
         # the two brackets the pass
@@ -150,6 +164,13 @@ async def run(n: int, batch_size: int) -> dict[str, Any]:
             if rate and alone["docs_per_second"]
             else None,
             "goal_share_of_encoder_min": 0.8,
+            "cpu_ms_per_doc": {
+                "pipeline": round(pipeline_cpu, 3),
+                "alone_before_after": [before["cpu_ms_per_doc"], after["cpu_ms_per_doc"]],
+                "cpu_share": round(
+                    (before["cpu_ms_per_doc"] + after["cpu_ms_per_doc"]) / 2 / pipeline_cpu, 3
+                ),
+            },
         }
     finally:
         if app is not None:
