@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from learnflow.search_doc import CASE_SENSITIVE_FILTERS, FILTER_FIELDS
+from learnflow.stores.edge_optimize import ShardSwap, optimize_in_child, reads_shard
 from learnflow.stores.encoders import check_recorded
 
 # HNSW beam width at query time: recall over speed (edge's default ef gave recall 0.5 on random
@@ -363,6 +364,7 @@ class EdgeVectorStore:
         self.case_sensitive = set(case_sensitive)
         self.id_field = id_field
         self._write_lock = threading.Lock()
+        self._swap = ShardSwap()
         self.shard = None
         if (self.path / "segments").exists() or any(self.path.glob("*")):
             self.shard = qdrant_edge.EdgeShard.load(str(self.path))
@@ -442,12 +444,15 @@ class EdgeVectorStore:
     def _filter(self, filters: dict[str, list[str]], skip: str | None = None):
         return _payload_filter(self._q, filters, self.case_sensitive, skip)
 
-    def _documents_sync(self, ids: list[int]) -> dict[int, dict[str, Any]]:
+    _documents_sync = reads_shard(lambda self, ids: self._scroll_documents(ids))  # not nested
+
+    def _scroll_documents(self, ids: list[int]) -> dict[int, dict[str, Any]]:
         flt = _id_filter(self._q, self.id_field, ids)
         request = self._q.ScrollRequest(limit=len(ids), filter=flt, with_payload=True)
         records, _next = self.shard.scroll(request)
         return {int(r.payload[self.id_field]): stored_document(r.payload) for r in records}
 
+    @reads_shard
     def search_sync(
         self,
         vector: np.ndarray,
@@ -485,7 +490,7 @@ class EdgeVectorStore:
             # tied with the last of them, which a page breaking ties by id may take) get theirs.
             cut = round(hits[documents - 1].score, 6) if 0 < documents < len(hits) else None
             needed = [h.id for i, h in enumerate(hits) if i < documents or round(h.score, 6) == cut]
-            docs = self._documents_sync(needed) if needed else {}
+            docs = self._scroll_documents(needed) if needed else {}
             for h in hits:
                 h.document = docs.get(h.id, h.document)
         out = {}
@@ -519,14 +524,18 @@ class EdgeVectorStore:
         return await asyncio.to_thread(self._documents_sync, ids)
 
     async def optimize(self) -> None:
-        """Build the HNSW graph and merge segments (blocking work, run in a thread)."""
+        """Build the HNSW graph, merge segments: in a child process (see edge_optimize)."""
         if self.shard is None:
             return
 
         def run() -> None:
-            with self._write_lock:
-                self.shard.optimize()
+            with self._write_lock, self._swap.closed():
                 self.shard.flush()
+                self.shard.close()
+                try:
+                    optimize_in_child(self.path)
+                finally:
+                    self.shard = self._q.EdgeShard.load(str(self.path))
 
         await asyncio.to_thread(run)
 
@@ -543,16 +552,16 @@ class EdgeVectorStore:
 
         await asyncio.to_thread(run)
 
-    async def count(self) -> int:
-        if self.shard is None:
-            return 0
-        return self.shard.count(self._q.CountRequest(exact=True))
+    _count = reads_shard(lambda self, exact: self.shard.count(self._q.CountRequest(exact=exact)))
+
+    async def count(self) -> int:  # in a thread: during an optimize it waits for the shard
+        return 0 if self.shard is None else await asyncio.to_thread(self._count, True)
 
     async def healthy(self) -> bool:
-        if self.shard is None:
-            return True  # nothing written yet: an empty collection is a healthy one
+        if self.shard is None or self._swap.is_closed():
+            return True  # nothing written yet, or being optimized: healthy either way
         try:
-            self.shard.count(self._q.CountRequest(exact=False))
+            await asyncio.to_thread(self._count, False)
             return True
         except Exception:
             return False
