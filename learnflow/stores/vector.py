@@ -29,6 +29,7 @@ import numpy as np
 from learnflow.search_doc import CASE_SENSITIVE_FILTERS, FILTER_FIELDS
 from learnflow.stores.edge_optimize import ShardSwap, optimize_in_child, reads_shard
 from learnflow.stores.encoders import check_recorded
+from learnflow.stores.vector_filters import id_filter, payload_filter
 
 # HNSW beam width at query time: recall over speed (edge's default ef gave recall 0.5 on random
 # 256-d data; 128 costs well under a millisecond more at 100k points).
@@ -103,25 +104,6 @@ def stored_document(payload: dict[str, Any]) -> dict[str, Any]:
     return json.loads(doc) if isinstance(doc, str) else doc
 
 
-def _payload_filter(
-    models: Any, filters: dict[str, list[str]], case_sensitive: set[str], skip: str | None
-) -> Any:
-    """MIT Learn's filters as a Qdrant filter: every field must match one of its values.
-    `models` is qdrant_client.models or qdrant_edge: the two spell these types the same."""
-    must = [
-        models.FieldCondition(key=f"f_{name}", match=models.MatchAny(any=values))
-        for name, values in _normalise(filters, case_sensitive).items()
-        if name != skip
-    ]
-    return models.Filter(must=must) if must else None
-
-
-def _id_filter(models: Any, id_field: str, ids: list[int]) -> Any:
-    return models.Filter(
-        must=[models.FieldCondition(key=id_field, match=models.MatchAny(any=list(ids)))]
-    )
-
-
 def _hits(points: Any, id_field: str) -> list[VectorHit]:
     return [
         VectorHit(
@@ -132,14 +114,6 @@ def _hits(points: Any, id_field: str) -> list[VectorHit]:
         )
         for p in points
     ]
-
-
-def _normalise(filters: dict[str, list[str]], case_sensitive: set[str]) -> dict[str, list[str]]:
-    return {
-        name: values if name in case_sensitive else [v.lower() for v in values]
-        for name, values in filters.items()
-        if values
-    }
 
 
 # Payload fields with an index besides the f_* filters (integers).
@@ -251,7 +225,7 @@ class QdrantClientVectorStore:
     def _filter(self, filters: dict[str, list[str]], skip: str | None = None):
         from qdrant_client import models as qm
 
-        return _payload_filter(qm, filters, self.case_sensitive, skip)
+        return payload_filter(qm, filters, self.case_sensitive, skip)
 
     def _search_sync(
         self,
@@ -309,7 +283,7 @@ class QdrantClientVectorStore:
             return {}
         from qdrant_client import models as qm
 
-        flt = _id_filter(qm, self.id_field, ids)
+        flt = id_filter(qm, self.id_field, ids)
         scroll = partial(self.client.scroll, scroll_filter=flt, limit=len(ids), with_payload=True)
         records, _next = await asyncio.to_thread(scroll, self.collection)
         return {int(r.payload[self.id_field]): stored_document(r.payload) for r in records}
@@ -365,6 +339,10 @@ class EdgeVectorStore:
         self.id_field = id_field
         self._write_lock = threading.Lock()
         self._swap = ShardSwap()
+        # Written since the last optimize (unknown for a shard found on disk: optimize once).
+        # An optimize with nothing to build still closed the shard, held reads back and paid a
+        # child process (~0.5 s).
+        self._written = True
         self.shard = None
         if (self.path / "segments").exists() or any(self.path.glob("*")):
             self.shard = qdrant_edge.EdgeShard.load(str(self.path))
@@ -411,6 +389,7 @@ class EdgeVectorStore:
 
     def _update(self, op) -> None:
         with self._write_lock:
+            self._written = True
             self.shard.update(op)
 
     async def upsert(self, points: list[VectorPoint]) -> None:
@@ -442,12 +421,12 @@ class EdgeVectorStore:
         await asyncio.to_thread(self._update, q.UpdateOperation.delete_points_by_filter(flt))
 
     def _filter(self, filters: dict[str, list[str]], skip: str | None = None):
-        return _payload_filter(self._q, filters, self.case_sensitive, skip)
+        return payload_filter(self._q, filters, self.case_sensitive, skip)
 
     _documents_sync = reads_shard(lambda self, ids: self._scroll_documents(ids))  # not nested
 
     def _scroll_documents(self, ids: list[int]) -> dict[int, dict[str, Any]]:
-        flt = _id_filter(self._q, self.id_field, ids)
+        flt = id_filter(self._q, self.id_field, ids)
         request = self._q.ScrollRequest(limit=len(ids), filter=flt, with_payload=True)
         records, _next = self.shard.scroll(request)
         return {int(r.payload[self.id_field]): stored_document(r.payload) for r in records}
@@ -529,13 +508,17 @@ class EdgeVectorStore:
             return
 
         def run() -> None:
-            with self._write_lock, self._swap.closed():
-                self.shard.flush()
-                self.shard.close()
-                try:
-                    optimize_in_child(self.path)
-                finally:
-                    self.shard = self._q.EdgeShard.load(str(self.path))
+            with self._write_lock:
+                if not self._written:
+                    return
+                with self._swap.closed():
+                    self.shard.flush()
+                    self.shard.close()
+                    try:
+                        optimize_in_child(self.path)
+                        self._written = False
+                    finally:
+                        self.shard = self._q.EdgeShard.load(str(self.path))
 
         await asyncio.to_thread(run)
 

@@ -164,3 +164,23 @@ async def test_edge_optimize_runs_beside_the_process_and_reads_wait_for_it(tmp_p
     await s.upsert([VectorPoint("after", rng.standard_normal(256), {"resource_id": n})])
     assert await s.count() == n + 1 and await s.healthy()
     await s.close()
+
+
+async def test_edge_optimize_with_nothing_written_since_leaves_the_shard_open(tmp_path):
+    """An optimize after an optimize, with no write between, neither closes the shard (reads
+    would wait) nor starts a child; a write makes the next one run again."""
+    s = EdgeVectorStore(path=str(tmp_path), collection="t.idle")
+    await s.ensure_collection(8)
+    rng = np.random.default_rng(3)
+    await s.upsert(
+        [VectorPoint(f"k{i}", rng.standard_normal(8), {"resource_id": i}) for i in range(20)]
+    )
+    await s.optimize()
+    optimized = s.shard
+    await s.optimize()
+    assert s.shard is optimized  # not closed and loaded again
+    await s.delete(["k0"])
+    await s.optimize()
+    assert s.shard is not optimized
+    assert await s.count() == 19
+    await s.close()
