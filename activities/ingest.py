@@ -92,7 +92,12 @@ async def fetch_source_pages(req: FetchInput) -> FetchResult:
     )
     result = FetchResult()
     blocklist = b""
-    seconds = {"start": time.perf_counter() - started}
+    seconds: dict[str, float] = {}
+
+    def lap(step: str) -> None:  # the step's wall seconds, for the fetch's log line
+        seconds[step] = time.perf_counter() - started - sum(seconds.values())
+
+    lap("start")
     try:
         if _reads_blocklist(source):
             # Read before any page: a list that cannot be read fails the run as a page would.
@@ -116,14 +121,14 @@ async def fetch_source_pages(req: FetchInput) -> FetchResult:
         result.error = f"{type(exc).__name__}: {exc}"
     finally:
         await http.aclose()
-    seconds["pages"] = time.perf_counter() - started - sum(seconds.values())
+    lap("pages")
     manifest = [p.model_dump() for p in result.pages]
     result.manifest_key = await stores.blobs.put(
         f"raw/{req.source}/{req.run_id}/manifest.json", json.dumps(manifest).encode()
     )
     if req.skip_unchanged:
         await _mark_unchanged(stores, source, req.run_id, result.pages, blocklist)
-    seconds["mark"] = time.perf_counter() - started - sum(seconds.values())
+    lap("mark")
     if req.prune_if_unchanged and result.complete and all(p.seen is not None for p in result.pages):
         # Nothing to load: the prune follows now, as it would after the pages (fetch-prunes-v1).
         # Its guard is the same: an empty fetch of a published catalog is refused.
@@ -136,7 +141,7 @@ async def fetch_source_pages(req: FetchInput) -> FetchResult:
             written=0,
         )
         result.prune = await _prune(stores, prune_in)
-        seconds["prune"] = time.perf_counter() - started - sum(seconds.values())
+        lap("prune")
         idle = not (result.prune.refused or result.prune.unpublished or result.prune.index_pending)
         if req.finish_if_idle and idle:
             # Nothing pruned, nothing to index or embed: the run's outcome, as the workflow would
@@ -150,7 +155,7 @@ async def fetch_source_pages(req: FetchInput) -> FetchResult:
                 unchanged=sum(p.seen or 0 for p in result.pages),
             )
             await _finish(stores, result.finished)
-            seconds["finish"] = time.perf_counter() - started - sum(seconds.values())
+            lap("finish")
     log.info(
         "fetch.done",
         source=req.source,

@@ -29,6 +29,7 @@ from typing import Any
 async def fetch_pages(n: int, page_size: int) -> list[tuple[str, str, str, bytes, list[bytes]]]:
     """(source, kind, page key, raw, context pages) of every page bench.ingest's sources give."""
     from bench.ingest import build_catalog
+    from devstack.harness.environ import environ
     from devstack.harness.fixture_server import FixtureServer
     from learnflow.http import SourceHttp
     from learnflow.settings import get_settings, reset_settings
@@ -43,36 +44,30 @@ async def fetch_pages(n: int, page_size: int) -> list[tuple[str, str, str, bytes
     env.update(install_mitxonline(server, *catalog["mitxonline"], page_size=page_size))
     env.update(install_edx(server, *catalog["edx"], page_size=page_size))
     server.start()
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    reset_settings()
     pages = []
-    try:
-        for name in ("mitxonline", "edx"):
-            source, settings = get_source(name), get_settings()
-            http = SourceHttp(
-                source.allowed_hosts(settings) or None,
-                allow_private=True,
-                max_bytes=settings.http_max_response_bytes,
-            )
-            got = []
-            try:
-                async for page in source.extract(ExtractContext(http=http, settings=settings)):
-                    got.append((page.kind, page.body))
-            finally:
-                await http.aclose()
-            for i, (kind, body) in enumerate(got):
-                wanted = source.context_kinds.get(kind, ())
-                context = [b for k, b in got if k in wanted]
-                pages.append((name, kind, f"raw/{name}/bench/{i:05d}-{kind}", body, context))
-    finally:
-        server.stop()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with environ(env):
         reset_settings()
+        try:
+            for name in ("mitxonline", "edx"):
+                source, settings = get_source(name), get_settings()
+                http = SourceHttp(
+                    source.allowed_hosts(settings) or None,
+                    allow_private=True,
+                    max_bytes=settings.http_max_response_bytes,
+                )
+                got = []
+                try:
+                    async for page in source.extract(ExtractContext(http=http, settings=settings)):
+                        got.append((page.kind, page.body))
+                finally:
+                    await http.aclose()
+                for i, (kind, body) in enumerate(got):
+                    wanted = source.context_kinds.get(kind, ())
+                    context = [b for k, b in got if k in wanted]
+                    pages.append((name, kind, f"raw/{name}/bench/{i:05d}-{kind}", body, context))
+        finally:
+            server.stop()
+    reset_settings()
     return pages
 
 

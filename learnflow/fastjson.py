@@ -17,6 +17,7 @@ detected here and handed to `json`:
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -44,14 +45,15 @@ def loads(raw: bytes | str) -> Any:
     return json.loads(raw)
 
 
-def canonical(data: Any) -> bytes:
+def canonical(data: Any, *, finite: bool = True) -> bytes:
     """`json.dumps(data, sort_keys=True, separators=(",", ":")).encode()`, byte for byte, mostly
-    by orjson. `data` holds JSON values (dicts with str keys, lists, str, int, finite float,
-    bool, None), e.g. a model_dump(mode="json")."""
-    try:
-        blob = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
-    except (orjson.JSONEncodeError, TypeError):
-        blob = None
+    by orjson. `data` holds JSON values (dicts with str keys, lists, str, int, float, bool,
+    None), e.g. a model_dump(mode="json"); `finite=False` when a float in it may be NaN or
+    infinite (orjson writes those as null: only the stdlib writes them)."""
+    blob = None
+    if finite:
+        with contextlib.suppress(orjson.JSONEncodeError, TypeError):
+            blob = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
     if blob is not None and blob.isascii() and b"\x7f" not in blob and not _small_float(blob):
         return blob
     return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()

@@ -8,7 +8,6 @@ Transforms emit these models; the loader turns them into rows; the indexers read
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from datetime import datetime
 from decimal import Decimal
@@ -253,10 +252,7 @@ class Resource(_Model):
         """What the loader stores, from one dump: the JSON values, their canonical text (the
         `data` column) and its SHA-256 (equal digests mean nothing to rewrite)."""
         data = self.model_dump(mode="json", exclude={"content_files"})
-        if math.isfinite(data["completeness"]):  # its only float: NaN is json.dumps' alone
-            blob = canonical(data)
-        else:
-            blob = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+        blob = canonical(data, finite=math.isfinite(data["completeness"]))  # its only float
         return data, blob.decode(), hashlib.sha256(blob).hexdigest()
 
     def content_hash(self) -> str:

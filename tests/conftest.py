@@ -30,6 +30,7 @@ os.environ.setdefault("QDRANT_ENCODER", "local")
 from opensearchpy import OpenSearch
 
 from devstack.harness import reaper
+from devstack.harness.environ import environ, restored_environ
 from devstack.harness.fixture_server import FixtureServer, Request, Response
 from devstack.harness.opensearch import OpenSearchNode
 from devstack.harness.postgres import DebianPostgres
@@ -190,14 +191,9 @@ def tika_url(tika_server: TikaServer) -> Iterator[str]:
     The env vars it sets are restored at the end of the session.
     """
     assert tika_server.url
-    saved = {k: os.environ.get(k) for k in tika_server.client_env()}
-    configure_tika_client(tika_server.url)
-    yield tika_server.url
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    with restored_environ(tika_server.client_env()):
+        configure_tika_client(tika_server.url)
+        yield tika_server.url
 
 
 def mitxonline_routes(
@@ -267,22 +263,16 @@ async def app(
         "QDRANT_URL": "",
         "S3_ENDPOINT_URL": s3_server.endpoint_url,
     }
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    reset_settings()
-    await reset_stores()
-    application = await start_app()
-    try:
-        yield application
-    finally:
-        await application.stop()
-        await reset_stores()
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with environ(env):
         reset_settings()
+        await reset_stores()
+        application = await start_app()
+        try:
+            yield application
+        finally:
+            await application.stop()
+            await reset_stores()
+    reset_settings()
 
 
 def unique_id(prefix: str) -> str:
