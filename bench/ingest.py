@@ -49,6 +49,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from bench import machine_cpu
 from bench.run_history import phases, stage_times, steps
 
 
@@ -353,10 +354,16 @@ async def run(
             processes = await start_workers(DEFAULT_QUEUE, workers, worker_env, logs)
         sources = ["mitxonline", "edx"]
 
+        cpu_roots = {
+            "postgres (postmaster and backends)": pg._postmaster_pid(),
+            "temporal dev server": temporal.proc.pid if temporal.proc else None,
+        }
+        cpu_before = machine_cpu.snapshot(cpu_roots)
         started = time.perf_counter()
         first_s, first, first_ids = await ingest_all(app, sources, "first")
         first_indexed = sum(r.indexed for r in first) + await index_all(app, "first")
         catalog_s = time.perf_counter() - started  # every resource keyword-findable
+        first_cpu = machine_cpu.by_process(cpu_before, machine_cpu.snapshot(cpu_roots))
         if catalog_only:
             embedded, vector_s, embed_s = 0, None, None
         else:
@@ -428,6 +435,8 @@ async def run(
                 # wall seconds per source (the sources run side by side)
                 "phase_seconds": first_phases,
                 "activity_seconds_by_stage": {k: round(v, 2) for k, v in sorted(stages.items())},
+                # the whole machine's CPU over the same window, by process (bench.machine_cpu)
+                "cpu_seconds_by_process": first_cpu,
             },
             "embed": _embed_figures(alone, embedded, embed_s, vector_s, catalog_s),
             "rerun": {
