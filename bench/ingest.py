@@ -244,7 +244,9 @@ async def store_limit(dsn: str) -> dict[str, Any]:
                     "CREATE TEMP TABLE stage (platform text, readable_id text, resource_type text,"
                     " etl_source text, offered_by text, title text, url text, published boolean,"
                     " test_mode boolean, last_modified timestamptz, data text, content_hash text)"
-                    " ON COMMIT DROP"
+                    " ON COMMIT DROP;"
+                    # as the catalog's own stage (CatalogStore.upsert_resource_rows)
+                    " ALTER TABLE stage ALTER COLUMN data SET STORAGE EXTERNAL"
                 )
                 await conn.copy_records_to_table("stage", records=records, columns=columns)
                 status = await conn.execute(
