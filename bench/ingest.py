@@ -10,7 +10,9 @@ Two figures, as the pipeline has two paths (#17):
   prune → keyword index) started together, plus the all-sources index pass, until every resource
   is keyword-findable. `resources_per_second` is this path; `share_of_store` compares it with
   `store_limit` (the store's own COPY→upsert rate, same rows, same run). Per stage the summed
-  activity time (from the workflow histories) — what dominates.
+  activity time (from the workflow histories) — what dominates — and `cpu_seconds_by_process`:
+  the whole machine's CPU over the same window by process (bench/machine_cpu.py: the worker by
+  thread, Postgres, Temporal, the rest of the machine), what bounds the figure.
 * `embed` — embedding catch-up on the `embeddings` queue with the configured encoder
   (QDRANT_ENCODER): the embed children the runs started and left running (embed-async-v1), plus
   the all-sources embed pass; `docs_per_second` against `encoder_alone` (the same encoder on
