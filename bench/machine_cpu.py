@@ -14,9 +14,11 @@ the parent is one of these; `machine` is the kernel's busy time over all cores (
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing
 import os
 import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,3 +129,35 @@ def by_process(before: Snapshot, after: Snapshot) -> dict[str, object]:
     }
     out["machine_busy"] = round(machine, 2)
     return out
+
+
+class CollectorTime:
+    """Wall time the bench process spent in the cyclic collector, by generation, while `on`
+    (gc.callbacks: each collection's start and stop on the thread that ran it)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[int, float] = defaultdict(float)
+        self.count: dict[int, int] = defaultdict(int)
+        self._started: dict[int, float] = {}
+
+    def _callback(self, phase: str, info: dict) -> None:
+        tid = threading.get_ident()
+        if phase == "start":
+            self._started[tid] = time.perf_counter()
+        elif tid in self._started:
+            generation = info.get("generation", -1)
+            self.seconds[generation] += time.perf_counter() - self._started.pop(tid)
+            self.count[generation] += 1
+
+    def __enter__(self) -> CollectorTime:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._callback)
+
+    def summary(self) -> dict[str, object]:
+        return {
+            f"gen{g}": {"collections": self.count[g], "seconds": round(self.seconds[g], 3)}
+            for g in sorted(self.count)
+        }

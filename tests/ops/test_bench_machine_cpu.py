@@ -68,3 +68,16 @@ def test_a_live_child_is_its_roots_group():
         child.stdin.write(b"x")
         child.stdin.close()
         child.wait()
+
+
+def test_collector_time_counts_each_generations_collections_while_on():
+    import gc
+
+    with machine_cpu.CollectorTime() as collector:
+        gc.collect(0)
+        gc.collect(2)
+    gc.collect()  # off: not counted
+    summary = collector.summary()
+    assert summary["gen0"]["collections"] >= 1  # type: ignore[index]
+    assert summary["gen2"]["collections"] == 1  # type: ignore[index]
+    assert summary["gen2"]["seconds"] > 0  # type: ignore[index]
