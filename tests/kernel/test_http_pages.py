@@ -103,6 +103,33 @@ def test_loads_parses_with_the_collector_paused_and_restores_it():
         gc.enable()
 
 
+def test_overlapping_pauses_keep_the_collector_off_until_the_last_one_ends():
+    """Pages transformed side by side in threads: the first to finish must not switch the
+    collector back on under another's burst."""
+    import threading
+
+    from learnflow.http import collector_paused
+
+    entered, finish_first, first_done = threading.Event(), threading.Event(), threading.Event()
+
+    def first() -> None:
+        with collector_paused():
+            entered.set()
+            finish_first.wait()
+        first_done.set()
+
+    assert gc.isenabled()
+    thread = threading.Thread(target=first)
+    thread.start()
+    entered.wait()
+    with collector_paused():
+        finish_first.set()
+        first_done.wait()
+        assert not gc.isenabled()  # the other page's pause ended; this one's has not
+    thread.join()
+    assert gc.isenabled()
+
+
 def _results(data) -> tuple:
     return tuple(data["results"])
 
