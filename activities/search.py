@@ -117,20 +117,6 @@ def _checksum(text: str) -> str:
     return hashlib.md5(text.encode()).hexdigest()  # noqa: S324 - change detection, not security
 
 
-HEARTBEAT_EVERY_SECONDS = 10.0
-
-
-async def _optimize(vector, after_id: int | None, result: EmbedResult) -> None:
-    """Let the vector store index what was written, heartbeating meanwhile: building a large
-    segment's graph can outlast the heartbeat timeout, and a retry would redo it."""
-    task = asyncio.ensure_future(vector.optimize())
-    while True:
-        done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY_SECONDS)
-        if done:
-            return task.result()
-        heartbeat(Progress(stage="optimize", after_id=after_id, counts=result.model_dump()))
-
-
 @contextlib.contextmanager
 def _timed(seconds: dict[str, float], stage: str) -> Iterator[None]:
     """Add a step's wall seconds to `seconds[stage]`: the pass logs where its time went."""
@@ -289,34 +275,38 @@ async def embed_pending(req: EmbedInput) -> EmbedResult:
             await previous  # a failed write fails every later one: nothing is written out of order
         await _write_embed_batch(stores, page, vectors, result, seconds, served, served_v)
 
-    try:
-        while batch is not None:
-            inflight["encode"] = asyncio.ensure_future(
-                _encode_batch(encoder, batch, served, seconds)
-            )
-            inflight["read"] = asyncio.ensure_future(
-                _read_embed_batch(stores, source, batch.last_id, req.batch_size, seconds)
-            )
-            vectors, served_vectors = await inflight["encode"]
-            while len(writes) >= WRITES_AHEAD:
-                await writes.popleft()
-            writes.append(
-                asyncio.ensure_future(
-                    write_after(writes[-1] if writes else None, batch, vectors, served_vectors)
+    # the store's deferred optimize waits for the pass to end
+    with stores.vector.writing():
+        try:
+            while batch is not None:
+                inflight["encode"] = asyncio.ensure_future(
+                    _encode_batch(encoder, batch, served, seconds)
                 )
-            )
-            after_id = batch.last_id
-            batch = await inflight["read"]
-        while writes:
-            await writes.popleft()
-    finally:
-        # cancelled or failed: nothing of this attempt keeps running behind the retry
-        for task in [*inflight.values(), *writes]:
-            task.cancel()
+                inflight["read"] = asyncio.ensure_future(
+                    _read_embed_batch(stores, source, batch.last_id, req.batch_size, seconds)
+                )
+                vectors, served_vectors = await inflight["encode"]
+                while len(writes) >= WRITES_AHEAD:
+                    await writes.popleft()
+                writes.append(
+                    asyncio.ensure_future(
+                        write_after(writes[-1] if writes else None, batch, vectors, served_vectors)
+                    )
+                )
+                after_id = batch.last_id
+                batch = await inflight["read"]
+            while writes:
+                await writes.popleft()
+        finally:
+            # cancelled or failed: nothing of this attempt keeps running behind the retry
+            for task in [*inflight.values(), *writes]:
+                task.cancel()
     seconds["pages"] = time.perf_counter() - started
-    if result.embedded or result.removed:
-        with _timed(seconds, "optimize"):
-            await _optimize(stores.vector, after_id, result)
+    # The pass ends with its points written: searchable now (brute force over the unindexed
+    # segments), indexed by the store in the background once the writes are quiet, as a Qdrant
+    # server does; the next pass does not wait for it either (its writes do, in the store).
+    # Asked every pass: a shard loaded after a crash may hold writes never optimized.
+    await stores.vector.optimize_soon()
     log.info(
         "embed.done",
         source=req.source,
@@ -521,9 +511,9 @@ async def embed_content_files(req: EmbedInput) -> EmbedResult:
 
     # One watermark per encoder: a new encoder's pass starts from the first file.
     mark = embedded_mark(stores.encoder_id)
-    await _content_pass(mark, _etl_source(req.source), min(req.batch_size, 64), handle)
-    if result.embedded or result.removed:
-        await _optimize(vector, None, result)
+    with vector.writing():
+        await _content_pass(mark, _etl_source(req.source), min(req.batch_size, 64), handle)
+    await vector.optimize_soon()  # in the background, as embed_pending's
     log.info("embed_content.done", embedded=result.embedded, removed=result.removed)
     return result
 

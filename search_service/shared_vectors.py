@@ -167,7 +167,7 @@ class SharedVectorStore:
     async def _refused(self, *args: Any, **kwargs: Any) -> None:
         raise RuntimeError("the shared vector store is read-only: the first process writes")
 
-    ensure_collection = upsert = delete = delete_where = optimize = drop = _refused
+    ensure_collection = upsert = delete = delete_where = optimize = optimize_soon = drop = _refused
 
     async def close(self) -> None:
         while True:

@@ -14,6 +14,7 @@ keyword fields, each with a payload index, plus the document served back as the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import tempfile
@@ -27,7 +28,15 @@ from typing import Any, Protocol
 import numpy as np
 
 from learnflow.search_doc import CASE_SENSITIVE_FILTERS, FILTER_FIELDS
-from learnflow.stores.edge_optimize import ShardSwap, optimize_in_child, reads_shard
+from learnflow.stores.edge_optimize import (
+    DeferredOptimize,
+    OptimizeChild,
+    ShardSwap,
+    optimize_copy,
+    reads_shard,
+    recover,
+    swap_in,
+)
 from learnflow.stores.encoders import check_recorded
 from learnflow.stores.vector_filters import id_filter, payload_filter
 
@@ -80,6 +89,8 @@ class VectorStore(Protocol):
     ) -> VectorResults: ...
     async def documents(self, ids: list[int]) -> dict[int, dict[str, Any]]: ...
     async def optimize(self) -> None: ...
+    async def optimize_soon(self) -> None: ...
+    def writing(self) -> contextlib.AbstractContextManager[None]: ...
     async def drop(self) -> None: ...
     async def count(self) -> int: ...
     async def healthy(self) -> bool: ...
@@ -291,6 +302,12 @@ class QdrantClientVectorStore:
     async def optimize(self) -> None:
         return None  # the server optimises on its own; local mode has nothing to build
 
+    async def optimize_soon(self) -> None:
+        return None
+
+    def writing(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
     async def drop(self) -> None:
         """Delete the collection (a retired encoder's); idempotent."""
         if await self._exists():
@@ -314,6 +331,9 @@ class QdrantClientVectorStore:
 
 
 EDGE_MAX_SEGMENT_KB = 60_000
+# `optimize_soon` waits for every pass to end and the writes to be this quiet (a pass that follows
+# another, as the all-sources pass follows the per-source ones, starts within it).
+OPTIMIZE_QUIET_SECONDS = 1.0
 
 
 class EdgeVectorStore:
@@ -327,6 +347,7 @@ class EdgeVectorStore:
         filter_fields: tuple[str, ...] = tuple(FILTER_FIELDS),
         case_sensitive: frozenset[str] = frozenset(CASE_SENSITIVE_FILTERS),
         id_field: str = "resource_id",
+        optimize_quiet: float = OPTIMIZE_QUIET_SECONDS,
     ):
         import qdrant_edge
 
@@ -343,7 +364,9 @@ class EdgeVectorStore:
         # An optimize with nothing to build still closed the shard, held reads back and paid a
         # child process (~0.5 s).
         self._written = True
+        self._deferred = DeferredOptimize(self._optimize_sync, optimize_quiet)
         self.shard = None
+        recover(self.path)  # an optimize a crash interrupted
         if (self.path / "segments").exists() or any(self.path.glob("*")):
             self.shard = qdrant_edge.EdgeShard.load(str(self.path))
 
@@ -390,6 +413,7 @@ class EdgeVectorStore:
     def _update(self, op) -> None:
         with self._write_lock:
             self._written = True
+            self._deferred.wrote()
             self.shard.update(op)
 
     async def upsert(self, points: list[VectorPoint]) -> None:
@@ -502,30 +526,48 @@ class EdgeVectorStore:
             return {}
         return await asyncio.to_thread(self._documents_sync, ids)
 
+    def _optimize_sync(self, child: OptimizeChild | None = None) -> None:
+        """Build the HNSW graphs, merge segments: in a child process on a copy of the shard
+        (see edge_optimize). Writes wait meanwhile; reads go on, held back only by the swap."""
+        with self._write_lock:
+            if self.shard is None or not self._written:
+                return
+            self.shard.flush()
+            optimize_copy(self.path, child or OptimizeChild())
+            with self._swap.closed():  # reads wait for the swap only
+                self.shard.close()
+                try:
+                    swap_in(self.path)
+                finally:
+                    recover(self.path, tidy=False)
+                    self.shard = self._q.EdgeShard.load(str(self.path))
+            self._written = False
+            recover(self.path)  # the retired shard's deletion, reads answered meanwhile
+
     async def optimize(self) -> None:
-        """Build the HNSW graph, merge segments: in a child process (see edge_optimize)."""
-        if self.shard is None:
-            return
+        """Optimize what was written since the last optimize, now, and return when done."""
+        if self.shard is not None:
+            await asyncio.to_thread(self._optimize_sync)
 
-        def run() -> None:
-            with self._write_lock:
-                if not self._written:
-                    return
-                with self._swap.closed():
-                    self.shard.flush()
-                    self.shard.close()
-                    try:
-                        optimize_in_child(self.path)
-                        self._written = False
-                    finally:
-                        self.shard = self._q.EdgeShard.load(str(self.path))
+    async def optimize_soon(self) -> None:
+        """Optimize in the background once the writes are quiet (`OPTIMIZE_QUIET_SECONDS`);
+        return at once. Until then searches go over the unindexed segments by brute force."""
+        if self.shard is not None and self._written:
+            self._deferred.request()
 
-        await asyncio.to_thread(run)
+    def writing(self) -> contextlib.AbstractContextManager[None]:
+        """Around a pass's writes: a deferred optimize waits for the pass to end."""
+        return self._deferred.writing()
+
+    def optimizing(self) -> bool:
+        """A deferred optimize waits for quiet writes or runs."""
+        return self._deferred.pending()
 
     async def drop(self) -> None:
         """Delete the shard and its encoder record (a retired encoder's); idempotent."""
 
         def run() -> None:
+            self._deferred.cancel()
             with self._write_lock:
                 if self.shard is not None:
                     self.shard.close()
@@ -550,6 +592,8 @@ class EdgeVectorStore:
             return False
 
     async def close(self) -> None:
+        # a deferred optimize's child is killed, its copy dropped: the shard stays as written
+        await asyncio.to_thread(self._deferred.cancel)
         with self._write_lock:
             if self.shard is not None:
                 self.shard.flush()

@@ -4,6 +4,7 @@ attempt resumes after the heartbeat id without touching the pages before it."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 import pytest
@@ -76,3 +77,33 @@ async def test_a_retry_resumes_after_the_heartbeat_id(app):
 
     assert result.embedded == 5  # the earlier attempt's 3 plus this one's 2
     assert await _embedded_ids(app, ids) == set(ids[3:])
+
+
+async def test_the_pass_ends_with_its_points_written_and_leaves_the_optimize_to_the_store(
+    app, monkeypatch
+):
+    """The pass does not wait for the vector store's optimize (its serial tail): it returns
+    with every point written and searchable, the optimize still to come in the background."""
+    import time
+
+    from learnflow.stores.vector import EdgeVectorStore
+
+    store = app.stores.vector
+    assert isinstance(store, EdgeVectorStore)
+    await store.optimize()  # earlier tests' writes: settled, so what follows is this pass's
+    monkeypatch.setattr(store._deferred, "_quiet", 3600.0)  # the optimize waits for the test
+    source, ids = await _catalog(app, 5)
+    env, _ = _env([])
+    result = await env.run(embed_pending, EmbedInput(source=source, batch_size=2))
+
+    assert result.embedded == 5 and store.optimizing()
+    vector = app.stores.encoder.encode(["Pipeline course"])[0]
+    hits = await store.search(vector, {"id": [str(ids[4])]}, limit=1)
+    assert [h.id for h in hits.hits] == [ids[4]]
+    monkeypatch.undo()
+    store._deferred.request()  # wakes the waiting thread with the usual quiet
+    deadline = time.monotonic() + 60
+    while store.optimizing():
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    assert not store._written  # optimized in the background

@@ -3,6 +3,8 @@ local mode, behind one interface (filters, facets, counts, delete by key and by 
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 import pytest
 
@@ -152,6 +154,7 @@ async def test_edge_optimize_runs_beside_the_process_and_reads_wait_for_it(tmp_p
         t.start()
     try:
         started = time.perf_counter()
+        answered_before = len(totals)
         await s.optimize()
         during = [t for t in ticks if t >= started]
     finally:
@@ -160,6 +163,9 @@ async def test_edge_optimize_runs_beside_the_process_and_reads_wait_for_it(tmp_p
             t.join()
     assert len(during) >= 20  # in process (the GIL held throughout) it ticked ~3 times in 6 s
     assert totals and set(totals) == {(n, 5)}
+    # the child optimizes a copy: reads of the open shard go on, held back by the swap only
+    # (with the shard closed for the whole child, ~1 answer came during it)
+    assert len(totals) - answered_before >= 20
     assert s.shard.info().indexed_vectors_count == n
     await s.upsert([VectorPoint("after", rng.standard_normal(256), {"resource_id": n})])
     assert await s.count() == n + 1 and await s.healthy()
@@ -183,4 +189,128 @@ async def test_edge_optimize_with_nothing_written_since_leaves_the_shard_open(tm
     await s.optimize()
     assert s.shard is not optimized
     assert await s.count() == 19
+    await s.close()
+
+
+def _eventually(check, timeout: float = 60.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "not within the timeout"
+        time.sleep(0.01)
+
+
+async def _store_with(tmp_path, n: int, **kwargs) -> tuple[EdgeVectorStore, np.ndarray]:
+    s = EdgeVectorStore(path=str(tmp_path), collection="t.later", **kwargs)
+    await s.ensure_collection(256)  # 12k of these: above the indexing threshold
+    vectors = np.random.default_rng(4).standard_normal((n, 256))
+    for start in range(0, n, 2000):
+        await s.upsert(
+            [
+                VectorPoint(f"k{i}", vectors[i], {"resource_id": i, "doc": "{}"})
+                for i in range(start, min(start + 2000, n))
+            ]
+        )
+    return s, vectors
+
+
+async def test_edge_optimize_soon_returns_at_once_and_indexes_once_the_writes_are_quiet(tmp_path):
+    """An embed pass ends with its points written: `optimize_soon` returns before any graph is
+    built and a search finds the points meanwhile (over the unindexed segments); once the
+    writes are quiet the store builds the graphs in the background, later writes included."""
+    n = 12_000
+    s, vectors = await _store_with(tmp_path, n, optimize_quiet=3.0)
+    await s.optimize_soon()
+    assert s.optimizing() and s.shard.info().indexed_vectors_count == 0
+    found = await s.search(vectors[7], {}, limit=1)
+    assert found.total == n and [h.id for h in found.hits] == [7]
+    await s.upsert([VectorPoint("late", vectors[0] * -1, {"resource_id": n})])
+    await s.optimize_soon()  # asked again while one waits: still one thread
+    _eventually(lambda: not s.optimizing())
+    assert s.shard.info().indexed_vectors_count == n + 1
+    assert await s.count() == n + 1
+    optimized = s.shard
+    await s.optimize_soon()  # nothing written since: nothing to do
+    assert not s.optimizing() and s.shard is optimized
+    await s.close()
+
+
+async def test_edge_close_during_a_deferred_optimize_kills_its_child_and_keeps_the_shard(
+    tmp_path,
+):
+    """`learn up` stopping (the store's close) while the background optimize runs: its child is
+    killed at once, its copy dropped, the shard stays whole as written, and the next load
+    optimizes it again."""
+    n = 12_000
+    s, _ = await _store_with(tmp_path, n, optimize_quiet=0)
+    await s.optimize_soon()
+    deferred = s._deferred
+    _eventually(lambda: deferred._child is not None and deferred._child._proc is not None)
+    proc = deferred._child._proc
+    await s.close()
+    assert proc.poll() is not None  # killed, not waited for: the graph was not finished
+    assert not s.optimizing()
+    assert sorted(p.name for p in (tmp_path / "edge").iterdir()) == [
+        "t.later",
+        "t.later.encoder.json",
+    ]  # no copy left
+    again = EdgeVectorStore(path=str(tmp_path), collection="t.later")
+    assert await again.count() == n and again.shard.info().indexed_vectors_count == 0
+    await again.optimize()
+    assert again.shard.info().indexed_vectors_count == n
+    await again.close()
+
+
+async def test_edge_load_after_a_crash_mid_optimize_finds_the_shard_whole(tmp_path):
+    """A crash with the optimized copy beside the shard (not swapped yet) drops the copy; one
+    between the swap's two renames moves the optimized copy in; either way the points are all
+    there and no copy is left."""
+    import shutil
+
+    from learnflow.stores.edge_optimize import retired, staging
+
+    s, _ = await _store_with(tmp_path, 300)
+    await s.close()
+    path = tmp_path / "edge" / "t.later"
+    shutil.copytree(path, staging(path))  # an unfinished copy
+    (staging(path) / "junk").write_text("half written")
+    s = EdgeVectorStore(path=str(tmp_path), collection="t.later")
+    assert await s.count() == 300 and not staging(path).exists()
+    await s.close()
+    shutil.copytree(path, staging(path))  # a finished one, caught between the two renames
+    path.rename(retired(path))
+    s = EdgeVectorStore(path=str(tmp_path), collection="t.later")
+    assert await s.count() == 300
+    assert sorted(p.name for p in path.parent.iterdir()) == ["t.later", "t.later.encoder.json"]
+    await s.close()
+
+
+async def test_edge_deferred_optimize_waits_for_the_pass_writing(tmp_path):
+    """A pass slowed between two pages (a loaded machine) must not have the optimize start
+    under it, holding its next writes back: it waits for every `writing` pass to end."""
+    import time
+
+    s, vectors = await _store_with(tmp_path, 2000, optimize_quiet=0)
+    calls: list[tuple[int, float]] = []
+    run = s._deferred._optimize
+    s._deferred._optimize = lambda child: (
+        calls.append((s._deferred._writers, time.monotonic())),
+        run(child),
+    )
+    with s.writing():
+        await s.optimize_soon()  # as the first of two passes ending
+        for start in range(2000, 8000, 2000):  # the other pass's pages, a quiet gap after each
+            await s.upsert(
+                [
+                    VectorPoint(f"k{i}", vectors[i % 2000], {"resource_id": i})
+                    for i in range(start, start + 2000)
+                ]
+            )
+            await asyncio.to_thread(time.sleep, 0.2)  # a page's encoding: writes quiet
+        ended = time.monotonic()
+    await s.optimize_soon()
+    _eventually(lambda: not s.optimizing())
+    assert [w for w, _ in calls] == [0] and calls[0][1] >= ended  # once, after the pass
+    assert not s._written and await s.count() == 8000
     await s.close()
