@@ -8,12 +8,14 @@ the source registry skips it.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from learnflow.http import PermanentHttpError, SourceHttp
@@ -128,7 +130,23 @@ _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
 def make_price(amount: Any, currency: str | None = "USD") -> Price:
-    """A price; a currency that is not an ISO-4217-looking code becomes USD (MIT Learn)."""
+    """A price; a currency that is not an ISO-4217-looking code becomes USD (MIT Learn).
+
+    Made once per amount text and currency, then shared: a catalog repeats a few prices (edX's
+    free audit seat on every run; bench.ingest's 10k: 28k prices, 3 distinct), nothing changes
+    a Price in place, and a resource already shares its best run's price list."""
+    if isinstance(currency, str | None):
+        with contextlib.suppress(ValueError):  # refused: again below, for the message's repr
+            return _price_of(str(amount), currency)
+    return _make_price(amount, currency)
+
+
+@lru_cache(maxsize=4096)
+def _price_of(amount: str, currency: str | None) -> Price:
+    return _make_price(amount, currency)
+
+
+def _make_price(amount: Any, currency: Any) -> Price:
     try:
         value = Decimal(str(amount))
     except InvalidOperation as exc:

@@ -230,7 +230,30 @@ def parse_datetime(value: Any, *, assume_tz: ZoneInfo | None = None) -> datetime
     """Parse a date string to an aware UTC datetime; naive values are read in `assume_tz` (UTC)."""
     if value in (None, ""):
         return None
-    dt = value if isinstance(value, datetime) else _parse_text(str(value))
+    if isinstance(value, datetime):
+        dt = value
+    else:
+        text = str(value).strip()
+        if _ISO_HEAD.match(text):
+            iso = _iso_utc(text, assume_tz)
+            if iso is not None:
+                return iso
+        dt = _parse_text(text)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=assume_tz or UTC)
+    return dt.astimezone(UTC)
+
+
+@lru_cache(maxsize=1 << 16)
+def _iso_utc(text: str, assume_tz: ZoneInfo | None) -> datetime | None:
+    """An ISO 8601 text as an aware UTC datetime (None: `fromisoformat` refuses it), cached: a
+    catalog repeats its dates (runs, enrollment windows, modification times; bench.ingest's
+    10k: 89,590 ISO texts, 1,631 distinct), and a pure parse of an immutable value is shared. dateutil's path is
+    not cached: it fills missing parts from today's date."""
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        return None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=assume_tz or UTC)
     return dt.astimezone(UTC)

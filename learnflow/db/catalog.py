@@ -11,6 +11,7 @@ staging tables too (one statement each, not one per row).
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,6 +41,11 @@ _STAGE_COLUMNS = (
     "platform", "readable_id", "resource_type", "etl_source", "offered_by", "title", "url",
     "published", "test_mode", "last_modified", "data", "content_hash",
 )  # fmt: skip
+
+
+# A row's staging columns as one tuple, built in C: the event loop builds them (~1.1 µs a row
+# by a generator, 0.3 this way).
+_stage_record = operator.itemgetter(*_STAGE_COLUMNS)
 
 
 def resource_row(resource: Resource) -> dict[str, Any]:
@@ -170,7 +176,7 @@ class CatalogStore(PageState, ChangeFeeds):
             )
             await conn.copy_records_to_table(
                 "stage_resource",
-                records=[tuple(row[c] for c in _STAGE_COLUMNS) for row in unique.values()],
+                records=[_stage_record(row) for row in unique.values()],
                 columns=_STAGE_COLUMNS,
             )
             changed = await conn.fetch(

@@ -65,3 +65,25 @@ def test_empty_and_datetimes():
     assert parse_datetime(None) is None and parse_datetime("") is None
     naive = datetime(2024, 1, 2, 3, 4)
     assert parse_datetime(naive) == naive.replace(tzinfo=UTC)
+
+
+def test_a_repeated_iso_text_is_parsed_once_per_zone():
+    from sources.base import _iso_utc
+
+    text = "2031-07-04T09:30:00"  # naive: the zone it is read in is part of the answer
+    first = parse_datetime(text)
+    hits = _iso_utc.cache_info().hits
+    assert parse_datetime(f" {text} ") == first == datetime(2031, 7, 4, 9, 30, tzinfo=UTC)
+    assert _iso_utc.cache_info().hits == hits + 1
+    eastern = parse_datetime(text, assume_tz=EASTERN)
+    assert eastern == _dateutil(text, EASTERN) != first
+
+
+def test_dateutil_shapes_are_not_cached():
+    """dateutil fills what a text lacks from today's date: its answers are not kept."""
+    from sources.base import _iso_utc
+
+    before = _iso_utc.cache_info()
+    assert parse_datetime("March 5") == _dateutil("March 5")
+    after = _iso_utc.cache_info()
+    assert (after.hits, after.misses) == (before.hits, before.misses)
