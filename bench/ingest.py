@@ -366,7 +366,7 @@ async def run(
             gc.collect()
             gc.freeze()
         cpu_roots = {
-            "postgres (postmaster and backends)": pg._postmaster_pid(),
+            "postgres (postmaster and backends)": pg.postmaster_pid(),
             "temporal dev server": temporal.proc.pid if temporal.proc else None,
         }
         cpu_before = machine_cpu.snapshot(cpu_roots)

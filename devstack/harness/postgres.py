@@ -109,7 +109,7 @@ class DebianPostgres:
         self.dsn = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
         return self
 
-    def _postmaster_pid(self) -> int | None:
+    def postmaster_pid(self) -> int | None:
         """pg_ctl starts the postmaster in a session of its own: its pid is its group's id."""
         assert self.base_dir
         try:
@@ -118,11 +118,11 @@ class DebianPostgres:
             return None
 
     def _watch_postmaster(self) -> None:
-        if pid := self._postmaster_pid():
+        if pid := self.postmaster_pid():
             reaper.watch(pid)
 
     def _unwatch_postmaster(self) -> None:
-        if pid := self._postmaster_pid():
+        if pid := self.postmaster_pid():
             reaper.unwatch(pid)
 
     def stop(self) -> None:

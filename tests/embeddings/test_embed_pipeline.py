@@ -4,7 +4,6 @@ attempt resumes after the heartbeat id without touching the pages before it."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 
 import pytest
@@ -14,6 +13,7 @@ from activities.search import embed_pending
 from learnflow.contracts import EmbedInput
 from tests.conftest import unique_id
 from tests.helpers.catalog import course
+from tests.helpers.polling import eventually
 
 pytestmark = [pytest.mark.postgres]
 
@@ -84,7 +84,6 @@ async def test_the_pass_ends_with_its_points_written_and_leaves_the_optimize_to_
 ):
     """The pass does not wait for the vector store's optimize (its serial tail): it returns
     with every point written and searchable, the optimize still to come in the background."""
-    import time
 
     from learnflow.stores.vector import EdgeVectorStore
 
@@ -102,8 +101,5 @@ async def test_the_pass_ends_with_its_points_written_and_leaves_the_optimize_to_
     assert [h.id for h in hits.hits] == [ids[4]]
     monkeypatch.undo()
     store._deferred.request()  # wakes the waiting thread with the usual quiet
-    deadline = time.monotonic() + 60
-    while store.optimizing():
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.05)
+    await eventually(lambda: not store.optimizing(), "the background optimize's end", 60, 0.05)
     assert not store._written  # optimized in the background

@@ -16,6 +16,7 @@ from learnflow.stores.vector import (
     VectorPoint,
     payload_for,
 )
+from tests.helpers.polling import eventually
 
 
 def _doc(i: int, platform: str, rtype: str) -> dict:
@@ -192,15 +193,6 @@ async def test_edge_optimize_with_nothing_written_since_leaves_the_shard_open(tm
     await s.close()
 
 
-def _eventually(check, timeout: float = 60.0) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "not within the timeout"
-        time.sleep(0.01)
-
-
 async def _store_with(tmp_path, n: int, **kwargs) -> tuple[EdgeVectorStore, np.ndarray]:
     s = EdgeVectorStore(path=str(tmp_path), collection="t.later", **kwargs)
     await s.ensure_collection(256)  # 12k of these: above the indexing threshold
@@ -227,7 +219,7 @@ async def test_edge_optimize_soon_returns_at_once_and_indexes_once_the_writes_ar
     assert found.total == n and [h.id for h in found.hits] == [7]
     await s.upsert([VectorPoint("late", vectors[0] * -1, {"resource_id": n})])
     await s.optimize_soon()  # asked again while one waits: still one thread
-    _eventually(lambda: not s.optimizing())
+    await eventually(lambda: not s.optimizing(), "the deferred optimize's end", 60, 0.01)
     assert s.shard.info().indexed_vectors_count == n + 1
     assert await s.count() == n + 1
     optimized = s.shard
@@ -246,7 +238,12 @@ async def test_edge_close_during_a_deferred_optimize_kills_its_child_and_keeps_t
     s, _ = await _store_with(tmp_path, n, optimize_quiet=0)
     await s.optimize_soon()
     deferred = s._deferred
-    _eventually(lambda: deferred._child is not None and deferred._child._proc is not None)
+    await eventually(
+        lambda: deferred._child is not None and deferred._child._proc is not None,
+        "the optimize's child process",
+        60,
+        0.01,
+    )
     proc = deferred._child._proc
     await s.close()
     assert proc.poll() is not None  # killed, not waited for: the graph was not finished
@@ -310,7 +307,7 @@ async def test_edge_deferred_optimize_waits_for_the_pass_writing(tmp_path):
             await asyncio.to_thread(time.sleep, 0.2)  # a page's encoding: writes quiet
         ended = time.monotonic()
     await s.optimize_soon()
-    _eventually(lambda: not s.optimizing())
+    await eventually(lambda: not s.optimizing(), "the deferred optimize's end", 60, 0.01)
     assert [w for w, _ in calls] == [0] and calls[0][1] >= ended  # once, after the pass
     assert not s._written and await s.count() == 8000
     await s.close()

@@ -44,7 +44,7 @@ STAND_IN = textwrap.dedent(
     reaper.watch(released.pid)
     reaper.unwatch(released.pid)
     print(json.dumps({
-        "postmaster": pg._postmaster_pid(), "temporal": box["temporal"].proc.pid,
+        "postmaster": pg.postmaster_pid(), "temporal": box["temporal"].proc.pid,
         "watched": watched.pid, "plain": plain.pid, "released": released.pid, "pg_dir": str(pg.base_dir),
     }), flush=True)
     sys.stdin.read()  # until the test kills this process
