@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+import tantivy
+
 from bench.search import generate
 from learnflow.search_doc import chunk_words, to_content_file_document
 from learnflow.stores.keyword import SORT_FIELDS, KeywordQuery
@@ -130,3 +134,64 @@ def test_phrase_facets_count_the_phrase_matches_within_the_slop(tmp_path):
                                             sort="-id", facets=["resource_type"]))  # fmt: skip
     assert [h.id for h in by_id.hits] == [3, 1] and by_id.total == 2
     assert dict(by_id.facets["resource_type"]) == {"course": 1, "podcast": 1}
+
+
+def test_upsert_replaces_by_id_and_the_last_of_a_batch_wins(tmp_path):
+    """A page's documents replace what the index holds under their ids (one delete of the
+    batch's ids before its adds), a retried page leaves one document per id, and a batch that
+    names an id twice keeps the later one, as a delete before each add did."""
+    idx = TantivyKeywordIndex(tmp_path)
+
+    def doc(i: int, title: str) -> dict:
+        return {"id": i, "title": title, "resource_type": "course"}
+
+    idx._upsert_sync([doc(1, "alpha one"), doc(2, "alpha two"), doc(3, "alpha three")])
+    idx._upsert_sync([doc(2, "beta two"), doc(3, "beta three"), doc(4, "beta four")])
+    idx._upsert_sync([doc(2, "beta two"), doc(3, "beta three"), doc(4, "beta four")])  # a retry
+    idx._upsert_sync([doc(5, "gamma first"), doc(6, "gamma six"), doc(5, "gamma second")])
+
+    def titles(text: str) -> dict[int, str]:
+        res = idx.search_sync(KeywordQuery(text=text, search_mode="best_fields", limit=50))
+        assert res.total == len(res.hits)
+        return {h.id: h.document["title"] for h in res.hits}
+
+    assert idx.index.searcher().num_docs == 6
+    assert titles("alpha") == {1: "alpha one"}
+    assert titles("beta") == {2: "beta two", 3: "beta three", 4: "beta four"}
+    assert titles("gamma") == {5: "gamma second", 6: "gamma six"}
+    assert [d["title"] for d in idx._get_sync([5])] == ["gamma second"]
+    facets = idx.search_sync(KeywordQuery(facets=["resource_type"])).facets
+    assert facets["resource_type"] == [("course", 6)]
+
+
+def test_dates_sort_and_shape_by_epoch_parsed_once_per_text(tmp_path, monkeypatch):
+    """A date text's epoch is parsed once and reused (a catalog's dates repeat); the cache is
+    bounded, and what it returns is what parsing returns."""
+    from learnflow.stores import tantivy_index
+
+    cache: dict[str, int] = {}
+    monkeypatch.setattr(tantivy_index, "_EPOCHS", cache)
+    monkeypatch.setattr(tantivy_index, "_EPOCHS_MAX", 3)
+    texts = ["2026-03-01T00:00:00+00:00", "2025-01-01T12:00:00+00:00", "2024-05-05T05:05:05Z"]
+    parsed = [int(datetime.fromisoformat(t).timestamp()) for t in texts]
+    assert [tantivy_index._epoch(t) for t in texts[:2] * 2] == parsed[:2] * 2
+    assert cache == dict(zip(texts[:2], parsed[:2], strict=True))
+    assert tantivy_index._epoch(None) == 0 and tantivy_index._epoch(7) == 7
+    cache["2000-01-01"] = 946684800
+    assert tantivy_index._epoch(texts[2]) == parsed[2]
+    assert cache == {texts[2]: parsed[2]}  # full: emptied, then the new text
+
+    idx = TantivyKeywordIndex(tmp_path)
+    idx._upsert_sync([
+        {"id": 1, "title": "x", "last_modified": texts[0], "created_on": texts[1]},
+        {"id": 2, "title": "x", "last_modified": texts[1], "created_on": texts[1]},
+        {"id": 3, "title": "x", "created_on": texts[0]},
+    ])  # fmt: skip
+    ids = [h.id for h in idx.search_sync(KeywordQuery(sort="-last_modified")).hits]
+    assert ids == [1, 2, 3]
+    searcher = idx.index.searcher()
+    addresses = [a for _s, a in searcher.search(tantivy.Query.all_query(), limit=3).hits]
+    ids = searcher.fast_field_values("id", addresses)
+    ages = dict(zip(ids, searcher.fast_field_values("shape_age", addresses), strict=True))
+    # the shaping age: the next start, else the last change, else the creation
+    assert ages == {1: parsed[0], 2: parsed[1], 3: parsed[0]}
