@@ -26,6 +26,7 @@ from learnflow.contracts import (
     IndexInput,
     IndexResult,
 )
+from learnflow.http import collector_paused
 from learnflow.models import Resource
 from learnflow.search_doc import (
     chunk_words,
@@ -33,6 +34,8 @@ from learnflow.search_doc import (
     content_filter_values,
     embedding_text,
     filter_values,
+    search_document,
+    stored_key,
     to_content_file_document,
     to_search_document,
 )
@@ -132,7 +135,8 @@ class _EmbedBatch:
     """One page of the embed pass, read and turned into embedding texts, not yet encoded."""
 
     last_id: int
-    to_embed: list[tuple[int, str, dict, str]] = field(default_factory=list)
+    # (id, key, document, embedding text, its checksum)
+    to_embed: list[tuple[int, str, dict, str, str]] = field(default_factory=list)
     removed: list[int] = field(default_factory=list)
     removed_keys: list[str] = field(default_factory=list)
     unchanged: list[tuple[int, str]] = field(default_factory=list)
@@ -146,7 +150,8 @@ async def _read_embed_batch(
 ) -> _EmbedBatch | None:
     """The next page of resources whose embedding text may have changed, with their documents
     and texts built (unchanged texts are skipped by checksum); None when the pass is done."""
-    with _timed(seconds, "read"):
+    # the pool decodes the rows' jsonb as they arrive (while this waits): many objects, no cycles
+    with _timed(seconds, "read"), collector_paused():
         rows = await stores.catalog.pending_embedding(
             etl_source, after_id, batch_size, stores.encoder_id
         )
@@ -158,29 +163,33 @@ async def _read_embed_batch(
 
 def _embed_batch(rows) -> _EmbedBatch:
     batch = _EmbedBatch(last_id=rows[-1]["id"])
-    for row in rows:
-        res = Resource.model_validate(row["data"])
-        if not row["published"]:
-            batch.removed.append(row["id"])
-            batch.removed_keys.append(res.key)
-            continue
-        doc = to_search_document(res, row["id"], row["created_on"])
-        text = embedding_text(doc)
-        checksum = _checksum(text)
-        if checksum == row["text_checksum"]:
-            batch.unchanged.append((row["id"], checksum))
-        else:
-            if checksum != row["stored_checksum"]:
-                batch.fresh.append(len(batch.to_embed))
-            batch.to_embed.append((row["id"], res.key, doc, text))
+    with collector_paused():  # a page's documents and texts: many objects, no cycles
+        for row in rows:
+            data = row["data"]  # validated when written: read as stored (search_document)
+            if not row["published"]:
+                batch.removed.append(row["id"])
+                batch.removed_keys.append(stored_key(data))
+                continue
+            doc = search_document(data, row["id"], row["created_on"])
+            text = embedding_text(doc)
+            checksum = _checksum(text)
+            if checksum == row["text_checksum"]:
+                batch.unchanged.append((row["id"], checksum))
+            else:
+                if checksum != row["stored_checksum"]:
+                    batch.fresh.append(len(batch.to_embed))
+                batch.to_embed.append((row["id"], doc["key"], doc, text, checksum))
     return batch
 
 
-def _points(items: list[tuple[int, str, dict, str]], vectors) -> list[VectorPoint]:
-    return [
-        VectorPoint(key=key, vector=np.asarray(vec), payload=payload_for(doc, filter_values(doc)))
-        for (_, key, doc, _), vec in zip(items, vectors, strict=True)
-    ]
+def _points(items: list[tuple[int, str, dict, str, str]], vectors) -> list[VectorPoint]:
+    with collector_paused():  # the payloads: many objects, no cycles
+        return [
+            VectorPoint(
+                key=key, vector=np.asarray(vec), payload=payload_for(doc, filter_values(doc))
+            )
+            for (_, key, doc, *_), vec in zip(items, vectors, strict=True)
+        ]
 
 
 async def _write_embed_batch(
@@ -204,12 +213,18 @@ async def _write_embed_batch(
     if served is not None:
         if served_vectors is not None:
             await served.resources.ensure_collection(served.encoder.dim, served.encoder.name)
-            fresh = [batch.to_embed[i] for i in batch.fresh]
-            await served.resources.upsert(_points(fresh, served_vectors))
+            # the same keys and payloads, the served encoder's vectors
+            fresh = [points[i] for i in batch.fresh]
+            await served.resources.upsert(
+                [
+                    VectorPoint(p.key, np.asarray(vec), p.payload)
+                    for p, vec in zip(fresh, served_vectors, strict=True)
+                ]
+            )
         await served.resources.delete(batch.removed_keys)
     with _timed(seconds, "mark"):
         await stores.catalog.mark_embedded(
-            [(rid, _checksum(text)) for rid, _, _, text in batch.to_embed] + batch.unchanged,
+            [(rid, checksum) for rid, *_, checksum in batch.to_embed] + batch.unchanged,
             batch.removed,
             encoder=stores.encoder_id,
         )
@@ -232,7 +247,7 @@ async def _encode_batch(
     """A page's vectors by the configured encoder and, during a catch-up, by the served one for
     its fresh texts only (new or changed resources: few), so the catch-up still finishes at
     about the configured encoder's own pace."""
-    texts = [t for *_, t in batch.to_embed]
+    texts = [text for _, _, _, text, _ in batch.to_embed]
     with _timed(seconds, "encode"):
         vectors = await _encode(encoder, texts)
     if served is None or not batch.fresh:

@@ -19,7 +19,10 @@ the catalog directly (no ingest run, so no embed child competes), then
   optimize's child process; not the Postgres and Temporal servers) per document, for the
   pipeline (the pass and its deferred optimize; `pass_only` without the optimize) and the
   encoder alone, and `cpu_share` = alone ÷ pipeline: what the pass adds in CPU, which moves far
-  less than the wall-clock share with the neighbours' load on a shared machine.
+  less than the wall-clock share with the neighbours' load on a shared machine;
+  `pass_event_loop`, the event loop's thread alone during the pass (the workers run on it: the
+  rows read and decoded, the documents and payloads built, the marks, Temporal's handling; not
+  the encoder's or the vector store's threads).
 
 Prints one JSON object with the load average at start.
 """
@@ -56,19 +59,13 @@ def catalog_resources(n: int) -> list[Any]:
 async def encoder_alone(app, batch_size: int) -> dict[str, Any]:
     """The configured encoder on every published resource's embedding text, in the activity's
     batches: what the pipeline would reach if it added nothing."""
-    from learnflow.models import Resource
-    from learnflow.search_doc import embedding_text, to_search_document
+    from learnflow.search_doc import embedding_text, search_document
 
     async with app.stores.pool.acquire() as conn:
         rows = await conn.fetch(
             "SELECT id, data, created_on FROM learning_resource WHERE published ORDER BY id"
         )
-    texts = [
-        embedding_text(
-            to_search_document(Resource.model_validate(r["data"]), r["id"], r["created_on"])
-        )
-        for r in rows
-    ]
+    texts = [embedding_text(search_document(r["data"], r["id"], r["created_on"])) for r in rows]
     encoder = app.stores.encoder
     cpu = process_cpu()
     started = time.perf_counter()
@@ -131,7 +128,7 @@ async def run(n: int, batch_size: int) -> dict[str, Any]:
         app.stores.encoder.encode(["warm up"] * 8)  # loaded and warm, as in a running worker
         before = await encoder_alone(app, batch_size)
 
-        cpu = process_cpu()
+        cpu, loop_cpu = process_cpu(), time.thread_time()
         started = time.perf_counter()
         result = await app.client.execute_workflow(
             "EmbedResourcesWorkflow",
@@ -141,7 +138,7 @@ async def run(n: int, batch_size: int) -> dict[str, Any]:
             result_type=EmbedResult,
         )
         seconds = time.perf_counter() - started
-        pass_cpu = process_cpu() - cpu
+        pass_cpu, loop_cpu = process_cpu() - cpu, time.thread_time() - loop_cpu
         probes = [resources[0], resources[len(resources) // 2], resources[-1]]
         findable = [await vector_findable(app, r) for r in probes]  # right at the pass's end
         optimize_cpu, optimize_started = process_cpu(), time.perf_counter()
@@ -182,6 +179,7 @@ async def run(n: int, batch_size: int) -> dict[str, Any]:
             "cpu_ms_per_doc": {
                 "pipeline": round(pipeline_cpu, 3),
                 "pass_only": round(pass_cpu * 1000 / max(result.embedded, 1), 3),
+                "pass_event_loop": round(loop_cpu * 1000 / max(result.embedded, 1), 3),
                 "alone_before_after": [before["cpu_ms_per_doc"], after["cpu_ms_per_doc"]],
                 "cpu_share": round(
                     (before["cpu_ms_per_doc"] + after["cpu_ms_per_doc"]) / 2 / pipeline_cpu, 3
