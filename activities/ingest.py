@@ -24,6 +24,7 @@ from activities import cpu_pool
 from activities.ingest_cpu import (
     PageLoad,
     batch_bytes,
+    indexed_context,
     placed_document,
     transform_to_batch,
     transform_to_load,
@@ -53,7 +54,7 @@ from learnflow.settings import get_settings
 from learnflow.stores import get_stores
 from sources import get_source
 from sources._blocklist import blocklist_key, read_blocklist
-from sources.base import ExtractContext, Source
+from sources.base import ExtractContext, IndexedPage, Source
 
 log = structlog.get_logger(__name__)
 
@@ -258,16 +259,19 @@ async def transform_page(req: TransformInput) -> TransformResult:
 @dataclasses.dataclass
 class _RawPage:
     raw: bytes
-    context_raw: list[bytes]
+    context_raw: list[bytes | IndexedPage]
     blocklist: bytes
     page_hash: str
     seen: int | None  # skipped by hash: how many resources it marked seen
+    context_refs: list[PageRef] = dataclasses.field(default_factory=list)
 
     def cpu_args(self, req: TransformInput) -> tuple:
         """The arguments of the pool's transform functions (`activities/ingest_cpu.py`)."""
         env = dict(os.environ) if cpu_pool.pooled() else None
+        digests = (req.page.sha256, [c.kind for c in self.context_refs],
+                   [c.sha256 for c in self.context_refs])  # fmt: skip
         return (env, req.source, req.page.kind, req.page.key, self.raw, self.context_raw,
-                self.blocklist, self.page_hash)  # fmt: skip
+                self.blocklist, self.page_hash, digests)  # fmt: skip
 
 
 async def _read_page(stores, req: TransformInput) -> _RawPage:
@@ -288,16 +292,27 @@ async def _read_page(stores, req: TransformInput) -> _RawPage:
         if seen is not None:
             return _RawPage(b"", [], blocklist, page_hash, seen)
     raw = await stores.blobs.get(req.page.key)
-    context_raw = [await stores.blobs.get(c.key) for c in context_refs]
     if page_hash is not None:
         # Not skipped: the bytes read are those digests' (a fetch retry rewrites a run's pages
         # and returns their new digests), so the hash stands and asking again finds nothing.
-        return _RawPage(raw, context_raw, blocklist, page_hash, None)
-    digests = [_sha256(b) for b in (raw, *context_raw, blocklist)]
+        # A context page this process holds indexed by its digest is not read again.
+        context_raw = [await _context_page(stores, source, c) for c in context_refs]
+        return _RawPage(raw, context_raw, blocklist, page_hash, None, context_refs)
+    context_bytes = [await stores.blobs.get(c.key) for c in context_refs]
+    digests = [_sha256(b) for b in (raw, *context_bytes, blocklist)]
     page_hash = _page_hash(source, req.page.kind, digests)
-    return _RawPage(
-        raw, context_raw, blocklist, page_hash, await _mark_seen(stores, req, page_hash)
-    )
+    seen = await _mark_seen(stores, req, page_hash)
+    return _RawPage(raw, list(context_bytes), blocklist, page_hash, seen)
+
+
+async def _context_page(stores, source: Source, ref: PageRef) -> bytes | IndexedPage:
+    """A context page's bytes, or its `IndexedPage` when the transform runs in this process
+    (no pool) and holds it by the digest the fetch recorded."""
+    if source.index_context is not None and not cpu_pool.pooled():
+        indexed = indexed_context(source.name, ref.kind, ref.sha256)
+        if indexed is not None:
+            return indexed
+    return await stores.blobs.get(ref.key)
 
 
 async def _mark_seen(stores, req: TransformInput, page_hash: str) -> int | None:

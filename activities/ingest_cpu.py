@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,6 +22,7 @@ from learnflow.search_doc import to_search_document
 from learnflow.settings import reset_settings
 from sources import get_source
 from sources._blocklist import apply_blocklist, parse_blocklist
+from sources.base import IndexedPage, Source
 
 
 def decode_page(raw: bytes):
@@ -51,14 +54,92 @@ def _sync_env(env: dict[str, str]) -> None:
         reference.reference_data.cache_clear()
 
 
-def _transform(
-    source_name: str, kind: str, page_key: str, raw: bytes, context_raw: list[bytes],
-    blocklist: bytes,
-) -> TransformOutput:  # fmt: skip
-    source = get_source(source_name)
-    context = [decode_page(c) for c in context_raw]
+# Context pages by (source, kind, sha256), as their transforms look items up (`IndexedPage`):
+# built when a page that is another kind's context is transformed (or first read as context),
+# kept while they hold under INDEXED_BYTES_KEPT (bench.ingest at 100k: ~150 MB, every edX and
+# MITx Online course page), the least recently used dropped first.
+INDEXED_BYTES_KEPT = 384 << 20
+_indexed: OrderedDict[tuple[str, str, str], IndexedPage] = OrderedDict()
+_indexed_lock = threading.Lock()
+
+
+def indexed_context(source_name: str, kind: str, sha256: str | None) -> IndexedPage | None:
+    """The indexed context page of these bytes, when this process holds it."""
+    if sha256 is None:
+        return None
+    with _indexed_lock:
+        page = _indexed.get((source_name, kind, sha256))
+        if page is not None:
+            _indexed.move_to_end((source_name, kind, sha256))
+        return page
+
+
+def forget_indexed() -> None:
+    """Drop every indexed context page (bench.load_page_cpu: each pass as a fresh worker)."""
+    with _indexed_lock:
+        _indexed.clear()
+
+
+def _remember(source: Source, kind: str, sha256: str | None, page: Any) -> IndexedPage | None:
+    """Index a parsed page that is a context kind of its source, and keep it by its sha256."""
+    if source.index_context is None or sha256 is None:
+        return None
+    key = (source.name, kind, sha256)
+    with _indexed_lock:
+        if key in _indexed:
+            return _indexed[key]
     try:
-        out = source.transform_payload(kind, decode_page(raw), context)
+        indexed = source.index_context(page)
+    except Exception:  # not indexable (its shape): the transform reads the parsed page
+        return None
+    with _indexed_lock:
+        _indexed[key] = indexed
+        held = sum(p.size for p in _indexed.values())
+        while held > INDEXED_BYTES_KEPT and len(_indexed) > 1:
+            held -= _indexed.popitem(last=False)[1].size
+    return indexed
+
+
+def _context_pages(
+    source: Source, kinds: list[str] | None, context_raw: list[bytes | IndexedPage],
+    digests: list[str | None] | None,
+) -> list[Any]:  # fmt: skip
+    """The context pages as the transform reads them: parsed, or indexed (`IndexedPage`: as
+    `load_page` found it, or as this process holds these bytes, e.g. a pool process)."""
+    out: list[Any] = []
+    for n, raw in enumerate(context_raw):
+        held = None
+        if kinds and digests and not isinstance(raw, IndexedPage):
+            held = indexed_context(source.name, kinds[n], digests[n])
+        if isinstance(raw, IndexedPage) or held is not None:
+            out.append(held or raw)
+            continue
+        page = decode_page(raw)
+        if kinds and digests:
+            _remember(source, kinds[n], digests[n], page)
+        out.append(page)
+    return out
+
+
+def _is_context(source: Source, kind: str) -> bool:
+    return any(kind in kinds for kinds in source.context_kinds.values())
+
+
+def _transform(
+    source_name: str, kind: str, page_key: str, raw: bytes,
+    context_raw: list[bytes | IndexedPage], blocklist: bytes, sha256: str | None = None,
+    context_kinds: list[str] | None = None, context_sha256: list[str | None] | None = None,
+) -> TransformOutput:  # fmt: skip
+    """The page's transform; `sha256` and the context pages' kinds and sha256 let a page that
+    is context for another kind (edX's, MITx Online's course pages) be indexed as it is
+    parsed, for the programs pages that read it (`IndexedPage`)."""
+    source = get_source(source_name)
+    context = _context_pages(source, context_kinds, context_raw, context_sha256)
+    try:
+        payload = decode_page(raw)
+        if source.index_context is not None and _is_context(source, kind):
+            _remember(source, kind, sha256, payload)
+        out = source.transform_payload(kind, payload, context)
         return apply_blocklist(out, parse_blocklist(blocklist))
     except ValueError as exc:
         # The whole page is unreadable (truncated JSON, wrong shape): quarantine it, load the rest.
@@ -99,15 +180,17 @@ def transform_to_batch(
     kind: str,
     page_key: str,
     raw: bytes,
-    context_raw: list[bytes],
+    context_raw: list[bytes | IndexedPage],
     blocklist: bytes,
     page_hash: str,
+    digests: tuple[str | None, list[str], list[str | None]] | None = None,
 ) -> tuple[bytes, dict[str, int]]:
-    """Transform one page; return the batch's bytes and its counts (TransformResult fields)."""
+    """Transform one page; return the batch's bytes and its counts (TransformResult fields).
+    `digests`: the page's sha256, its context pages' kinds and sha256 (`_transform`)."""
     if env is not None:
         _sync_env(env)
     with collector_paused():  # see transform_to_load
-        out = _transform(source_name, kind, page_key, raw, context_raw, blocklist)
+        out = _transform(source_name, kind, page_key, raw, context_raw, blocklist, *(digests or ()))
         return batch_bytes(out, _skippable_hash(out, page_hash)), _counts(out)
 
 
@@ -131,18 +214,20 @@ def transform_to_load(
     kind: str,
     page_key: str,
     raw: bytes,
-    context_raw: list[bytes],
+    context_raw: list[bytes | IndexedPage],
     blocklist: bytes,
     page_hash: str,
+    digests: tuple[str | None, list[str], list[str | None]] | None = None,
 ) -> PageLoad:
-    """Transform one page for `load_page`: rows, keyword documents, the rest (`PageLoad`)."""
+    """Transform one page for `load_page`: rows, keyword documents, the rest (`PageLoad`).
+    `digests`: the page's sha256, its context pages' kinds and sha256 (`_transform`)."""
     if env is not None:
         _sync_env(env)
     # A page's models, rows and documents are ~10^6 objects and no cycles: with the collector
     # on, that burst set off full collections of the worker's heap (bench.load_page_cpu: ~50 µs
     # of ~440 per resource, mostly landing on the documents).
     with collector_paused():
-        out = _transform(source_name, kind, page_key, raw, context_raw, blocklist)
+        out = _transform(source_name, kind, page_key, raw, context_raw, blocklist, *(digests or ()))
         return PageLoad(
             rows=resource_rows(out.resources),
             documents=page_documents(out.resources),

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import hashlib
 import io
 import json
 import os
@@ -26,8 +27,11 @@ import time
 from typing import Any
 
 
-async def fetch_pages(n: int, page_size: int) -> list[tuple[str, str, str, bytes, list[bytes]]]:
-    """(source, kind, page key, raw, context pages) of every page bench.ingest's sources give."""
+async def fetch_pages(
+    n: int, page_size: int
+) -> list[tuple[str, str, str, bytes, list[tuple[str, bytes]]]]:
+    """(source, kind, page key, raw, context pages as (kind, raw)) of every page bench.ingest's
+    sources give."""
     from bench.ingest import build_catalog
     from devstack.harness.environ import environ
     from devstack.harness.fixture_server import FixtureServer
@@ -63,7 +67,7 @@ async def fetch_pages(n: int, page_size: int) -> list[tuple[str, str, str, bytes
                     await http.aclose()
                 for i, (kind, body) in enumerate(got):
                     wanted = source.context_kinds.get(kind, ())
-                    context = [b for k, b in got if k in wanted]
+                    context = [(k, b) for k, b in got if k in wanted]
                     pages.append((name, kind, f"raw/{name}/bench/{i:05d}-{kind}", body, context))
         finally:
             server.stop()
@@ -72,7 +76,10 @@ async def fetch_pages(n: int, page_size: int) -> list[tuple[str, str, str, bytes
 
 
 def run_pass(pages, index, digest: io.TextIOBase | None = None) -> dict[str, float]:
-    """One pass as load_page runs a page; process seconds per stage and the resource count."""
+    """One pass as load_page runs a page; process seconds per stage and the resource count.
+    As in a worker that meets the pages first: no context page is held indexed at the start
+    (`ingest_cpu.indexed_context`), the course pages are indexed as they are transformed."""
+    from activities import ingest_cpu
     from activities.ingest_cpu import _transform, page_documents, placed_document
     from learnflow.db.catalog import resource_rows
     from learnflow.http import collector_paused
@@ -82,10 +89,19 @@ def run_pass(pages, index, digest: io.TextIOBase | None = None) -> dict[str, flo
     next_id = 1
     clock = time.process_time
     created = None
+    ingest_cpu.forget_indexed()
     for source, kind, key, raw, context in pages:
+        # what the fetch recorded and load_page's read of the page gives the transform
+        sha = hashlib.sha256(raw).hexdigest()
+        kinds = [k for k, _ in context]
+        shas = [hashlib.sha256(b).hexdigest() for _, b in context]
+        context_raw = [
+            ingest_cpu.indexed_context(source, k, d) or b
+            for (k, b), d in zip(context, shas, strict=True)
+        ]
         with collector_paused():  # as transform_to_load runs them
             t0 = clock()
-            out = _transform(source, kind, key, raw, context, b"")
+            out = _transform(source, kind, key, raw, context_raw, b"", sha, kinds, shas)
             t1 = clock()
             rows = resource_rows(out.resources)
             t2 = clock()

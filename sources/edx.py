@@ -65,9 +65,11 @@ from sources._oauth import jwt_headers
 from sources.archives.spec import ArchiveSource
 from sources.base import (
     ExtractContext,
+    IndexedPage,
     RawPage,
     Source,
     clean_html,
+    index_items,
     item_count,
     items_of,
     parse_datetime,
@@ -355,7 +357,12 @@ def loaded_courses(
     the courses its programs name, not the whole catalog again for every page of programs."""
     out: dict[str, Resource] = {}
     for page in context:
-        for raw in items_of(page):
+        if isinstance(page, IndexedPage):  # by key: only the courses named are unpickled
+            keys = page.items if wanted is None else wanted
+            raws = [raw for key in keys for raw in page.get(key)]
+        else:
+            raws = items_of(page)
+        for raw in raws:
             if wanted is not None and isinstance(raw, dict):
                 key = raw.get("key")  # not text: transform_course refuses it, as it did
                 if not isinstance(key, str) or key not in wanted:
@@ -367,6 +374,17 @@ def loaded_courses(
             if course is not None and course.published:
                 out[course.readable_id] = course
     return out
+
+
+def _course_key(item: Any) -> str | None:
+    """A course page item's key, when it is text (`loaded_courses` reads no other)."""
+    key = item.get("key") if isinstance(item, dict) else None
+    return key if isinstance(key, str) else None
+
+
+def index_context(page: Any) -> IndexedPage:
+    """A course page by course key, for the programs pages' `loaded_courses`."""
+    return index_items(page, _course_key)
 
 
 def _program_course_keys(programs: list[Any]) -> set[str]:
@@ -554,6 +572,7 @@ SOURCE = Source(
     kinds=("courses", "programs"),
     # A program's topics, instructors and effort come from the run's courses (see the docstring).
     context_kinds={"programs": ("courses",)},
+    index_context=index_context,
     transform=transform,
     extract=extract,
     resource_types=("course", "program"),

@@ -55,10 +55,13 @@ from sources._mitxonline import (
 from sources.archives.spec import ArchiveSource
 from sources.base import (
     ExtractContext,
+    IndexedPage,
     RawPage,
     Source,
     clean_html,
+    index_items,
     items_of,
+    load_item,
     parse_datetime,
     transform_each,
 )
@@ -353,11 +356,45 @@ def _run_pace(run: dict) -> list[str]:
     return [Pace.self_paced if run.get("is_self_paced") else Pace.instructor_paced]
 
 
+class _ById(dict):
+    """Items by id; one still pickled (from an `IndexedPage`) is unpickled when first read."""
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        value = super().get(key, default)
+        if isinstance(value, bytes):
+            value = load_item(value)
+            self[key] = value
+        return value
+
+
+def _context_key(item: Any) -> tuple[str, Any] | None:
+    """Where `_context_maps` files an item: ("course", id), ("program", id) or nowhere."""
+    if not isinstance(item, dict) or "id" not in item:
+        return None
+    if "courseruns" in item:
+        return "course", item["id"]
+    if "req_tree" in item or "courses" in item:
+        return "program", item["id"]
+    return None
+
+
+def index_context(page: Any) -> IndexedPage:
+    """A course page by (kind, id), for the programs pages' `_context_maps`."""
+    if isinstance(page, dict) and "programs" in page:
+        raise ValueError("the combined shape is read whole")
+    return index_items(page, _context_key)
+
+
 def _context_maps(pages: list[Any]) -> tuple[dict[int, dict], dict[int, dict]]:
-    """Courses and programs by id from the page and its context pages (either shape)."""
-    courses_by_id: dict[int, dict] = {}
-    programs_by_id: dict[int, dict] = {}
+    """Courses and programs by id from the page and its context pages (either shape); an
+    indexed page's items are unpickled only when a program reads them (`_ById.get`)."""
+    courses_by_id: dict[int, dict] = _ById()
+    programs_by_id: dict[int, dict] = _ById()
     for page in pages:
+        if isinstance(page, IndexedPage):
+            for (kind, item_id), items in page.items.items():  # the last of an id wins
+                (courses_by_id if kind == "course" else programs_by_id)[item_id] = items[-1]
+            continue
         if isinstance(page, dict) and isinstance(page.get("courses"), list) and "programs" in page:
             # the combined {"programs": [...], "courses": [...]} shape
             courses_by_id.update({c["id"]: c for c in page["courses"]})
@@ -472,6 +509,7 @@ SOURCE = Source(
     transform=transform,
     extract=extract,
     context_kinds={"programs": ("courses", "program_courses")},
+    index_context=index_context,
     reads_clock=True,  # prices, run status and certification compare dates with `clock`
     resource_types=("course", "program"),
     platform=PLATFORM,

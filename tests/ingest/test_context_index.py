@@ -1,0 +1,161 @@
+"""A worker keeps the course pages it transformed indexed by key (`IndexedPage`), by the sha256 the
+fetch recorded: a programs page then reads none of them back from the blob store and parses none,
+so a run's programs pages cost what their own programs need, not the catalog again each (edX,
+MITx Online: quadratic before). With the pool on, the pages go as bytes (another process's
+index). The programs page's output is the same either way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from activities import cpu_pool, ingest_cpu
+from activities.ingest import _read_page
+from learnflow.contracts import PageRef, TransformInput
+from learnflow.settings import reset_settings
+from sources import edx
+from sources.base import IndexedPage
+from sources.edx_demo import edx_catalog
+
+NOW = datetime(2031, 1, 1, tzinfo=UTC)
+
+
+class _Blobs:
+    def __init__(self, blobs: dict[str, bytes]):
+        self.blobs = blobs
+        self.read: list[str] = []
+
+    async def get(self, key: str) -> bytes:
+        if key not in self.blobs:
+            raise FileNotFoundError(key)
+        self.read.append(key)
+        return self.blobs[key]
+
+
+class _Catalog:
+    async def mark_page_seen(self, source: str, page_hash: str, run_id: str) -> None:
+        return None  # never loaded before
+
+
+class _Stores:
+    def __init__(self, blobs: dict[str, bytes]):
+        self.blobs = _Blobs(blobs)
+        self.catalog = _Catalog()
+
+
+@pytest.fixture
+def inline(monkeypatch):
+    monkeypatch.setenv("INGEST_CPU_WORKERS", "0")
+    monkeypatch.setattr(edx, "clock", lambda: NOW)
+    reset_settings()
+    ingest_cpu.forget_indexed()
+    yield
+    ingest_cpu.forget_indexed()
+    monkeypatch.delenv("INGEST_CPU_WORKERS", raising=False)
+    reset_settings()
+
+
+def _run(n_courses: int = 60, page_size: int = 20) -> tuple[dict[str, bytes], list[PageRef]]:
+    """An edX run's stored pages: course pages, then one programs page."""
+    courses, programs = edx_catalog(n_courses)
+    bodies = [
+        ("courses", {"results": courses[i : i + page_size]})
+        for i in range(0, len(courses), page_size)
+    ]
+    bodies.append(("programs", {"results": programs}))
+    blobs, refs = {}, []
+    for n, (kind, payload) in enumerate(bodies):
+        raw = json.dumps(payload).encode()
+        key = f"raw/edx/run/{n:05d}-{kind}"
+        blobs[key] = raw
+        refs.append(PageRef(kind=kind, key=key, item_count=len(payload["results"]),
+                            sha256=hashlib.sha256(raw).hexdigest()))  # fmt: skip
+    return blobs, refs
+
+
+def _load(page, req: TransformInput):
+    return ingest_cpu.transform_to_load(*page.cpu_args(req))
+
+
+def _request(refs: list[PageRef], page: PageRef) -> TransformInput:
+    context = [r for r in refs if r.kind == "courses"] if page.kind == "programs" else []
+    return TransformInput(source="edx", run_id="run", page=page, context=context)
+
+
+def _output(load) -> str:
+    return json.dumps([load.rows, sorted(map(str, load.documents.items()))], default=str)
+
+
+async def test_a_programs_page_reads_no_course_page_the_worker_transformed(inline):
+    blobs, refs = _run()
+    programs = refs[-1]
+    # before any course page was transformed here: every course page is read and parsed
+    cold_stores = _Stores(blobs)
+    cold = await _read_page(cold_stores, _request(refs, programs))
+    assert all(isinstance(c, bytes) for c in cold.context_raw)
+    assert len(cold_stores.blobs.read) == len(refs)
+    expected = _load(cold, _request(refs, programs))
+    assert expected.rows
+    ingest_cpu.forget_indexed()
+
+    stores = _Stores(blobs)
+    for ref in refs[:-1]:  # the run's course pages, as load_page transforms them
+        _load(await _read_page(stores, _request(refs, ref)), _request(refs, ref))
+    stores.blobs.read.clear()
+    page = await _read_page(stores, _request(refs, programs))
+    assert stores.blobs.read == [programs.key]  # its own bytes only
+    assert all(isinstance(c, IndexedPage) for c in page.context_raw)
+    assert _output(_load(page, _request(refs, programs))) == _output(expected)
+
+
+async def test_course_pages_first_read_as_context_are_indexed_for_the_next_programs_page(inline):
+    blobs, refs = _run()
+    programs = refs[-1]
+    stores = _Stores(blobs)
+    first = _load(await _read_page(stores, _request(refs, programs)), _request(refs, programs))
+    stores.blobs.read.clear()
+    again = await _read_page(stores, _request(refs, programs))
+    assert stores.blobs.read == [programs.key]
+    assert _output(_load(again, _request(refs, programs))) == _output(first)
+
+
+async def test_with_the_pool_the_context_pages_go_as_bytes(inline, monkeypatch):
+    blobs, refs = _run()
+    stores = _Stores(blobs)
+    for ref in refs[:-1]:
+        _load(await _read_page(stores, _request(refs, ref)), _request(refs, ref))
+    monkeypatch.setattr(cpu_pool, "pooled", lambda: True)
+    page = await _read_page(stores, _request(refs, refs[-1]))
+    assert all(isinstance(c, bytes) for c in page.context_raw)
+
+
+def test_the_indexed_pages_kept_are_bounded(inline, monkeypatch):
+    blobs, refs = _run(n_courses=60, page_size=20)
+    courses = [r for r in refs if r.kind == "courses"]
+    one_page = edx.index_context(json.loads(blobs[courses[0].key])).size
+    monkeypatch.setattr(ingest_cpu, "INDEXED_BYTES_KEPT", one_page * 2)
+    for ref in courses:
+        ingest_cpu._transform("edx", "courses", ref.key, blobs[ref.key], [], b"", ref.sha256)
+    held = [ingest_cpu.indexed_context("edx", "courses", r.sha256) for r in courses]
+    assert held[0] is None and held[-1] is not None  # the least recently used went first
+
+
+def test_a_process_that_holds_a_context_page_does_not_parse_its_bytes_again(inline, monkeypatch):
+    """A pool process gets the bytes (its worker cannot know what it holds): it reads its own."""
+    blobs, refs = _run()
+    courses = [r for r in refs if r.kind == "courses"]
+    for ref in courses:
+        ingest_cpu._transform("edx", "courses", ref.key, blobs[ref.key], [], b"", ref.sha256)
+    parsed: list[bytes] = []
+    decode = ingest_cpu.decode_page
+    monkeypatch.setattr(ingest_cpu, "decode_page", lambda raw: parsed.append(raw) or decode(raw))
+    programs = refs[-1]
+    ingest_cpu._transform(
+        "edx", "programs", programs.key, blobs[programs.key], [blobs[r.key] for r in courses],
+        b"", programs.sha256, [r.kind for r in courses], [r.sha256 for r in courses],
+    )  # fmt: skip
+    assert parsed == [blobs[programs.key]]
