@@ -134,10 +134,13 @@ def _marketing_url(course: dict) -> str | None:
             url = run.get("marketing_url") or ""
             if url:
                 break
-    # MIT Learn's pattern is `^{base}|{alt}` (the alt URL unanchored); kept as-is.
-    if url and re.match(rf"^{re.escape(EDX_BASE_URL)}|{re.escape(EDX_ALT_URL)}", url):
+    if url and _EDX_URL.match(url):
         return url.split("?")[0]
     return None
+
+
+# MIT Learn's pattern is `^{base}|{alt}` (the alt URL unanchored); kept as-is.
+_EDX_URL = re.compile(rf"^{re.escape(EDX_BASE_URL)}|{re.escape(EDX_ALT_URL)}")
 
 
 def _image(data: Any) -> Image | None:
@@ -175,10 +178,26 @@ def _instructors(staff: Any) -> list[Instructor]:
 
 
 def _run_prices(run: dict) -> list[Price]:
+    seats = run.get("seats") or []
+    try:  # what make_price reads of each seat: a list made from these before is the same
+        key = tuple((str(seat["price"]), seat.get("currency")) for seat in seats)
+        cached = all(isinstance(c, str | None) for _, c in key)
+    except Exception:  # the loop below raises as it always did
+        key, cached = (), False
+    if cached and key in _SEAT_PRICES:
+        return _SEAT_PRICES[key]
     prices = [make_price("0.00", "USD")]
-    for seat in run.get("seats") or []:
+    for seat in seats:
         prices.append(make_price(seat["price"], seat.get("currency")))
-    return unique_prices(prices)
+    result = unique_prices(prices)
+    if cached and len(_SEAT_PRICES) < 1024:
+        _SEAT_PRICES[key] = result
+    return result
+
+
+# A catalog's runs repeat a few seat lists (bench.ingest's 10k: 6,664 runs, one list): the
+# list is the same each time (its Prices are shared already, `make_price`; a Run copies it).
+_SEAT_PRICES: dict[tuple[tuple[str, str | None], ...], list[Price]] = {}
 
 
 def _transform_run(

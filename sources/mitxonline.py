@@ -119,8 +119,11 @@ def _effort(item: dict) -> dict[str, Any]:
     }
 
 
-def _transform_run(course: dict, run: dict, now: datetime) -> tuple[Run, list[str]]:
-    """A run and its enrollment modes (certification reads them; the run does not keep them)."""
+def _transform_run(
+    course: dict, run: dict, now: datetime, effort: dict[str, Any] | None = None
+) -> tuple[Run, list[str]]:
+    """A run and its enrollment modes (certification reads them; the run does not keep them).
+    `effort`: the course's `_effort`, when the caller has it (the same for each of its runs)."""
     page = course.get("page") or {}
     enrollable = fully_enrollable(run, now)
     is_b2b = bool(run.get("b2b_contract"))
@@ -152,7 +155,7 @@ def _transform_run(course: dict, run: dict, now: datetime) -> tuple[Run, list[st
         availability=course.get("availability"),
         format=[Format.asynchronous],
         pace=[Pace.self_paced if run.get("is_self_paced") else Pace.instructor_paced],
-        **_effort(course),
+        **(_effort(course) if effort is None else effort),
     ), modes
 
 
@@ -194,7 +197,8 @@ def transform_course(course: dict, now: datetime | None = None) -> Resource | No
         return None
     page = course.get("page") or {}
     raw_runs = [r for r in course.get("courseruns") or [] if r]
-    pairs = [_transform_run(course, r, now) for r in raw_runs]
+    effort = _effort(course)
+    pairs = [_transform_run(course, r, now, effort) for r in raw_runs]
     runs = [run for run, _ in pairs]
     certification = certified([(r.published, r.status, m) for r, m in pairs])
     published = (
