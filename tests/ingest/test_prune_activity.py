@@ -51,8 +51,9 @@ async def own(app) -> AsyncIterator[list[str]]:
         await conn.execute("DELETE FROM feed_item WHERE guid LIKE $1", f"{tag}%")
 
 
-async def _see_all_but(app, run_id: str, missing: list[str]) -> None:
-    """Record, for `run_id`, every published MIT PE resource as seen except `missing`."""
+async def _see_all_but(app, run_id: str, missing: list[str], feeds: bool = False) -> None:
+    """Record, for `run_id`, every published MIT PE resource as seen except `missing`; with
+    `feeds`, every MIT PE feed item too (other tests' runs leave news and events behind)."""
     async with app.stores.pool.acquire() as conn:
         await conn.execute(
             "INSERT INTO etl_seen (run_id, kind, item_id) SELECT $1, 'resource', id"
@@ -62,6 +63,13 @@ async def _see_all_but(app, run_id: str, missing: list[str]) -> None:
             SOURCE,
             missing,
         )
+        if feeds:
+            await conn.execute(
+                "INSERT INTO etl_seen (run_id, kind, item_id) SELECT $1, 'feed_item', id"
+                " FROM feed_item WHERE etl_source = $2 ON CONFLICT DO NOTHING",
+                run_id,
+                SOURCE,
+            )
 
 
 async def _see(app, run_id: str, ids: list[str]) -> None:
@@ -139,13 +147,13 @@ async def test_prune_reports_whether_the_source_index_lags(app, own):
     """rerun-idle-v1 skips the run's index child on `index_pending`: True while the test's rows
     were never indexed, False once the source's index pass has run and nothing changed since."""
     run_id = unique_id("prune-run")
-    await _see_all_but(app, run_id, [])
+    await _see_all_but(app, run_id, [], feeds=True)
     out = await _prune(run_id)
     assert not out.refused and out.unpublished == 0 and out.index_pending
     indexed = await ActivityEnvironment().run(index_pending, IndexInput(source=SOURCE))
     assert indexed.indexed >= OWN
     await ActivityEnvironment().run(index_content_files, IndexInput(source=SOURCE))
     run_id = unique_id("prune-run")
-    await _see_all_but(app, run_id, [])
+    await _see_all_but(app, run_id, [], feeds=True)
     again = await _prune(run_id)
     assert not again.refused and again.index_pending is False
