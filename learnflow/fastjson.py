@@ -45,18 +45,24 @@ def loads(raw: bytes | str) -> Any:
     return json.loads(raw)
 
 
-def canonical(data: Any, *, finite: bool = True) -> bytes:
-    """`json.dumps(data, sort_keys=True, separators=(",", ":")).encode()`, byte for byte, mostly
-    by orjson. `data` holds JSON values (dicts with str keys, lists, str, int, float, bool,
-    None), e.g. a model_dump(mode="json"); `finite=False` when a float in it may be NaN or
+def dumps(data: Any, *, sort_keys: bool = False, finite: bool = True) -> bytes:
+    """`json.dumps(data, sort_keys=sort_keys, separators=(",", ":")).encode()`, byte for byte,
+    mostly by orjson. `data` holds JSON values (dicts with str keys, lists, str, int, float,
+    bool, None), e.g. a model_dump(mode="json"); `finite=False` when a float in it may be NaN or
     infinite (orjson writes those as null: only the stdlib writes them)."""
     blob = None
     if finite:
+        option = orjson.OPT_SORT_KEYS if sort_keys else 0
         with contextlib.suppress(orjson.JSONEncodeError, TypeError):
-            blob = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+            blob = orjson.dumps(data, option=option)
     if blob is not None and blob.isascii() and b"\x7f" not in blob and not _small_float(blob):
         return blob
-    return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+    return json.dumps(data, sort_keys=sort_keys, separators=(",", ":")).encode()
+
+
+def canonical(data: Any, *, finite: bool = True) -> bytes:
+    """`dumps` with sorted keys: the text a content hash is taken of."""
+    return dumps(data, sort_keys=True, finite=finite)
 
 
 def _small_float(blob: bytes) -> bool:

@@ -190,6 +190,12 @@ class ContentFile(_Model):
         return hashlib.md5(self.content.encode()).hexdigest()  # noqa: S324 - MIT Learn's content checksum
 
 
+def natural_key(platform: Any, readable_id: str, resource_type: Any) -> str:
+    """A resource's natural key as one string (`Resource.key`), from the model's values or its
+    stored form's (the enums are str enums: both spell the same)."""
+    return f"{platform}.{readable_id}.{resource_type}"
+
+
 class Resource(_Model):
     """A learning resource: course, program, podcast, episode, video, playlist or document."""
 
@@ -246,7 +252,7 @@ class Resource(_Model):
     @property
     def key(self) -> str:
         """The natural key as one string: also the vector point key (MIT Learn's `platform.readable_id`)."""
-        return f"{self.platform}.{self.readable_id}.{self.resource_type}"
+        return natural_key(self.platform, self.readable_id, self.resource_type)
 
     def stored_form(self) -> tuple[dict[str, Any], str, str]:
         """What the loader stores, from one dump: the JSON values, their canonical text (the

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 from pydantic_core import to_jsonable_python
 
-from learnflow.models import CourseNumber, Department, Image, Resource, Run
+from learnflow.models import CourseNumber, Department, Image, Resource, Run, natural_key
 from learnflow.reference import reference_data
 
 
@@ -64,7 +64,7 @@ def search_document(
 
 def stored_key(data: Mapping[str, Any]) -> str:
     """`Resource.key` of a stored form."""
-    return f"{data['platform']}.{data['readable_id']}.{data['resource_type']}"
+    return natural_key(data["platform"], data["readable_id"], data["resource_type"])
 
 
 def _document(

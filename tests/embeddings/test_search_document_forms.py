@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from activities.ingest_cpu import decode_page
+from bench.embed_pass_cpu import jsonb_order as jsonb
 from devstack.demo import DEMO_SOURCES, install_demo
 from devstack.harness.environ import environ
 from devstack.harness.fixture_server import FixtureServer
@@ -28,17 +29,6 @@ from sources.base import ExtractContext
 from tests.conftest import unique_id
 
 CREATED = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
-
-
-def jsonb(value: Any) -> Any:
-    """`value` as Postgres's jsonb gives it back: every object's keys shorter first, then by
-    bytes (never in the order the loader wrote them)."""
-    if isinstance(value, dict):
-        keys = sorted(value, key=lambda k: (len(k.encode()), k.encode()))
-        return {k: jsonb(value[k]) for k in keys}
-    if isinstance(value, list):
-        return [jsonb(v) for v in value]
-    return value
 
 
 def stored(res: Resource) -> dict[str, Any]:
