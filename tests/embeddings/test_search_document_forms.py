@@ -26,7 +26,6 @@ from learnflow.settings import get_settings, reset_settings
 from learnflow.stores.vector import document_text
 from sources import get_source
 from sources.base import ExtractContext
-from tests.conftest import unique_id
 
 CREATED = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
 
@@ -194,26 +193,3 @@ def test_the_payload_document_text_is_json_dumps_byte_for_byte(value):
         doc["completeness"] = value
         doc["nested"] = [{"v": 1.0}]  # a document's floats below its top level are finite
     assert document_text(doc) == json.dumps(doc, separators=(",", ":"))
-
-
-@pytest.mark.postgres
-async def test_rows_read_back_from_postgres_give_the_resources_documents(app, demo_resources):
-    """The real jsonb round trip and the pool's codec: every row's stored form gives the
-    document of the resource written."""
-    source = unique_id("doc-forms")
-    resources = [
-        r.model_copy(update={"etl_source": source, "readable_id": f"{r.readable_id}-{source}"})
-        for rs in demo_resources.values()
-        for r in rs
-    ]
-    await app.stores.catalog.upsert_resources(unique_id("run"), resources)
-    async with app.stores.pool.acquire() as conn:
-        rows = await conn.fetch(
-            "SELECT id, data, created_on FROM learning_resource WHERE etl_source = $1", source
-        )
-    by_key = {r.key: r for r in resources}
-    assert len(rows) == len(by_key)
-    for row in rows:
-        res = by_key[stored_key(row["data"])]
-        want = text(to_search_document(res, row["id"], row["created_on"]))
-        assert text(search_document(row["data"], row["id"], row["created_on"])) == want
