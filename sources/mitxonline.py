@@ -361,14 +361,21 @@ def _run_pace(run: dict) -> list[str]:
 
 
 class _ById(dict):
-    """Items by id; one still pickled (from an `IndexedPage`) is unpickled when first read."""
+    """Items by id; one still pickled (from an `IndexedPage`) is unpickled when first read,
+    by `[]` or `get` alike."""
 
-    def get(self, key: Any, default: Any = None) -> Any:
-        value = super().get(key, default)
+    def __getitem__(self, key: Any) -> Any:
+        value = super().__getitem__(key)
         if isinstance(value, bytes):
             value = load_item(value)
             self[key] = value
         return value
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        try:
+            return self[key]  # dict.get would hand back an item still pickled
+        except KeyError:
+            return default
 
 
 def _context_key(item: Any) -> tuple[str, Any] | None:

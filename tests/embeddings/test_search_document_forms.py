@@ -193,3 +193,28 @@ def test_the_payload_document_text_is_json_dumps_byte_for_byte(value):
         doc["completeness"] = value
         doc["nested"] = [{"v": 1.0}]  # a document's floats below its top level are finite
     assert document_text(doc) == json.dumps(doc, separators=(",", ":"))
+
+
+@pytest.mark.postgres
+async def test_rows_read_back_from_postgres_give_the_resources_documents(fresh_dsn, demo_resources):
+    """The real jsonb round trip and the pool's codec: every row's stored form gives the
+    document of the resource written (a catalog of its own: the shared app's search tests
+    would index these rows)."""
+    from learnflow.db.catalog import CatalogStore, create_pool
+    from tests.helpers.stack import prepare_database
+
+    await prepare_database(fresh_dsn)
+    resources = [r for rs in demo_resources.values() for r in rs]
+    pool = await create_pool(fresh_dsn)
+    try:
+        await CatalogStore(pool).upsert_resources("forms", resources)
+        async with pool.acquire() as conn:
+            rows = await conn.fetch("SELECT id, data, created_on FROM learning_resource")
+    finally:
+        await pool.close()
+    by_key = {r.key: r for r in resources}
+    assert len(rows) == len(by_key)
+    for row in rows:
+        res = by_key[stored_key(row["data"])]
+        want = text(to_search_document(res, row["id"], row["created_on"]))
+        assert text(search_document(row["data"], row["id"], row["created_on"])) == want

@@ -5,7 +5,6 @@ the old collections, and the service loads that encoder from its name alone."""
 from __future__ import annotations
 
 import shutil
-import uuid
 
 import pytest
 
@@ -24,18 +23,6 @@ from learnflow.stores.vector_serving import (
 from tests.helpers.catalog import course
 
 pytestmark = [pytest.mark.postgres]
-
-
-@pytest.fixture
-async def fresh_dsn(postgres_dsn):
-    import asyncpg
-
-    name = f"serving_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(postgres_dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    yield postgres_dsn.rsplit("/", 1)[0] + f"/{name}"
-    await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    await admin.close()
 
 
 def test_every_local_encoder_is_known_by_its_collection_name():

@@ -164,22 +164,20 @@ def test_upsert_replaces_by_id_and_the_last_of_a_batch_wins(tmp_path):
     assert facets["resource_type"] == [("course", 6)]
 
 
-def test_dates_sort_and_shape_by_epoch_parsed_once_per_text(tmp_path, monkeypatch):
+def test_dates_sort_and_shape_by_epoch_parsed_once_per_text(tmp_path):
     """A date text's epoch is parsed once and reused (a catalog's dates repeat); the cache is
     bounded, and what it returns is what parsing returns."""
     from learnflow.stores import tantivy_index
 
-    cache: dict[str, int] = {}
-    monkeypatch.setattr(tantivy_index, "_EPOCHS", cache)
-    monkeypatch.setattr(tantivy_index, "_EPOCHS_MAX", 3)
+    tantivy_index._epoch_of_text.cache_clear()
     texts = ["2026-03-01T00:00:00+00:00", "2025-01-01T12:00:00+00:00", "2024-05-05T05:05:05Z"]
     parsed = [int(datetime.fromisoformat(t).timestamp()) for t in texts]
     assert [tantivy_index._epoch(t) for t in texts[:2] * 2] == parsed[:2] * 2
-    assert cache == dict(zip(texts[:2], parsed[:2], strict=True))
+    info = tantivy_index._epoch_of_text.cache_info()
+    assert (info.misses, info.hits) == (2, 2)  # each text parsed once
     assert tantivy_index._epoch(None) == 0 and tantivy_index._epoch(7) == 7
-    cache["2000-01-01"] = 946684800
     assert tantivy_index._epoch(texts[2]) == parsed[2]
-    assert cache == {texts[2]: parsed[2]}  # full: emptied, then the new text
+    assert tantivy_index._epoch_of_text.cache_info().maxsize is not None  # bounded
 
     idx = TantivyKeywordIndex(tmp_path)
     idx._upsert_sync([
