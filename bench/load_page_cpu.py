@@ -107,6 +107,9 @@ def run_pass(pages, index, digest: io.TextIOBase | None = None) -> dict[str, flo
             t2 = clock()
             documents = page_documents(out.resources)
             t3 = clock()
+            # as transform_to_load ends: the models are dropped before the collector is back on
+            count, rest = len(out.resources), out.model_copy(update={"resources": []})
+            del out
         if created is None:
             from datetime import UTC, datetime
 
@@ -121,14 +124,13 @@ def run_pass(pages, index, digest: io.TextIOBase | None = None) -> dict[str, flo
         seconds["rows"] += t2 - t1
         seconds["documents"] += t3 - t2
         seconds["tantivy"] += t4 - t3
-        resources += len(out.resources)
+        resources += count
         if digest is not None:
             for row in rows:
                 digest.write(json.dumps(row, sort_keys=True, default=str) + "\n")
             for natural_key, doc in documents.items():
                 digest.write(json.dumps([natural_key, doc], sort_keys=True, default=str) + "\n")
-            rest = out.model_copy(update={"resources": []}).model_dump_json()
-            digest.write(rest + "\n")
+            digest.write(rest.model_dump_json() + "\n")
     return {"resources": resources, **seconds}
 
 

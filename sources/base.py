@@ -266,15 +266,21 @@ _CACHED_CHARS = 32_000
 
 @lru_cache(maxsize=256)
 def _clean(text: str, links: bool) -> str:
-    if links:
-        return nh3.clean(text, tags=_ALLOWED_TAGS | {"a"}, attributes=_LINK_ATTRIBUTES).strip()
-    return nh3.clean(text, tags=_ALLOWED_TAGS, attributes={}).strip()
+    return (_LINKS_CLEANER if links else _CLEANER).clean(text).strip()
+
+
+# nh3.clean(text, tags=..., attributes=...) builds its sanitizer from those sets on every call:
+# ~7 of its ~8.6 µs on a course description. A Cleaner is that sanitizer built once (the same
+# arguments, the same output: tests/sources/test_clean_html_cache).
+_CLEANER = nh3.Cleaner(tags=_ALLOWED_TAGS, attributes={})
+_LINKS_CLEANER = nh3.Cleaner(tags=_ALLOWED_TAGS | {"a"}, attributes=_LINK_ATTRIBUTES)
+_NO_TAGS_CLEANER = nh3.Cleaner(tags=set())
 
 
 def strip_tags(text: str | None) -> str | None:
     if text is None:
         return None
-    return html.unescape(nh3.clean(text, tags=set())).strip()
+    return html.unescape(_NO_TAGS_CLEANER.clean(text)).strip()
 
 
 def parse_datetime(value: Any, *, assume_tz: ZoneInfo | None = None) -> datetime | None:

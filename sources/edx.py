@@ -40,7 +40,6 @@ from learnflow.models import (
     ResourceRef,
     ResourceType,
     Run,
-    Topic,
     TransformOutput,
 )
 from learnflow.reference import reference_data
@@ -51,11 +50,14 @@ from sources._catalog import (
     copy_run_values,
     course_numbers,
     departments_from_key,
+    image,
+    instructor,
     item_key,
     make_price,
     require_dict,
     source_settings,
     text_of,
+    topic,
     transform_levels,
     unique_prices,
     utcnow,
@@ -145,7 +147,7 @@ _EDX_URL = re.compile(rf"^{re.escape(EDX_BASE_URL)}|{re.escape(EDX_ALT_URL)}")
 
 def _image(data: Any) -> Image | None:
     if isinstance(data, dict) and data.get("src"):
-        return Image(url=data["src"], description=data.get("description"))
+        return image(data["src"], data.get("description"))
     return None
 
 
@@ -173,7 +175,7 @@ def _instructors(staff: Any) -> list[Instructor]:
         last = (person.get("family_name") or "").strip() or None
         full = " ".join(p for p in (first, last) if p)
         if full:
-            out.append(Instructor(full_name=full, first_name=first, last_name=last))
+            out.append(instructor(full, first, last))
     return out
 
 
@@ -291,7 +293,7 @@ def transform_course(course: dict, now: datetime | None = None) -> Resource | No
         last_modified=modified,
         published=any(r.published for r in runs),
         departments=departments_from_key(key),
-        topics=[Topic(name=t) for t in topics],
+        topics=[topic(t) for t in topics],
         certification=certification,
         certification_type=CertificationType.completion
         if certification
@@ -520,7 +522,7 @@ def transform_program(
         time_commitment=commitment,
         min_weekly_hours=lo,
         max_weekly_hours=hi,
-        topics=[Topic(name=n) for n in sorted({t.name for c in members for t in c.topics})],
+        topics=[topic(n) for n in sorted({t.name for c in members for t in c.topics})],
         relationships=relationships,
         details={"program_type": program.get("type")},
     )

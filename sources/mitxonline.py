@@ -24,7 +24,6 @@ from learnflow.models import (
     Department,
     Format,
     Image,
-    Instructor,
     Pace,
     Relationship,
     RelationType,
@@ -37,7 +36,14 @@ from learnflow.models import (
 )
 from learnflow.reference import reference_data
 from learnflow.schedules import DAY, archive_schedule, ingest_schedule
-from sources._catalog import best_run, copy_run_values, utcnow
+from sources._catalog import (
+    best_run,
+    copy_run_values,
+    department,
+    instructor_named,
+    topic,
+    utcnow,
+)
 from sources._mitxonline import (
     ARCHIVED,
     CURRENT,
@@ -89,13 +95,13 @@ def _departments(raw: list[dict] | None) -> list[Department]:
         name = dept.get("name") or ""
         dept_id = ref.department_id(name)
         if dept_id:
-            out.append(Department(department_id=dept_id, name=ref.departments[dept_id]))
+            out.append(department(dept_id, ref.departments[dept_id]))
     return out
 
 
 def _topics(raw: list[dict] | None) -> list[Topic]:
     names = [t.get("name", "") for t in raw or []]
-    return [Topic(name=n) for n in reference_data().map_topics(names, OFFERED_BY)]
+    return [topic(n) for n in reference_data().map_topics(names, OFFERED_BY)]
 
 
 def _image(item: dict) -> Image | None:
@@ -148,7 +154,7 @@ def _transform_run(
         year=start.year if start else None,
         semester=_semester(start.month) if start else None,
         instructors=[
-            Instructor(full_name=i["name"]) for i in page.get("instructors") or [] if i.get("name")
+            instructor_named(i["name"]) for i in page.get("instructors") or [] if i.get("name")
         ],
         prices=prices(course, modes, enrollable=enrollable),
         status=CURRENT if has_page and enrollable else ARCHIVED,

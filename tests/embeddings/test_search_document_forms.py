@@ -21,7 +21,14 @@ from devstack.harness.environ import environ
 from devstack.harness.fixture_server import FixtureServer
 from learnflow.http import SourceHttp
 from learnflow.models import Resource
-from learnflow.search_doc import search_document, stored_key, to_search_document
+from learnflow.search_doc import (
+    CASE_SENSITIVE_FILTERS,
+    FILTER_FIELDS,
+    filter_values,
+    search_document,
+    stored_key,
+    to_search_document,
+)
 from learnflow.settings import get_settings, reset_settings
 from learnflow.stores.vector import document_text
 from sources import get_source
@@ -218,3 +225,46 @@ async def test_rows_read_back_from_postgres_give_the_resources_documents(fresh_d
         res = by_key[stored_key(row["data"])]
         want = text(to_search_document(res, row["id"], row["created_on"]))
         assert text(search_document(row["data"], row["id"], row["created_on"])) == want
+
+
+def _by_getters(doc: dict[str, Any]) -> dict[str, list[str]]:
+    """`filter_values` as FILTER_FIELDS defines it: each getter, lowercased but the case-
+    sensitive filters."""
+    out = {}
+    for name, get in FILTER_FIELDS.items():
+        values = get(doc)
+        out[name] = values if name in CASE_SENSITIVE_FILTERS else [v.lower() for v in values]
+    return out
+
+
+def test_filter_values_are_the_getters_values(demo_resources):
+    """The written-out `filter_values` gives what the FILTER_FIELDS getters give, key order
+    included, for every demo document, the awkward one and documents missing or varying what
+    the getters read with defaults (a stored document read back, a hand-made payload)."""
+    docs = [
+        to_search_document(res, i, CREATED)
+        for resources in demo_resources.values()
+        for i, res in enumerate(resources)
+    ]
+    docs.append(to_search_document(_awkward(), 7, None))
+    assert len(docs) > 20
+    sparse = {"id": 3}
+    odd = {
+        "id": "X9",
+        "resource_type": "Course",
+        "offered_by": None,
+        "platform": [{"code": "OCW"}, "MITx"],
+        "level": "Graduate",
+        "ocw_topics": ["Á", 2],
+        "delivery": [],
+        "resource_category": ["A", "B"],
+        "certification": 1,
+        "free": None,
+        "topics": [{"name": "ÉCONOMICS"}],
+        "departments": [{"department_id": "CMS-W"}],
+    }
+    for doc in [*docs, sparse, odd]:
+        got = filter_values(doc)
+        want = _by_getters(doc)
+        assert list(got) == list(want)
+        assert got == want, doc.get("key")

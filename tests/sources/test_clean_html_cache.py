@@ -3,10 +3,20 @@ before (a non-string is nh3's TypeError, not the cache's "unhashable type")."""
 
 from __future__ import annotations
 
+import html
+import random
+
 import nh3
 import pytest
 
-from sources.base import _ALLOWED_TAGS, _CACHED_CHARS, _LINK_ATTRIBUTES, _clean, clean_html
+from sources.base import (
+    _ALLOWED_TAGS,
+    _CACHED_CHARS,
+    _LINK_ATTRIBUTES,
+    _clean,
+    clean_html,
+    strip_tags,
+)
 
 
 def _uncached(text: str, links: bool) -> str:
@@ -17,14 +27,14 @@ def _uncached(text: str, links: bool) -> str:
 
 @pytest.mark.parametrize("links", [False, True])
 def test_a_repeated_text_is_cleaned_as_the_first_time(links):
-    html = (
+    markup = (
         '<p class="x">Run <a href="https://x.org" target="_blank">notes</a></p><script>1</script>'
     )
     long = "<p>" + "word " * (_CACHED_CHARS // 5) + "</p><img src=x>"
-    for text in (html, html, long, long, "  plain  "):
+    for text in (markup, markup, long, long, "  plain  "):
         assert clean_html(text, links=links) == _uncached(text, links)
     hits = _clean.cache_info().hits
-    clean_html(html, links=links)
+    clean_html(markup, links=links)
     assert _clean.cache_info().hits == hits + 1
 
 
@@ -35,3 +45,25 @@ def test_what_nh3_refuses_is_refused_as_before(value):
     with pytest.raises(TypeError) as direct:
         _uncached(value, False)
     assert str(cached.value) == str(direct.value)
+
+
+def test_the_built_cleaners_clean_as_nh3_clean_with_their_arguments():
+    """`clean_html` and `strip_tags` use nh3 Cleaners built once: the output of nh3.clean called
+    with the same tags and attributes, for markup, entities, links, comments, controls, and
+    random mixes of them."""
+    rng = random.Random(17)
+    parts = [
+        "<p>", "</p>", "<a href='https://x.org' title=t target=_blank>", "</a>", "<script>",
+        "</script>", "<style>", "&amp;", "&nbsp;", "&lt;", "<br/>", "<img src=x>", "<!--", "-->",
+        "<b class=c>", "</b>", "<h1>", "<table>", "<li>", "<ul>", "<", ">", "&", '"', "'", "=",
+        " ", "\n", "\r", "\t", "\x00", "é", "😀", "text", "<a href='javascript:x'>", "<A HREF=y>",
+    ]  # fmt: skip
+    texts = [
+        "",
+        "  plain  ",
+        *("".join(rng.choices(parts, k=rng.randint(1, 30))) for _ in range(3000)),
+    ]
+    for text in texts:
+        assert _clean.__wrapped__(text, False) == _uncached(text, False), text
+        assert _clean.__wrapped__(text, True) == _uncached(text, True), text
+        assert strip_tags(text) == html.unescape(nh3.clean(text, tags=set())).strip(), text
