@@ -157,6 +157,12 @@ def build_workers(
                 **tuning.worker_kwargs(),
             )
         )
+    if DEFAULT_QUEUE in queues:
+        # The default queue's page loads transform in the CPU pool: start its processes now,
+        # not on the first page.
+        from activities import cpu_pool
+
+        cpu_pool.warm()
     return workers
 
 
@@ -230,6 +236,9 @@ async def run_workers(
         graceful_shutdown_seconds=graceful_shutdown_timeout.total_seconds(),
     )
     await serve(workers, stop)
+    from activities import cpu_pool
+
+    cpu_pool.shutdown()  # main() leaves by os._exit, past atexit
     log.info("worker.stopped", queues=[w.task_queue for w in workers])
 
 

@@ -352,6 +352,13 @@ async def run(
         if workers:
             skipped.add(DEFAULT_QUEUE)
         app = await start_app(queues=[q for q in TASK_QUEUES if q not in skipped])
+        # A worker in service has its CPU pool up (cpu_pool.warm, which start_app began): wait
+        # for it, so the first page does not measure the forkserver's start.
+        from activities import cpu_pool
+
+        warming = cpu_pool.warm()
+        if warming is not None:
+            await asyncio.to_thread(warming.join)
         if workers:  # after start_app: its process migrated the database
             logs = work / "logs"
             logs.mkdir()
@@ -455,6 +462,10 @@ async def run(
                 "time_to_vector_findable_seconds": _round(vector_s),
                 # wall seconds per source (the sources run side by side)
                 "phase_seconds": first_phases,
+                # per source, each activity or child as [name, scheduled, started, completed]
+                "steps": {
+                    s: await steps(app.client, w) for s, w in zip(sources, first_ids, strict=True)
+                },
                 "activity_seconds_by_stage": {k: round(v, 2) for k, v in sorted(stages.items())},
                 # the whole machine's CPU over the same window, by process (bench.machine_cpu)
                 "cpu_seconds_by_process": first_cpu,

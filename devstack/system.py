@@ -321,6 +321,10 @@ class App:
         for t in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
+        # The workers' CPU pool (another app's next page starts one again).
+        from activities import cpu_pool
+
+        cpu_pool.shutdown()
 
 
 async def start_app(

@@ -200,9 +200,9 @@ class Settings(BaseSettings, OvsMediaHosts):
     archive_work_dir: Path | None = None
     archive_max_bytes: int = 4 * 1024 * 1024 * 1024
     archive_extract_workers: int = Field(default=2, ge=1, le=32)
-    # Processes that parse and transform source pages (activities/cpu_pool.py): 0 = inline on
-    # the worker's event loop (default: on 2 shared cores the pool measured no gain, #17).
-    ingest_cpu_workers: int | None = Field(default=0, ge=0, le=64)
+    # Processes that parse and transform source pages (activities/cpu_pool.py): 0 = in a thread
+    # of the worker; unset = one fewer than the host's cores (1 on 2 cores, 0 on 1), #17.
+    ingest_cpu_workers: int | None = Field(default=None, ge=0, le=64)
     # Keys walked, texted and upserted per step: the resume cursor's granularity.
     archive_files_per_chunk: int = Field(default=200, ge=1)
     # The delete webhook refuses shorter course-id prefixes (they would match whole catalogs).

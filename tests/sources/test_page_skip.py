@@ -6,11 +6,13 @@ Driven through Temporal on xPRO's recorded catalog; the transform is wrapped to 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import pytest
 
 from devstack.harness.fixture_server import Response
 from learnflow.db.by_key import unpublish_resource
+from learnflow.settings import reset_settings
 from sources import xpro
 from tests.conftest import TEST_JSON
 from tests.sources.conftest import ingest
@@ -21,8 +23,11 @@ XPRO_COURSES = json.loads((TEST_JSON / "xpro_courses.json").read_bytes())
 
 
 @pytest.fixture
-def counted_transforms(monkeypatch) -> dict[str, int]:
-    """How many xPRO courses / programs the transform read (it runs in this process)."""
+def counted_transforms(monkeypatch) -> Iterator[dict[str, int]]:
+    """How many xPRO courses / programs the transform read. The count is kept in this process,
+    so the transform runs here (a thread of the worker), not in the CPU pool's processes."""
+    monkeypatch.setenv("INGEST_CPU_WORKERS", "0")
+    reset_settings()
     calls = {"courses": 0, "programs": 0}
     course, program = xpro.transform_course, xpro.transform_program
 
@@ -36,7 +41,9 @@ def counted_transforms(monkeypatch) -> dict[str, int]:
 
     monkeypatch.setattr(xpro, "transform_course", counting_course)
     monkeypatch.setattr(xpro, "transform_program", counting_program)
-    return calls
+    yield calls
+    monkeypatch.delenv("INGEST_CPU_WORKERS", raising=False)
+    reset_settings()
 
 
 @pytest.fixture
