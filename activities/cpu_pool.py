@@ -6,7 +6,8 @@ meanwhile). The pool starts its processes with forkserver: forking the worker it
 a process that runs gRPC threads (Temporal's client), which gRPC does not survive.
 
 `INGEST_CPU_WORKERS=N` runs N processes; 0 runs the same functions in a thread of the worker.
-Unset, the pool has one process fewer than the host has cores (none on one core): the worker's
+Unset, the pool has one process fewer than the usable CPUs (none on one, at most
+DEFAULT_MAX_PROCESSES): the worker's
 own process keeps a core for its event loop, Postgres I/O and the keyword index's writes, which
 on 2 cores were what the transforms' thread competed with for the GIL (#17; bench.ingest at 10k,
 quiet machine, interleaved: 0 → 1 process, see README). `warm()` starts the processes with the
@@ -35,10 +36,27 @@ _pool: ProcessPoolExecutor | None = None
 _pool_lock = threading.Lock()  # warm()'s thread and the event loop may both start the pool
 
 
+# The unset default's ceiling: each pool process keeps its own index of context pages (up to
+# `ingest_cpu.INDEXED_BYTES_KEPT`) and its own imports, so a worker on a large host does not
+# start one per core; past a few, more worker processes (Temporal shares the pages) scale it.
+DEFAULT_MAX_PROCESSES = 4
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (a container's or a taskset's cpuset, not the host's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
 def pool_size() -> int:
-    """How many processes the pool runs (0: the work runs in a thread of this process)."""
+    """How many processes the pool runs (0: the work runs in a thread of this process).
+    Unset: one fewer than the usable CPUs, at most DEFAULT_MAX_PROCESSES."""
     wanted = get_settings().ingest_cpu_workers
-    return max((os.cpu_count() or 1) - 1, 0) if wanted is None else wanted
+    if wanted is None:
+        return max(min(usable_cpus() - 1, DEFAULT_MAX_PROCESSES), 0)
+    return wanted
 
 
 def _get_pool(workers: int) -> ProcessPoolExecutor:

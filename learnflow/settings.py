@@ -201,7 +201,7 @@ class Settings(BaseSettings, OvsMediaHosts):
     archive_max_bytes: int = 4 * 1024 * 1024 * 1024
     archive_extract_workers: int = Field(default=2, ge=1, le=32)
     # Processes that parse and transform source pages (activities/cpu_pool.py): 0 = in a thread
-    # of the worker; unset = one fewer than the host's cores (1 on 2 cores, 0 on 1), #17.
+    # of the worker; unset = one fewer than the usable CPUs, at most 4 (1 on 2, 0 on 1), #17.
     ingest_cpu_workers: int | None = Field(default=None, ge=0, le=64)
     # Keys walked, texted and upserted per step: the resume cursor's granularity.
     archive_files_per_chunk: int = Field(default=200, ge=1)

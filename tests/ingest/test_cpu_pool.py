@@ -44,7 +44,12 @@ async def test_pool_runs_elsewhere_and_inline_runs_here(workers):
 async def test_unset_keeps_one_core_for_the_worker(workers, monkeypatch):
     monkeypatch.delenv("INGEST_CPU_WORKERS", raising=False)
     reset_settings()
-    assert cpu_pool.pool_size() == max((os.cpu_count() or 1) - 1, 0)
+    cpus = len(os.sched_getaffinity(0))
+    assert cpu_pool.pool_size() == max(min(cpus - 1, cpu_pool.DEFAULT_MAX_PROCESSES), 0)
+    monkeypatch.setattr(cpu_pool, "usable_cpus", lambda: 1)
+    assert cpu_pool.pool_size() == 0  # one core: the thread, no pool
+    monkeypatch.setattr(cpu_pool, "usable_cpus", lambda: 64)
+    assert cpu_pool.pool_size() == cpu_pool.DEFAULT_MAX_PROCESSES
 
 
 async def test_warm_starts_the_processes_the_first_page_then_uses(workers):
