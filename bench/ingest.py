@@ -22,8 +22,10 @@ Two figures, as the pipeline has two paths (#17):
 * `rerun`: the same catalog again (catalog path and its embedding); wall time, its share of the
   first run, and rows rewritten (learning_resource / learning_resource_run tuples whose xmin
   changed: must be 0). Raw pages identical to the first run's are skipped by hash.
-* `rerun.steps`: per source, where the re-run's wall time went: each activity (or child) as
-  [name, scheduled, started, completed], seconds from the run's start; the gaps are Temporal's.
+* `first.steps`, `rerun.steps`: per source, where each run's wall time went: each activity (or
+  child) as [name, scheduled, started, completed], seconds from the run's start; the gaps are
+  Temporal's. The worker's CPU pool (activities/cpu_pool.py) is up before the first run starts,
+  as in a worker in service.
 * `phase_seconds` (both runs): per source, the wall time of load (fetch → transform → upsert →
   prune) and index — the sources run side by side, so their sum is not the wall time.
 * `store_limit`: the raw store path with straight asyncpg on the same rows — COPY into a staging
