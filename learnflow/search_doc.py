@@ -282,47 +282,14 @@ CASE_SENSITIVE_FILTERS = {"id"}
 
 
 def filter_values(doc: dict) -> dict[str, list[str]]:
-    """Every filter's values of a document (`FILTER_FIELDS`, lowercased but the case-sensitive
-    ones): the getters' reads written out in one function, as each document's index add and
-    vector payload take them (the loop over the getters cost ~8 µs a document, this ~4.5);
-    tests/embeddings/test_search_document_forms holds it equal to the getters."""
-    lower = str.lower
-    return {
-        "resource_type": _plain_lower(doc.get("resource_type")),
-        "offered_by": _codes_lower(doc.get("offered_by")),
-        "platform": _codes_lower(doc.get("platform")),
-        "topic": [lower(t["name"]) for t in doc.get("topics", [])],
-        "ocw_topic": _plain_lower(doc.get("ocw_topics")),
-        "department": [lower(x["department_id"]) for x in doc.get("departments", [])],
-        "level": _plain_lower(doc.get("level")),
-        "certification": ["true" if doc.get("certification") else "false"],
-        "certification_type": _codes_lower(doc.get("certification_type")),
-        "professional": ["true" if doc.get("professional") else "false"],
-        "free": ["true" if doc.get("free") else "false"],
-        "delivery": _codes_lower(doc.get("delivery")),
-        "resource_type_group": _plain_lower(doc.get("resource_type_group")),
-        "resource_category": _plain_lower(doc.get("resource_category")),
-        "course_feature": _plain_lower(doc.get("course_feature")),
-        "id": [str(doc["id"])],
-    }
-
-
-def _plain_lower(value: Any) -> list[str]:
-    """`_plain`'s values, lowercased."""
-    if value is None:
-        return []
-    if isinstance(value, list):
-        return [str(v).lower() for v in value]
-    return [str(value).lower()]
-
-
-def _codes_lower(value: Any) -> list[str]:
-    """`_codes`' values, lowercased (a code that is not text raises, as there)."""
-    if value is None:
-        return []
-    if isinstance(value, dict):
-        return [str.lower(value["code"])]
-    return [str.lower(v["code"]) if isinstance(v, dict) else str(v).lower() for v in value]
+    out = {}
+    for name, get in FILTER_FIELDS.items():
+        values = get(doc)
+        # map, not a comprehension: no function made per filter (~5 µs a document in 3.11)
+        if values and name not in CASE_SENSITIVE_FILTERS:
+            values = list(map(str.lower, values))
+        out[name] = values
+    return out
 
 
 def search_text(doc: dict) -> str:
