@@ -34,6 +34,7 @@ from activities.search import index_in_line, keyword_generation_is_new, write_in
 from learnflow import models, reference
 from learnflow.contracts import (
     DEFAULT_QUEUE,
+    PAGE_FETCHED_SIGNAL,
     FetchInput,
     FetchResult,
     IngestResult,
@@ -107,12 +108,14 @@ async def fetch_source_pages(req: FetchInput) -> FetchResult:
         ctx = ExtractContext(
             http=http, settings=settings, options=dict(req.options), pool=stores.pool
         )
+        stream = await _PageStream.open(stores, source, blocklist) if req.stream_pages else None
         async for n, page in _enumerate(source.extract(ctx)):
             key = await stores.blobs.put(_page_key(req.source, req.run_id, n, page.kind), page.body)
             digest = (page.sha256 or hashlib.sha256(page.body).digest()).hex()
-            result.pages.append(
-                PageRef(kind=page.kind, key=key, item_count=page.item_count, sha256=digest)
-            )
+            ref = PageRef(kind=page.kind, key=key, item_count=page.item_count, sha256=digest)
+            result.pages.append(ref)
+            if stream is not None:
+                await stream.offer(ref)
             heartbeat(Progress(stage="fetch", counts={"pages": len(result.pages)}))
     except TransientHttpError:
         raise  # the activity's retry policy retries the whole fetch (page keys are deterministic)
@@ -127,10 +130,19 @@ async def fetch_source_pages(req: FetchInput) -> FetchResult:
     result.manifest_key = await stores.blobs.put(
         f"raw/{req.source}/{req.run_id}/manifest.json", json.dumps(manifest).encode()
     )
+    streamed = stream.offered if stream is not None else set()
+    # A retried fetch streaming again does not know what its earlier attempt streamed: those
+    # pages may be loaded and recorded by now, and look unchanged.
+    may_have_streamed = bool(streamed) or (req.stream_pages and activity.info().attempt > 1)
     if req.skip_unchanged:
-        await _mark_unchanged(stores, source, req.run_id, result.pages, blocklist)
+        await _mark_unchanged(stores, source, req.run_id, result.pages, blocklist, streamed)
     lap("mark")
-    if req.prune_if_unchanged and result.complete and all(p.seen is not None for p in result.pages):
+    if (
+        req.prune_if_unchanged
+        and result.complete
+        and not may_have_streamed  # those pages load (or loaded) after all
+        and all(p.seen is not None for p in result.pages)
+    ):
         # Nothing to load: the prune follows now, as it would after the pages (fetch-prunes-v1).
         # Its guard is the same: an empty fetch of a published catalog is refused.
         prune_in = PruneInput(
@@ -169,7 +181,12 @@ async def fetch_source_pages(req: FetchInput) -> FetchResult:
 
 
 async def _mark_unchanged(
-    stores, source: Source, run_id: str, pages: list[PageRef], blocklist: bytes
+    stores,
+    source: Source,
+    run_id: str,
+    pages: list[PageRef],
+    blocklist: bytes,
+    streamed: set[str] = frozenset(),  # type: ignore[assignment]
 ) -> None:
     """fetch-skips-v1: with every page in hand, decide the skips `load_page` would (the same
     page hashes, from the digests: `_digest_page_hash`) and mark the unchanged pages' resources
@@ -180,7 +197,9 @@ async def _mark_unchanged(
     the prune unpublishes less, never more."""
     blocklist_digest = _sha256(blocklist)
     hashes = [
-        _digest_page_hash(source, page, _context_refs(source, page, pages), blocklist_digest)
+        None  # streamed (fetch-streams-v1): its load decides, the workflow counts that
+        if page.key in streamed
+        else _digest_page_hash(source, page, _context_refs(source, page, pages), blocklist_digest)
         for page in pages
     ]
     try:
@@ -190,6 +209,55 @@ async def _mark_unchanged(
         return
     for page, page_hash in zip(pages, hashes, strict=True):
         page.seen = seen.get(page_hash) if page_hash else None
+
+
+class _PageStream:
+    """fetch-streams-v1: hands the run's workflow (`PAGE_FETCHED_SIGNAL`) each stored page it
+    can load before the fetch ends, so the first pages are transformed while the rest are still
+    fetched (against a slow API, the whole fetch's wait before any load). Only pages of the
+    fetch's first kind that read no context page (later kinds may link to the first: they load
+    after it, from the manifest), and only while no other kind came; not a page whose hash an
+    earlier run recorded (most likely unchanged: the marking after the fetch decides, and a
+    re-run stays one activity). A page offered is not marked seen by the fetch, whether its
+    signal went through or not: the workflow loads it either way (`load_page` skips it by hash
+    if it was unchanged after all)."""
+
+    def __init__(self, source: Source, recorded: set[str], blocklist_digest: bytes) -> None:
+        self.source = source
+        self.recorded = recorded
+        self.blocklist_digest = blocklist_digest
+        self.kind: str | None = None
+        self.closed = False
+        self.offered: set[str] = set()  # page keys
+
+    @classmethod
+    async def open(cls, stores, source: Source, blocklist: bytes) -> _PageStream | None:
+        try:
+            recorded = await stores.catalog.recorded_page_hashes(source.name)
+        except Exception as exc:  # streaming is an optimisation: the pages load after the fetch
+            log.warning("fetch.stream_unavailable", source=source.name, error=str(exc))
+            return None
+        return cls(source, recorded, _sha256(blocklist))
+
+    async def offer(self, page: PageRef) -> None:
+        if self.closed:
+            return
+        self.kind = self.kind or page.kind
+        if page.kind != self.kind or self.source.context_kinds.get(page.kind):
+            self.closed = True
+            return
+        if _digest_page_hash(self.source, page, [], self.blocklist_digest) in self.recorded:
+            return
+        self.offered.add(page.key)
+        info = activity.info()
+        handle = activity.client().get_workflow_handle(
+            info.workflow_id, run_id=info.workflow_run_id
+        )
+        try:
+            await handle.signal(PAGE_FETCHED_SIGNAL, page)
+        except Exception as exc:  # not streamed, or not known to be: it loads after the fetch
+            log.warning("fetch.stream_failed", source=self.source.name, error=str(exc))
+            self.closed = True
 
 
 def _context_refs(source: Source, page: PageRef, manifest: list[PageRef]) -> list[PageRef]:

@@ -13,6 +13,7 @@ with workflow.unsafe.imports_passed_through():
     from learnflow.contracts import (
         DEFAULT_QUEUE,
         EMBEDDINGS_QUEUE,
+        PAGE_FETCHED_SIGNAL,
         EmbedInput,
         EmbedResult,
         FetchInput,
@@ -61,6 +62,15 @@ class StageProgress:
 
 @workflow.defn
 class IngestSourceWorkflow(StageProgress):
+    def __init__(self) -> None:
+        super().__init__()
+        self._fetched: list[PageRef] = []  # pages the fetch streamed, not yet started
+
+    @workflow.signal(name=PAGE_FETCHED_SIGNAL)
+    def page_fetched(self, page: PageRef) -> None:
+        """fetch-streams-v1: a page the fetch stored that can load before the fetch ends."""
+        self._fetched.append(page)
+
     @workflow.run
     async def run(self, req: IngestSourceInput) -> IngestResult:
         info = workflow.info()
@@ -82,6 +92,9 @@ class IngestSourceWorkflow(StageProgress):
         # ... and, when that prune leaves nothing to do, records the outcome (fetch-finishes-v1):
         # an unchanged re-run is one activity.
         fetch_finishes = fetch_prunes and workflow.patched("fetch-finishes-v1")
+        # ... and hands over, as it stores them, the pages of its first kind that no page loaded
+        # before (fetch-streams-v1): those load while the rest is fetched (`_stream_loads`).
+        fetch_streams = fetch_finishes and workflow.patched("fetch-streams-v1")
         fetch_in = FetchInput(
             source=req.source,
             run_id=run_id,
@@ -91,18 +104,27 @@ class IngestSourceWorkflow(StageProgress):
             prune_if_unchanged=fetch_prunes,
             force_prune=req.force_prune,
             finish_if_idle=fetch_finishes,
+            stream_pages=fetch_streams,
         )
         if not fetch_skips:
             await workflow.execute_activity("start_run", fetch_in, summary="record the run", **opts)
         self._stage("fetching")
-        fetch: FetchResult = await workflow.execute_activity(
-            "fetch_source_pages",
-            fetch_in,
-            result_type=FetchResult,
-            **SOURCE_FETCH,
-            summary=f"fetch {req.source}",
+        fetching = asyncio.ensure_future(
+            workflow.execute_activity(
+                "fetch_source_pages",
+                fetch_in,
+                result_type=FetchResult,
+                **SOURCE_FETCH,
+                summary=f"fetch {req.source}",
+            )
         )
+        streamed: dict[tuple[str, str | None], PageLoadResult] = {}
+        if fetch_streams:
+            streamed = await self._stream_loads(req.source, run_id, fetching)
+        fetch: FetchResult = await fetching
         result.pages = len(fetch.pages)
+        for up in streamed.values():
+            _add_load(result, up)
         result.items = fetch.item_count
         if fetch.skipped_reason:
             result.outcome = "skipped"
@@ -119,9 +141,10 @@ class IngestSourceWorkflow(StageProgress):
         # One activity per page (transform → upsert → keyword index), where histories from
         # before page-load-v1 ran transform_page then upsert_batch and indexed in the child only.
         whole = windowed and workflow.patched("page-load-v1")
-        pages_done = 0
+        pages_done = len(streamed)
         for kind in kinds:
-            pages = [p for p in fetch.pages if p.kind == kind]
+            # A streamed page loaded already; what the fetch then said of it does not count.
+            pages = [p for p in fetch.pages if p.kind == kind and (p.key, p.sha256) not in streamed]
             if fetch_skips:  # unchanged pages: their resources are marked seen already
                 skipped = [p for p in pages if p.seen is not None]
                 result.unchanged += sum(p.seen or 0 for p in skipped)
@@ -142,11 +165,7 @@ class IngestSourceWorkflow(StageProgress):
                 ]
                 for up in await asyncio.gather(*loads):
                     pages_done += 1
-                    result.indexed += getattr(up, "indexed", 0)
-                    result.inserted += up.inserted
-                    result.updated += up.updated
-                    result.unchanged += up.unchanged
-                    result.quarantined += up.quarantined
+                    _add_load(result, up)
 
         prune = fetch.prune  # the fetch pruned: no page changed (fetch-prunes-v1)
         if prune is None:
@@ -222,6 +241,54 @@ class IngestSourceWorkflow(StageProgress):
             result.embedded = embedded.embedded
         return await self._finish(result, opts)
 
+    async def _stream_loads(
+        self, source: str, run_id: str, fetching: asyncio.Future
+    ) -> dict[tuple[str, str | None], PageLoadResult]:
+        """Load the pages the fetch streams (`page_fetched`) while it runs, `PAGE_WINDOW` at a
+        time; return their results by (key, sha256) once the fetch and they are done. The fetch
+        streams only pages of its first kind that read no context page, so they load in the
+        order a whole fetch would have loaded them, before any later kind. A retried fetch
+        streams its pages again: the same bytes are not loaded twice, and changed bytes load
+        once the earlier attempt's load of that key ended (never two at once), meanwhile the
+        pages streamed after them start."""
+        loads: dict[tuple[str, str | None], asyncio.Task] = {}
+        by_key: dict[str, asyncio.Task] = {}
+
+        def next_page() -> int | None:
+            """The first streamed page that can start now (or is a repeat, to drop)."""
+            if sum(not t.done() for t in loads.values()) >= PAGE_WINDOW:
+                return None
+            for n, page in enumerate(self._fetched):
+                earlier = by_key.get(page.key)
+                if (page.key, page.sha256) in loads or earlier is None or earlier.done():
+                    return n
+            return None
+
+        while True:
+            await workflow.wait_condition(
+                lambda: next_page() is not None or (fetching.done() and not self._fetched)
+            )
+            n = next_page()
+            if n is None:  # the fetch ended and every page it streamed started
+                break
+            page = self._fetched.pop(n)
+            if (page.key, page.sha256) in loads:
+                continue
+            self._stage("fetching and loading", pages_loading=len(loads) + 1)
+            task = asyncio.ensure_future(self._load_streamed(source, run_id, page))
+            loads[(page.key, page.sha256)] = by_key[page.key] = task
+        await asyncio.gather(*loads.values(), return_exceptions=True)
+        return {k: t.result() for k, t in loads.items()}  # the first failure, in stream order
+
+    async def _load_streamed(self, source: str, run_id: str, page: PageRef) -> PageLoadResult:
+        return await workflow.execute_activity(
+            "load_page",
+            TransformInput(source=source, run_id=run_id, page=page),
+            result_type=PageLoadResult,
+            summary=f"load {page.kind} page ({page.item_count} items, streamed)",
+            **PAGE_LOAD,
+        )
+
     async def _load_page(
         self,
         source: str,
@@ -279,6 +346,14 @@ class IngestSourceWorkflow(StageProgress):
                 sa.QUARANTINED.value_set(result.quarantined),
             ]
         )
+
+
+def _add_load(result: IngestResult, up: UpsertResult) -> None:
+    result.indexed += getattr(up, "indexed", 0)
+    result.inserted += up.inserted
+    result.updated += up.updated
+    result.unchanged += up.unchanged
+    result.quarantined += up.quarantined
 
 
 WORKFLOWS_BY_QUEUE = {DEFAULT_QUEUE: [IngestSourceWorkflow]}

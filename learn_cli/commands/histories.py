@@ -95,7 +95,8 @@ RECORDINGS: tuple[Recording, ...] = (
         "IngestSourceWorkflow",
         "histories/ingest/mitxonline",
         IngestSourceInput(source="mitxonline"),
-        "full run: fetch pages, load courses then programs, prune, index child, embed child started",
+        "full run: fetch pages (the courses pages streamed to load as they land, fetch-streams-v1),"
+        " load courses then programs, prune, index child, embed child started",
     ),
     Recording(
         "IngestSourceWorkflow",

@@ -11,6 +11,9 @@ from pydantic import BaseModel, Field
 DEFAULT_QUEUE = "default"
 ARCHIVE_QUEUE = "edx_content"
 EMBEDDINGS_QUEUE = "embeddings"
+# fetch-streams-v1: IngestSourceWorkflow's signal by which its fetch hands over a stored page
+# (a `PageRef`) to load before the fetch ends.
+PAGE_FETCHED_SIGNAL = "page_fetched"
 TASK_QUEUES = (DEFAULT_QUEUE, ARCHIVE_QUEUE, EMBEDDINGS_QUEUE)
 
 
@@ -63,6 +66,11 @@ class FetchInput(BaseModel):
     # fetch-finishes-v1: ... and when that prune leaves nothing to do (nothing unpublished, the
     # indexes in line), the fetch records the run's outcome too (`FetchResult.finished`).
     finish_if_idle: bool = False
+    # fetch-streams-v1: each stored page of the fetch's first kind that reads no context page
+    # and whose hash no earlier run recorded is signalled to the workflow (`PAGE_FETCHED_SIGNAL`)
+    # as it lands, to load while the rest is fetched; such pages are never marked seen, and a
+    # fetch that streamed any page neither prunes nor finishes the run.
+    stream_pages: bool = False
 
 
 class PruneResult(BaseModel):

@@ -94,6 +94,14 @@ class PageState:
             )
         return {r["page_hash"]: r["n"] for r in intact}
 
+    async def recorded_page_hashes(self, source: str) -> set[str]:
+        """The hashes of the pages a source loaded before (whether still intact or not)."""
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT page_hash FROM etl_page_state WHERE source = $1", source
+            )
+        return {r["page_hash"] for r in rows}
+
     async def record_page(
         self, source: str, page_hash: str, run_id: str, loaded: RowsLoaded
     ) -> None:

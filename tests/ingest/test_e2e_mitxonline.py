@@ -224,3 +224,46 @@ async def test_transient_source_errors_are_retried(app, fixture_server):
     result = await _ingest(app)
     assert result.outcome == "ok"
     assert fixture_server.hits("/api/v2/courses/") - hits == 3
+
+
+def _events(history, kind: str) -> list:
+    return [e for e in history.events if e.HasField(kind)]
+
+
+async def test_a_first_run_streams_its_new_pages_and_a_rerun_streams_none(app):
+    """fetch-streams-v1 on real services: each courses page no earlier run recorded is handed
+    to the workflow as the fetch stores it (a `page_fetched` signal) and loaded once; the
+    programs page, which reads the courses pages, loads after the fetch. The re-run finds
+    every page recorded: it streams none and is one activity."""
+    async with app.stores.pool.acquire() as conn:
+        await conn.execute("DELETE FROM etl_page_state WHERE source = 'mitxonline'")
+    histories = []
+    for _ in range(2):
+        wf_id = unique_id("test/ingest/mitxonline")
+        result = await app.client.execute_workflow(
+            "IngestSourceWorkflow",
+            IngestSourceInput(source="mitxonline"),
+            id=wf_id,
+            task_queue="default",
+            result_type=IngestResult,
+        )
+        await _with_embedding(app.client, result)
+        histories.append(await app.client.get_workflow_handle(wf_id).fetch_history())
+    first, rerun = histories
+    signals = _events(first, "workflow_execution_signaled_event_attributes")
+    names = {e.workflow_execution_signaled_event_attributes.signal_name for e in signals}
+    scheduled = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in _events(first, "activity_task_scheduled_event_attributes")
+    ]
+    kinds = [
+        json.loads(e.workflow_execution_signaled_event_attributes.input.payloads[0].data)["kind"]
+        for e in signals
+    ]
+    assert names == {"page_fetched"} and set(kinds) == {"courses"}
+    assert scheduled.count("load_page") == len(signals) + 1  # + the programs page, once
+    assert not _events(rerun, "workflow_execution_signaled_event_attributes")
+    assert [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in _events(rerun, "activity_task_scheduled_event_attributes")
+    ] == ["fetch_source_pages"]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
 from learnflow.contracts import (
+    PAGE_FETCHED_SIGNAL,
     EmbedInput,
     EmbedResult,
     FetchInput,
@@ -305,3 +308,119 @@ async def test_a_fetch_that_pruned_leaves_lagging_indexes_to_the_index_child(tim
     assert names[0] == "fetch" and "prune" not in names and "load" not in names
     assert "index" in names and names[-1] == "finish"
     assert result.outcome == "ok" and result.unchanged == 2 and result.indexed == 4
+
+
+class StreamingFakes(FakeActivities):
+    """A fetch that hands pages over as the real one does (fetch-streams-v1): it signals them
+    to its workflow (`PAGE_FETCHED_SIGNAL`) and ends only once a streamed page is loading.
+    `attempts`: what each attempt of the fetch streams, (index into `pages`, sha256) pairs;
+    every attempt but the last fails after streaming (a transient error: Temporal retries).
+    `hold`: (held, until): the fake load of the (key, sha256) `held` ends only once the load
+    of the page key `until` started."""
+
+    def __init__(self, pages, attempts, hold=None):
+        super().__init__(pages, index_pending=False)
+        self.attempts = attempts
+        self.hold = hold
+        self.loading = asyncio.Event()
+        self.released = asyncio.Event()
+
+    def all(self):
+        @activity.defn(name="fetch_source_pages")
+        async def fetch(req: FetchInput) -> FetchResult:
+            attempt = activity.info().attempt
+            self.calls.append(("fetch", req))
+            info = activity.info()
+            handle = activity.client().get_workflow_handle(
+                info.workflow_id, run_id=info.workflow_run_id
+            )
+            for n, sha in self.attempts[attempt - 1]:
+                page = self.pages[n].model_copy(update={"sha256": sha})
+                await handle.signal(PAGE_FETCHED_SIGNAL, page)
+            if attempt < len(self.attempts):
+                await self.loading.wait()
+                raise ApplicationError("upstream reset the connection")
+            await self.loading.wait()  # returns only while (or after) a streamed page loads
+            self.calls.append(("fetch_end", attempt))
+            # what the marking may say of a streamed page whose load recorded it: seen
+            pages = [p.model_copy(update={"seen": p.item_count}) for p in self.pages[:1]]
+            return FetchResult(pages=pages + self.pages[1:], manifest_key="raw/m/r/manifest.json")
+
+        @activity.defn(name="load_page")
+        async def load_page(req: TransformInput) -> PageLoadResult:
+            self.calls.append(("load", req))
+            self.loading.set()
+            if self.hold and req.page.key == self.hold[1]:
+                self.released.set()
+            if self.hold and (req.page.key, req.page.sha256) == self.hold[0]:
+                await self.released.wait()
+            self.calls.append(("load_end", (req.page.key, req.page.sha256)))
+            return PageLoadResult(inserted=2, unchanged=1, quarantined=1, indexed=2)
+
+        replaced = {"fetch_source_pages", "load_page"}
+        kept = [
+            a
+            for a in super().all()
+            if activity._Definition.must_from_callable(a).name not in replaced
+        ]
+        return [*kept, fetch, load_page]
+
+
+_STREAMED_PAGES = [
+    PageRef(kind="courses", key="raw/m/r/00000-courses", item_count=3, sha256="a0"),
+    PageRef(kind="courses", key="raw/m/r/00001-courses", item_count=2, sha256="a1"),
+    PageRef(kind="programs", key="raw/m/r/00002-programs", item_count=4, sha256="a2"),
+]
+
+
+def _loads(fakes: FakeActivities) -> list[tuple[str, str | None]]:
+    return [(c[1].page.key, c[1].page.sha256) for c in fakes.calls if c[0] == "load"]
+
+
+async def test_streamed_pages_load_while_the_fetch_runs(time_skipping_env):
+    """fetch-streams-v1: the pages the fetch hands over load before it ends, once each; what
+    the fetch then says of them is not counted again; the later kind loads after them."""
+    fakes = StreamingFakes(_STREAMED_PAGES, attempts=[[(0, "a0"), (1, "a1")]])
+    result = await _run(time_skipping_env, fakes)
+    assert fakes.calls[0][1].stream_pages
+    names = [c[0] for c in fakes.calls]
+    assert names.index("load") < names.index("fetch_end")  # loading while the fetch ran
+    loads = _loads(fakes)
+    assert sorted(loads[:2]) == [("raw/m/r/00000-courses", "a0"), ("raw/m/r/00001-courses", "a1")]
+    assert loads[2:] == [("raw/m/r/00002-programs", "a2")]
+    ends = [i for i, c in enumerate(fakes.calls) if c[0] == "load_end"]
+    assert names.index("load", ends[1]) == len(names) - names[::-1].index("load") - 1
+    assert ends[1] < max(i for i, n in enumerate(names) if n == "load")  # courses done first
+    # three loads of (2 inserted, 1 unchanged); the fetch's seen=3 for page 0 is not added
+    assert (result.inserted, result.unchanged, result.indexed, result.pages) == (6, 3, 6, 3)
+
+
+async def test_a_retried_fetch_does_not_load_a_streamed_page_twice(time_skipping_env):
+    """The first attempt streamed page 0 and failed; the second streams page 0 again (same
+    bytes) and page 1: page 0 loads once."""
+    attempts = [[(0, "a0")], [(0, "a0"), (1, "a1")]]
+    fakes = StreamingFakes(_STREAMED_PAGES, attempts=attempts)
+    result = await _run(time_skipping_env, fakes)
+    assert [c[0] for c in fakes.calls].count("fetch") == 2
+    assert sorted(_loads(fakes)) == sorted((p.key, p.sha256) for p in _STREAMED_PAGES)
+    assert result.inserted == 6
+
+
+async def test_changed_bytes_of_a_streamed_page_load_after_its_earlier_load(time_skipping_env):
+    """The second attempt streams page 0 with other bytes, then page 1, while the first
+    attempt's load of page 0 still runs (it ends once page 1 loads): the new bytes load too,
+    but only once that load ended (never two loads of one page at once, where the older
+    could write last)."""
+    attempts = [[(0, "a0")], [(0, "b0"), (1, "a1")]]
+    hold = (("raw/m/r/00000-courses", "a0"), "raw/m/r/00001-courses")
+    fakes = StreamingFakes(_STREAMED_PAGES, attempts=attempts, hold=hold)
+    await _run(time_skipping_env, fakes)
+    loads = _loads(fakes)
+    assert ("raw/m/r/00000-courses", "a0") in loads and ("raw/m/r/00000-courses", "b0") in loads
+    older_end = fakes.calls.index(("load_end", ("raw/m/r/00000-courses", "a0")))
+    newer_start = next(
+        i
+        for i, c in enumerate(fakes.calls)
+        if c[0] == "load" and (c[1].page.key, c[1].page.sha256) == ("raw/m/r/00000-courses", "b0")
+    )
+    assert older_end < newer_start
