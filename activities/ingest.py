@@ -12,6 +12,7 @@ import json
 import os
 import time
 import weakref
+from collections.abc import Collection
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -186,7 +187,7 @@ async def _mark_unchanged(
     run_id: str,
     pages: list[PageRef],
     blocklist: bytes,
-    streamed: set[str] = frozenset(),  # type: ignore[assignment]
+    streamed: Collection[str] = (),
 ) -> None:
     """fetch-skips-v1: with every page in hand, decide the skips `load_page` would (the same
     page hashes, from the digests: `_digest_page_hash`) and mark the unchanged pages' resources
@@ -250,10 +251,10 @@ class _PageStream:
             return
         self.offered.add(page.key)
         info = activity.info()
-        handle = activity.client().get_workflow_handle(
-            info.workflow_id, run_id=info.workflow_run_id
-        )
         try:
+            handle = activity.client().get_workflow_handle(
+                info.workflow_id, run_id=info.workflow_run_id
+            )
             await handle.signal(PAGE_FETCHED_SIGNAL, page)
         except Exception as exc:  # not streamed, or not known to be: it loads after the fetch
             log.warning("fetch.stream_failed", source=self.source.name, error=str(exc))
