@@ -95,6 +95,7 @@ async def fetch_source_pages(req: FetchInput) -> FetchResult:
     )
     result = FetchResult()
     blocklist = b""
+    stream: _PageStream | None = None
     seconds: dict[str, float] = {}
 
     def lap(step: str) -> None:  # the step's wall seconds, for the fetch's log line
