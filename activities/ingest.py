@@ -12,10 +12,11 @@ import json
 import os
 import time
 import weakref
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 
 import structlog
 from temporalio import activity
@@ -23,6 +24,8 @@ from temporalio import activity
 import sources
 from activities import cpu_pool
 from activities.ingest_cpu import (
+    ContextNotHeld,
+    HeldContext,
     PageLoad,
     batch_bytes,
     indexed_context,
@@ -58,6 +61,7 @@ from sources import get_source
 from sources._blocklist import blocklist_key, read_blocklist
 from sources.base import ExtractContext, IndexedPage, Source
 
+T = TypeVar("T")
 log = structlog.get_logger(__name__)
 
 
@@ -321,7 +325,7 @@ async def transform_page(req: TransformInput) -> TransformResult:
         await stores.blobs.put(batch_key, json.dumps({"unchanged_page": page.seen}).encode())
         return TransformResult(batch_key=batch_key, resources=page.seen)
     # Parse + transform + batch rows: CPU only, in the pool (other cores, the loop stays free).
-    data, counts = await cpu_pool.run_cpu(transform_to_batch, *page.cpu_args(req))
+    data, counts = await _transformed(stores, transform_to_batch, page, req)
     await stores.blobs.put(batch_key, data)
     return TransformResult(batch_key=batch_key, **counts)
 
@@ -329,7 +333,7 @@ async def transform_page(req: TransformInput) -> TransformResult:
 @dataclasses.dataclass
 class _RawPage:
     raw: bytes
-    context_raw: list[bytes | IndexedPage]
+    context_raw: list[bytes | IndexedPage | HeldContext]
     blocklist: bytes
     page_hash: str
     seen: int | None  # skipped by hash: how many resources it marked seen
@@ -375,14 +379,31 @@ async def _read_page(stores, req: TransformInput) -> _RawPage:
     return _RawPage(raw, list(context_bytes), blocklist, page_hash, seen)
 
 
-async def _context_page(stores, source: Source, ref: PageRef) -> bytes | IndexedPage:
-    """A context page's bytes, or its `IndexedPage` when the transform runs in this process
-    (no pool) and holds it by the digest the fetch recorded."""
-    if source.index_context is not None and not cpu_pool.pooled():
+async def _context_page(stores, source: Source, ref: PageRef) -> bytes | IndexedPage | HeldContext:
+    """A context page as the transform gets it: its `IndexedPage` when the transform runs in this
+    process (no pool) and holds it by the digest the fetch recorded; with the pool, its digest
+    (`HeldContext`: the pool process that took the course pages holds them); else its bytes."""
+    if source.index_context is not None and ref.sha256:
+        if cpu_pool.pooled():
+            return HeldContext(ref.kind, ref.sha256)
         indexed = indexed_context(source.name, ref.kind, ref.sha256)
         if indexed is not None:
             return indexed
     return await stores.blobs.get(ref.key)
+
+
+async def _transformed(stores, fn: Callable[..., T], page: _RawPage, req: TransformInput) -> T:
+    """`fn` (a pool transform) of the page; when the pool process that took it does not hold a
+    context page sent by its digest (another process of the pool, a restarted one), again with
+    those pages' bytes."""
+    try:
+        return await cpu_pool.run_cpu(fn, *page.cpu_args(req))
+    except ContextNotHeld:
+        page.context_raw = [
+            await stores.blobs.get(ref.key) if isinstance(raw, HeldContext) else raw
+            for raw, ref in zip(page.context_raw, page.context_refs, strict=True)
+        ]
+        return await cpu_pool.run_cpu(fn, *page.cpu_args(req))
 
 
 async def _mark_seen(stores, req: TransformInput, page_hash: str) -> int | None:
@@ -497,7 +518,7 @@ async def _load_page(req: TransformInput) -> PageLoadResult:
     page = await _read_page(stores, req)
     if page.seen is not None:  # skipped by hash: its resources are already marked seen
         return PageLoadResult(unchanged=page.seen)
-    load: PageLoad = await cpu_pool.run_cpu(transform_to_load, *page.cpu_args(req))
+    load: PageLoad = await _transformed(stores, transform_to_load, page, req)
     loaded = await stores.catalog.upsert_resource_rows(req.run_id, load.rows)
     result = PageLoadResult.model_validate(loaded.result.model_dump())
     await _index_loaded(stores, req.source, load, loaded, result)

@@ -63,6 +63,21 @@ _indexed: OrderedDict[tuple[str, str, str], IndexedPage] = OrderedDict()
 _indexed_lock = threading.Lock()
 
 
+@dataclass(frozen=True)
+class HeldContext:
+    """A context page sent to the pool by its digest, not its bytes: the worker cannot know
+    which pool process holds it indexed, so it asks first (`load_page` at 100k: ~90 MB of course
+    pages read and piped per edX programs page otherwise, for a process that holds them)."""
+
+    kind: str
+    sha256: str
+
+
+class ContextNotHeld(Exception):
+    """This process does not hold these context pages (their indexes into the context list):
+    the worker sends their bytes."""
+
+
 def indexed_context(source_name: str, kind: str, sha256: str | None) -> IndexedPage | None:
     """The indexed context page of these bytes, when this process holds it."""
     if sha256 is None:
@@ -101,13 +116,20 @@ def _remember(source: Source, kind: str, sha256: str | None, page: Any) -> Index
 
 
 def _context_pages(
-    source: Source, kinds: list[str] | None, context_raw: list[bytes | IndexedPage],
+    source: Source, kinds: list[str] | None, context_raw: list[bytes | IndexedPage | HeldContext],
     digests: list[str | None] | None,
 ) -> list[Any]:  # fmt: skip
     """The context pages as the transform reads them: parsed, or indexed (`IndexedPage`: as
     `load_page` found it, or as this process holds these bytes, e.g. a pool process)."""
     out: list[Any] = []
+    missing: list[int] = []
     for n, raw in enumerate(context_raw):
+        if isinstance(raw, HeldContext):
+            held_page = indexed_context(source.name, raw.kind, raw.sha256)
+            if held_page is None:
+                missing.append(n)
+            out.append(held_page)
+            continue
         held = None
         if kinds and digests and not isinstance(raw, IndexedPage):
             held = indexed_context(source.name, kinds[n], digests[n])
@@ -118,6 +140,8 @@ def _context_pages(
         if kinds and digests:
             _remember(source, kinds[n], digests[n], page)
         out.append(page)
+    if missing:
+        raise ContextNotHeld(missing)
     return out
 
 
@@ -127,7 +151,7 @@ def _is_context(source: Source, kind: str) -> bool:
 
 def _transform(
     source_name: str, kind: str, page_key: str, raw: bytes,
-    context_raw: list[bytes | IndexedPage], blocklist: bytes, sha256: str | None = None,
+    context_raw: list[bytes | IndexedPage | HeldContext], blocklist: bytes, sha256: str | None = None,
     context_kinds: list[str] | None = None, context_sha256: list[str | None] | None = None,
 ) -> TransformOutput:  # fmt: skip
     """The page's transform; `sha256` and the context pages' kinds and sha256 let a page that
@@ -180,7 +204,7 @@ def transform_to_batch(
     kind: str,
     page_key: str,
     raw: bytes,
-    context_raw: list[bytes | IndexedPage],
+    context_raw: list[bytes | IndexedPage | HeldContext],
     blocklist: bytes,
     page_hash: str,
     digests: tuple[str | None, list[str], list[str | None]] | None = None,
@@ -216,7 +240,7 @@ def transform_to_load(
     kind: str,
     page_key: str,
     raw: bytes,
-    context_raw: list[bytes | IndexedPage],
+    context_raw: list[bytes | IndexedPage | HeldContext],
     blocklist: bytes,
     page_hash: str,
     digests: tuple[str | None, list[str], list[str | None]] | None = None,

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import pytest
 
 from activities import cpu_pool, ingest_cpu
-from activities.ingest import _read_page
+from activities.ingest import _read_page, _transformed
 from learnflow.contracts import PageRef, TransformInput
 from learnflow.settings import reset_settings
 from sources import edx
@@ -123,14 +123,42 @@ async def test_course_pages_first_read_as_context_are_indexed_for_the_next_progr
     assert _output(_load(again, _request(refs, programs))) == _output(first)
 
 
-async def test_with_the_pool_the_context_pages_go_as_bytes(inline, monkeypatch):
+async def test_with_the_pool_the_context_pages_go_by_digest_and_as_bytes_when_not_held(
+    inline, monkeypatch
+):
+    """With the pool on, a programs page's course pages go by their digests (`HeldContext`),
+    unread: the pool process that transformed them holds them. A process that does not (another
+    of the pool, a restarted one) says so (`ContextNotHeld`) and gets their bytes: the same
+    output either way."""
     blobs, refs = _run()
+    programs = refs[-1]
+    expected = _load(
+        await _read_page(_Stores(blobs), _request(refs, programs)), _request(refs, programs)
+    )
+    ingest_cpu.forget_indexed()
     stores = _Stores(blobs)
-    for ref in refs[:-1]:
+    for ref in refs[:-1]:  # the course pages, as the pool process transforms them
         _load(await _read_page(stores, _request(refs, ref)), _request(refs, ref))
     monkeypatch.setattr(cpu_pool, "pooled", lambda: True)
-    page = await _read_page(stores, _request(refs, refs[-1]))
-    assert all(isinstance(c, bytes) for c in page.context_raw)
+    monkeypatch.setattr(cpu_pool, "run_cpu", _inline_run_cpu)
+    stores.blobs.read.clear()
+    page = await _read_page(stores, _request(refs, programs))
+    assert all(isinstance(c, ingest_cpu.HeldContext) for c in page.context_raw)
+    held = await _transformed(stores, ingest_cpu.transform_to_load, page, _request(refs, programs))
+    assert stores.blobs.read == [programs.key]  # no course page read
+    assert _output(held) == _output(expected)
+
+    ingest_cpu.forget_indexed()  # a process that holds none of them
+    stores.blobs.read.clear()
+    page = await _read_page(stores, _request(refs, programs))
+    fresh = await _transformed(stores, ingest_cpu.transform_to_load, page, _request(refs, programs))
+    assert stores.blobs.read == [programs.key] + [r.key for r in refs[:-1]]  # then the courses
+    assert _output(fresh) == _output(expected)
+
+
+async def _inline_run_cpu(fn, *args):
+    """`cpu_pool.run_cpu` in this process (what a pool process runs, exceptions included)."""
+    return fn(*args)
 
 
 def test_the_indexed_pages_kept_are_bounded(inline, monkeypatch):
