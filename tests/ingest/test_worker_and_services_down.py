@@ -116,7 +116,10 @@ async def test_temporal_restarted_on_its_database_mid_run(stack: Stack):
     programs = Gate(stack.fixtures.routes[("GET", PROGRAMS_PATH)])
     stack.fixtures.route(COURSES_PATH, courses)
     stack.fixtures.route(PROGRAMS_PATH, programs)
-    stack.start_worker()
+    # The course pages stream to their loads while the fetch runs (fetch-streams-v1), so a load
+    # may be in flight when the server goes down: one it had handed out and lost is retried after
+    # its heartbeat timeout (short here, as for the fetch in the worker-killed test).
+    stack.start_worker(ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS=str(FETCH_HEARTBEAT_TIMEOUT))
     handle = await stack.start_ingest()
 
     for gate, kill in ((courses, False), (programs, True)):
@@ -125,7 +128,15 @@ async def test_temporal_restarted_on_its_database_mid_run(stack: Stack):
         stack.temporal.start()  # same port, same --db-filename
         gate.open()
 
-    result = await stack.result(handle, within=90)
+    try:
+        result = await stack.result(handle, within=FETCH_HEARTBEAT_TIMEOUT + 90)
+    except AssertionError as exc:  # say what the run still waits for
+        desc = await handle.describe()
+        pending = [
+            (a.activity_type.name, a.attempt, a.state, a.last_failure.message)
+            for a in desc.raw_description.pending_activities
+        ]
+        raise AssertionError(f"{exc}; pending activities: {pending}") from None
     assert result.outcome == "ok", result
     assert result.inserted == SOURCE_RESOURCES
     await assert_loaded_once(stack)
