@@ -74,8 +74,8 @@ class HeldContext:
 
 
 class ContextNotHeld(Exception):
-    """This process does not hold these context pages (their indexes into the context list):
-    the worker sends their bytes."""
+    """This process does not hold a context page sent as `HeldContext`: the worker sends the
+    bytes of every such page (the next process to take the page may hold none of them)."""
 
 
 def indexed_context(source_name: str, kind: str, sha256: str | None) -> IndexedPage | None:
@@ -122,12 +122,11 @@ def _context_pages(
     """The context pages as the transform reads them: parsed, or indexed (`IndexedPage`: as
     `load_page` found it, or as this process holds these bytes, e.g. a pool process)."""
     out: list[Any] = []
-    missing: list[int] = []
     for n, raw in enumerate(context_raw):
         if isinstance(raw, HeldContext):
             held_page = indexed_context(source.name, raw.kind, raw.sha256)
             if held_page is None:
-                missing.append(n)
+                raise ContextNotHeld(raw)
             out.append(held_page)
             continue
         held = None
@@ -140,8 +139,6 @@ def _context_pages(
         if kinds and digests:
             _remember(source, kinds[n], digests[n], page)
         out.append(page)
-    if missing:
-        raise ContextNotHeld(missing)
     return out
 
 
