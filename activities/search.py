@@ -26,6 +26,7 @@ from learnflow.contracts import (
     IndexInput,
     IndexResult,
 )
+from learnflow.cpu_priority import BackgroundThreads
 from learnflow.http import collector_paused
 from learnflow.models import Resource
 from learnflow.search_doc import (
@@ -234,11 +235,17 @@ async def _write_embed_batch(
     heartbeat(Progress(stage="embed", after_id=batch.last_id, counts=result.model_dump()))
 
 
+# The pass's encoder runs at the background priority: in a worker that also serves the default
+# queue, the catalog's pages win a contended core (learnflow/cpu_priority.py). Two threads: the
+# page being encoded and, during a catch-up, the served encoder's fresh texts.
+_ENCODE_THREADS = BackgroundThreads(2, "embed-encode")
+
+
 async def _encode(encoder, texts: list[str]) -> np.ndarray | None:
     """Encode in a thread: ONNX Runtime and the tokenizer release the GIL, so the event loop
     reads the next page and writes the last one meanwhile (and heartbeats, and other
     activities' I/O, go on)."""
-    return await asyncio.to_thread(encoder.encode, texts) if texts else None
+    return await _ENCODE_THREADS.run(encoder.encode, texts) if texts else None
 
 
 async def _encode_batch(
@@ -253,7 +260,7 @@ async def _encode_batch(
     if served is None or not batch.fresh:
         return vectors, None
     fresh = [texts[i] for i in batch.fresh]
-    return vectors, await asyncio.to_thread(lambda: served.encoder.encode(fresh))
+    return vectors, await _ENCODE_THREADS.run(served.encoder.encode, fresh)
 
 
 # Encoded pages that may wait for their write (256 texts and vectors each: little memory).

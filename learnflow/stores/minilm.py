@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from learnflow.cpu_priority import lower_this_thread, this_thread_nice
+
 MODEL_NAME = "all-MiniLM-L6-v2"
 HIDDEN = 384
 HEADS = 12
@@ -310,7 +312,15 @@ class MiniLMEncoder:
                 out[chunk] = mean_pool(hidden, mask)  # disjoint rows per batch
 
         helpers = min(self._threads, len(chunks)) - 1
-        futures = [self._helpers().submit(run_batches) for _ in range(helpers)] if helpers else []
+        caller_nice = this_thread_nice()
+
+        def help_caller() -> None:
+            # A helper works at its caller's priority or lower: batches of a background pass
+            # (learnflow/cpu_priority.py) must not take a core at the normal priority.
+            lower_this_thread(caller_nice - this_thread_nice())
+            run_batches()
+
+        futures = [self._helpers().submit(help_caller) for _ in range(helpers)] if helpers else []
         try:
             run_batches()
         finally:

