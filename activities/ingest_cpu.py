@@ -22,7 +22,7 @@ from learnflow.search_doc import to_search_document
 from learnflow.settings import reset_settings
 from sources import get_source
 from sources._blocklist import apply_blocklist, parse_blocklist
-from sources.base import IndexedPage, Source
+from sources.base import IndexedPage, Source, transforming
 
 
 def decode_page(raw: bytes):
@@ -158,9 +158,12 @@ def _transform(
     context = _context_pages(source, context_kinds, context_raw, context_sha256)
     try:
         payload = decode_page(raw)
+        indexed = None
         if source.index_context is not None and _is_context(source, kind):
-            _remember(source, kind, sha256, payload)
-        out = source.transform_payload(kind, payload, context)
+            indexed = _remember(source, kind, sha256, payload)
+        # the page's transform may leave in `indexed` what its readers would compute again
+        with transforming(indexed):
+            out = source.transform_payload(kind, payload, context)
         return apply_blocklist(out, parse_blocklist(blocklist))
     except ValueError as exc:
         # The whole page is unreadable (truncated JSON, wrong shape): quarantine it, load the rest.

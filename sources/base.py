@@ -18,9 +18,12 @@ from collections.abc import (
     Callable,
     Hashable,
     Iterable,
+    Iterator,
     Mapping,
     Sequence,
 )
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -85,10 +88,39 @@ class IndexedPage:
 
     items: Mapping[Hashable, tuple[bytes, ...]]  # key -> its items, in page order
     size: int  # bytes held
+    # What the page's own transform derived from its items for the transforms that read it as
+    # context, by item key (edX: what a program reads from each course, `ProgramMember`). Filled
+    # while this process transforms the page (`transforming`); a process that holds the page but
+    # did not transform it has none, and the reading transform derives the values itself.
+    derived: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def get(self, key: Hashable) -> list[Any]:
         """The items of this key, in page order (none: an empty list)."""
         return [load_item(b) for b in self.items.get(key, ())]
+
+
+_page_being_transformed: ContextVar[IndexedPage | None] = ContextVar(
+    "page_being_transformed", default=None
+)
+
+
+@contextmanager
+def transforming(page: IndexedPage | None) -> Iterator[None]:
+    """Run a context page's transform with `page`, its indexed form in this process, as the one
+    `derived_for_readers` gives to the transform."""
+    token = _page_being_transformed.set(page)
+    try:
+        yield
+    finally:
+        _page_being_transformed.reset(token)
+
+
+def derived_for_readers() -> dict[Hashable, Any] | None:
+    """Inside `transforming(page)`: the page's `derived`, where its transform leaves what the
+    transforms reading it as context would otherwise compute again; None elsewhere (a test,
+    `learn transform`, a page nobody reads)."""
+    page = _page_being_transformed.get()
+    return None if page is None else page.derived
 
 
 def load_item(data: bytes) -> Any:

@@ -19,7 +19,9 @@ them as HTML.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -71,6 +73,7 @@ from sources.base import (
     RawPage,
     Source,
     clean_html,
+    derived_for_readers,
     index_items,
     item_count,
     items_of,
@@ -347,7 +350,9 @@ def _program_dates(program: dict, field: str) -> list[datetime]:
     return [d for d in out if d is not None]
 
 
-def _program_commitment(members: list[Resource]) -> tuple[str | None, int | None, int | None]:
+def _program_commitment(
+    members: list[ProgramMember],
+) -> tuple[str | None, int | None, int | None]:
     """The mean of the courses' weekly hours, rounded (MIT Learn's _transform_program_effort)."""
     mins = [c.min_weekly_hours for c in members if c.min_weekly_hours]
     maxs = [c.max_weekly_hours for c in members if c.max_weekly_hours]
@@ -359,28 +364,105 @@ def _program_commitment(members: list[Resource]) -> tuple[str | None, int | None
     )
 
 
-def _program_instructors(members: list[Resource], now: datetime) -> list[Instructor]:
-    """Each course's best run's instructors (else its latest published run's), by last name."""
-    out: list[Instructor] = []
-    for course in members:
-        dated = sorted((r for r in course.runs if r.published), key=lambda r: r.start_date or now)
-        run = best_run(course.runs, now) or (dated[-1] if dated else None)
-        out.extend(run.instructors if run else [])
-    return sorted(out, key=lambda i: i.last_name or i.full_name)
+def _member_instructors(course: Resource, now: datetime) -> tuple[Instructor, ...]:
+    """The course's best run's instructors, else its latest published run's."""
+    dated = sorted((r for r in course.runs if r.published), key=lambda r: r.start_date or now)
+    run = best_run(course.runs, now) or (dated[-1] if dated else None)
+    return tuple(run.instructors) if run else ()
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramMember:
+    """What a program reads from one of its published courses: MIT Learn reads these back from
+    the course's row (effort, topics, the best run's instructors)."""
+
+    readable_id: str
+    max_weeks: int | None
+    min_weekly_hours: int | None
+    max_weekly_hours: int | None
+    topic_names: tuple[str, ...]
+    instructors: tuple[Instructor, ...]
+    # The clock reading it was computed at, and every date of the course's runs, sorted: only
+    # the best run depends on the clock (its dates against now), so the member holds at another
+    # reading when none of these dates lies between the two.
+    computed_at: datetime
+    run_dates: tuple[datetime, ...]
+
+    @classmethod
+    def of(cls, course: Resource, now: datetime) -> ProgramMember:
+        dates = (
+            d
+            for r in course.runs
+            for d in (r.start_date, r.end_date, r.enrollment_start, r.enrollment_end)
+            if d is not None
+        )
+        return cls(
+            readable_id=course.readable_id,
+            max_weeks=course.max_weeks,
+            min_weekly_hours=course.min_weekly_hours,
+            max_weekly_hours=course.max_weekly_hours,
+            topic_names=tuple(t.name for t in course.topics),
+            instructors=_member_instructors(course, now),
+            computed_at=now,
+            run_dates=tuple(sorted(dates)),
+        )
+
+    def holds_at(self, now: datetime) -> bool:
+        low, high = sorted((self.computed_at, now))
+        first_after = bisect_left(self.run_dates, low)
+        return first_after == len(self.run_dates) or self.run_dates[first_after] > high
+
+
+# A course key whose items on a page gave no published course (`derived` of a course page).
+_NONE_PUBLISHED = None
+
+
+def _course_members(courses: list[Any], now: datetime) -> TransformOutput:
+    """A page of courses, transformed; in a process that holds the page indexed, each key's
+    `ProgramMember` (the last published course of that key on the page, as `loaded_courses`
+    reads it) is left in the page's `derived` for the programs pages that read it."""
+    derived = derived_for_readers()
+    if derived is None:
+        return transform_each(ETL_SOURCE, courses, lambda c: transform_course(c, now), _key)
+    members: dict[str, ProgramMember | None] = {}
+
+    def one(raw: Any) -> Resource | None:
+        key = _course_key(raw)
+        if key is not None:
+            members.setdefault(key, _NONE_PUBLISHED)
+        course = transform_course(raw, now)
+        if key is not None and course is not None and course.published:
+            members[key] = ProgramMember.of(course, now)
+        return course
+
+    out = transform_each(ETL_SOURCE, courses, one, _key)
+    derived.update(members)
+    return out
 
 
 def loaded_courses(
     context: Sequence[Any], now: datetime, wanted: set[str] | None = None
-) -> dict[str, Resource]:
+) -> dict[str, ProgramMember]:
     """The published courses of this run's course pages, by key: what MIT Learn reads back from
     its database for a program's topics, instructors and effort. With `wanted`, only the
     courses of those keys (a course's readable_id is its raw key): a programs page transforms
-    the courses its programs name, not the whole catalog again for every page of programs."""
-    out: dict[str, Resource] = {}
+    the courses its programs name, not the whole catalog again for every page of programs.
+    A course page this process transformed left its members (`_course_members`): those that
+    hold at `now` are taken as they are, not transformed again."""
+    out: dict[str, ProgramMember] = {}
     for page in context:
         if isinstance(page, IndexedPage):  # by key: only the courses named are unpickled
             keys = page.items if wanted is None else wanted
-            raws = [raw for key in keys for raw in page.get(key)]
+            raws = []
+            for key in keys:
+                if key in page.derived:
+                    member = page.derived[key]
+                    if member is _NONE_PUBLISHED:
+                        continue
+                    if member.holds_at(now):
+                        out[member.readable_id] = member
+                        continue
+                raws.extend(page.get(key))
         else:
             raws = items_of(page)
         for raw in raws:
@@ -393,7 +475,7 @@ def loaded_courses(
             except Exception:  # noqa: S112 - quarantined by the courses page's own transform
                 continue
             if course is not None and course.published:
-                out[course.readable_id] = course
+                out[course.readable_id] = ProgramMember.of(course, now)
     return out
 
 
@@ -420,7 +502,7 @@ def _program_course_keys(programs: list[Any]) -> set[str]:
 
 
 def transform_program(
-    program: dict, now: datetime | None = None, loaded: dict[str, Resource] | None = None
+    program: dict, now: datetime | None = None, loaded: dict[str, ProgramMember] | None = None
 ) -> Resource | None:
     """One edX program → a program resource linking its courses (fetch-only, by key); topics,
     instructors and effort from `loaded`, the published courses of the run."""
@@ -477,7 +559,9 @@ def transform_program(
         time_commitment=commitment,
         min_weekly_hours=lo,
         max_weekly_hours=hi,
-        instructors=_program_instructors(members, now),
+        instructors=sorted(
+            (i for c in members for i in c.instructors), key=lambda i: i.last_name or i.full_name
+        ),
     )
     relationships = [
         Relationship(
@@ -522,7 +606,7 @@ def transform_program(
         time_commitment=commitment,
         min_weekly_hours=lo,
         max_weekly_hours=hi,
-        topics=[topic(n) for n in sorted({t.name for c in members for t in c.topics})],
+        topics=[topic(n) for n in sorted({name for c in members for name in c.topic_names})],
         relationships=relationships,
         details={"program_type": program.get("type")},
     )
@@ -536,9 +620,7 @@ def transform(kind: str, payload: Any, context: Sequence[Any] = ()) -> Transform
     """Pure: one catalog page (`{"next", "results"}` or a list) → MIT courses or programs."""
     now = clock()
     if kind == "courses":
-        return transform_each(
-            ETL_SOURCE, items_of(payload), lambda c: transform_course(c, now), _key
-        )
+        return _course_members(items_of(payload), now)
     if kind == "programs":
         programs = items_of(payload)
         loaded = loaded_courses(context, now, _program_course_keys(programs))

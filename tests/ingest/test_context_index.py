@@ -187,3 +187,64 @@ def test_a_process_that_holds_a_context_page_does_not_parse_its_bytes_again(inli
         b"", programs.sha256, [r.kind for r in courses], [r.sha256 for r in courses],
     )  # fmt: skip
     assert parsed == [blobs[programs.key]]
+
+
+def _counting_course_transforms(monkeypatch) -> list[str]:
+    transformed: list[str] = []
+    transform_course = edx.transform_course
+
+    def counting(course, now=None):
+        transformed.append(course.get("key") if isinstance(course, dict) else repr(course))
+        return transform_course(course, now)
+
+    monkeypatch.setattr(edx, "transform_course", counting)
+    return transformed
+
+
+async def test_a_programs_page_takes_the_courses_the_worker_transformed_as_they_were(
+    inline, monkeypatch
+):
+    """A course page transformed here leaves what a program reads from each course
+    (`edx.ProgramMember`) with the page it holds: the programs page transforms none of its
+    courses again, and its output is the one a fresh process gives."""
+    blobs, refs = _run()
+    programs = refs[-1]
+    expected = _load(
+        await _read_page(_Stores(blobs), _request(refs, programs)), _request(refs, programs)
+    )
+    ingest_cpu.forget_indexed()
+    stores = _Stores(blobs)
+    for ref in refs[:-1]:
+        _load(await _read_page(stores, _request(refs, ref)), _request(refs, ref))
+    held = [ingest_cpu.indexed_context("edx", "courses", r.sha256) for r in refs[:-1]]
+    members = [m for page in held for m in page.derived.values()]
+    keys = {c["key"] for r in refs[:-1] for c in json.loads(blobs[r.key])["results"]}
+    assert len(members) == len(keys) and any(isinstance(m, edx.ProgramMember) for m in members)
+    assert all(isinstance(m, edx.ProgramMember) or m is None for m in members)  # None: unpublished
+    transformed = _counting_course_transforms(monkeypatch)
+    page = await _read_page(stores, _request(refs, programs))
+    assert _output(_load(page, _request(refs, programs))) == _output(expected)
+    assert transformed == []
+
+
+async def test_a_course_whose_run_dates_the_clock_crossed_is_transformed_again(inline, monkeypatch):
+    """A member holds at another clock reading only when none of its runs' dates lies between
+    the two (the best run is chosen by its dates against now): the others are transformed
+    again at the programs page's clock, and the output is what that clock gives throughout."""
+    blobs, refs = _run()
+    programs = refs[-1]
+    later_clock = datetime(2030, 6, 1, tzinfo=UTC)  # the demo catalog's runs span 2029-2031
+    stores = _Stores(blobs)
+    for ref in refs[:-1]:  # transformed at NOW
+        _load(await _read_page(stores, _request(refs, ref)), _request(refs, ref))
+    monkeypatch.setattr(edx, "clock", lambda: later_clock)
+    transformed = _counting_course_transforms(monkeypatch)
+    page = await _read_page(stores, _request(refs, programs))
+    crossed = _load(page, _request(refs, programs))
+    wanted = edx._program_course_keys(json.loads(blobs[programs.key])["results"])
+    assert 0 < len(set(transformed)) < len(wanted)  # some members held, some did not
+    ingest_cpu.forget_indexed()
+    fresh = _load(
+        await _read_page(_Stores(blobs), _request(refs, programs)), _request(refs, programs)
+    )
+    assert _output(crossed) == _output(fresh)
