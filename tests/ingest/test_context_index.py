@@ -90,6 +90,19 @@ def _output(load) -> str:
     return json.dumps([load.rows, sorted(map(str, load.documents.items()))], default=str)
 
 
+async def _fresh_output(blobs: dict[str, bytes], refs: list[PageRef], page: PageRef):
+    """What a process holding no course page gives for `page` (it then holds none again)."""
+    load = _load(await _read_page(_Stores(blobs), _request(refs, page)), _request(refs, page))
+    ingest_cpu.forget_indexed()
+    return load
+
+
+async def _transform_course_pages(stores: _Stores, refs: list[PageRef]) -> None:
+    """The run's course pages, as load_page (or the pool process) transforms them."""
+    for ref in refs[:-1]:
+        _load(await _read_page(stores, _request(refs, ref)), _request(refs, ref))
+
+
 async def test_a_programs_page_reads_no_course_page_the_worker_transformed(inline):
     blobs, refs = _run()
     programs = refs[-1]
@@ -132,13 +145,9 @@ async def test_with_the_pool_the_context_pages_go_by_digest_and_as_bytes_when_no
     output either way."""
     blobs, refs = _run()
     programs = refs[-1]
-    expected = _load(
-        await _read_page(_Stores(blobs), _request(refs, programs)), _request(refs, programs)
-    )
-    ingest_cpu.forget_indexed()
+    expected = await _fresh_output(blobs, refs, programs)
     stores = _Stores(blobs)
-    for ref in refs[:-1]:  # the course pages, as the pool process transforms them
-        _load(await _read_page(stores, _request(refs, ref)), _request(refs, ref))
+    await _transform_course_pages(stores, refs)
     monkeypatch.setattr(cpu_pool, "pooled", lambda: True)
     monkeypatch.setattr(cpu_pool, "run_cpu", _inline_run_cpu)
     stores.blobs.read.clear()
@@ -209,13 +218,9 @@ async def test_a_programs_page_takes_the_courses_the_worker_transformed_as_they_
     courses again, and its output is the one a fresh process gives."""
     blobs, refs = _run()
     programs = refs[-1]
-    expected = _load(
-        await _read_page(_Stores(blobs), _request(refs, programs)), _request(refs, programs)
-    )
-    ingest_cpu.forget_indexed()
+    expected = await _fresh_output(blobs, refs, programs)
     stores = _Stores(blobs)
-    for ref in refs[:-1]:
-        _load(await _read_page(stores, _request(refs, ref)), _request(refs, ref))
+    await _transform_course_pages(stores, refs)
     held = [ingest_cpu.indexed_context("edx", "courses", r.sha256) for r in refs[:-1]]
     members = [m for page in held for m in page.derived.values()]
     keys = {c["key"] for r in refs[:-1] for c in json.loads(blobs[r.key])["results"]}
@@ -235,8 +240,7 @@ async def test_a_course_whose_run_dates_the_clock_crossed_is_transformed_again(i
     programs = refs[-1]
     later_clock = datetime(2030, 6, 1, tzinfo=UTC)  # the demo catalog's runs span 2029-2031
     stores = _Stores(blobs)
-    for ref in refs[:-1]:  # transformed at NOW
-        _load(await _read_page(stores, _request(refs, ref)), _request(refs, ref))
+    await _transform_course_pages(stores, refs)  # at NOW
     monkeypatch.setattr(edx, "clock", lambda: later_clock)
     transformed = _counting_course_transforms(monkeypatch)
     page = await _read_page(stores, _request(refs, programs))
@@ -244,7 +248,4 @@ async def test_a_course_whose_run_dates_the_clock_crossed_is_transformed_again(i
     wanted = edx._program_course_keys(json.loads(blobs[programs.key])["results"])
     assert 0 < len(set(transformed)) < len(wanted)  # some members held, some did not
     ingest_cpu.forget_indexed()
-    fresh = _load(
-        await _read_page(_Stores(blobs), _request(refs, programs)), _request(refs, programs)
-    )
-    assert _output(crossed) == _output(fresh)
+    assert _output(crossed) == _output(await _fresh_output(blobs, refs, programs))
