@@ -92,6 +92,8 @@ class IndexedPage:
     # context, by item key (edX: what a program reads from each course, `ProgramMember`). Filled
     # while this process transforms the page (`transforming`); a process that holds the page but
     # did not transform it has none, and the reading transform derives the values itself.
+    # Not counted in `size`: small beside the items (edX at 10k: ~270 B a course against
+    # ~1.6 KB of pickled course).
     derived: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def get(self, key: Hashable) -> list[Any]:
