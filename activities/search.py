@@ -26,7 +26,7 @@ from learnflow.contracts import (
     IndexInput,
     IndexResult,
 )
-from learnflow.cpu_priority import BackgroundThreads
+from learnflow.cpu_priority import background_threads
 from learnflow.http import collector_paused
 from learnflow.models import Resource
 from learnflow.search_doc import (
@@ -238,7 +238,7 @@ async def _write_embed_batch(
 # The pass's encoder runs at the background priority: in a worker that also serves the default
 # queue, the catalog's pages win a contended core (learnflow/cpu_priority.py). Two threads: the
 # page being encoded and, during a catch-up, the served encoder's fresh texts.
-_ENCODE_THREADS = BackgroundThreads(2, "embed-encode")
+_ENCODE_THREADS = background_threads(2, "embed-encode")
 
 
 async def _encode(encoder, texts: list[str]) -> np.ndarray | None:

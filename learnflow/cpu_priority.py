@@ -49,30 +49,44 @@ def lower_this_thread(increment: int = BACKGROUND_NICE_INCREMENT) -> None:
         pass
 
 
-class BackgroundThreads:
-    """A thread pool whose threads run at the background priority; made again in a forked
-    child (the parent's threads do not exist there)."""
+class ProcessThreads:
+    """A thread pool made on first use in each process: a forked child has none of its
+    parent's threads, so it makes its own. `initializer(*initargs)` runs in each new thread."""
 
-    def __init__(self, workers: int, name: str, increment: int = BACKGROUND_NICE_INCREMENT):
+    def __init__(
+        self,
+        workers: int,
+        name: str,
+        initializer: Callable[..., object] | None = None,
+        initargs: tuple = (),
+    ):
         self._workers = workers
         self._name = name
-        self._increment = increment
+        self._initializer = initializer
+        self._initargs = initargs
         self._pool: ThreadPoolExecutor | None = None
         self._pid = 0
         self._lock = threading.Lock()
 
-    def _executor(self) -> ThreadPoolExecutor:
+    def executor(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._pool is None or self._pid != os.getpid():
                 self._pool = ThreadPoolExecutor(
                     self._workers,
                     thread_name_prefix=self._name,
-                    initializer=lower_this_thread,
-                    initargs=(self._increment,),
+                    initializer=self._initializer,
+                    initargs=self._initargs,
                 )
                 self._pid = os.getpid()
             return self._pool
 
     async def run(self, fn: Callable[..., T], *args) -> T:
         """`fn(*args)` in one of the pool's threads, awaited from the event loop."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor(), fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self.executor(), fn, *args)
+
+
+def background_threads(
+    workers: int, name: str, increment: int = BACKGROUND_NICE_INCREMENT
+) -> ProcessThreads:
+    """Threads that run at the background priority (`lower_this_thread(increment)`)."""
+    return ProcessThreads(workers, name, lower_this_thread, (increment,))

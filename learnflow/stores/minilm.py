@@ -16,13 +16,11 @@ import hashlib
 import itertools
 import json
 import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from learnflow.cpu_priority import lower_this_thread, this_thread_nice
+from learnflow.cpu_priority import ProcessThreads, lower_this_thread, this_thread_nice
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 HIDDEN = 384
@@ -271,22 +269,12 @@ class MiniLMEncoder:
         # 0.90 ms on one thread against 0.93-1.16 ms on two, and half the CPU).
         self._session = _session(self._model_path, 1)
         self._threads = threads or min(2, os.cpu_count() or 1)
-        self._pool: ThreadPoolExecutor | None = None
-        self._pool_pid = 0
+        # the threads that run batches beside the caller
+        self._helpers = ProcessThreads(max(1, self._threads - 1), "minilm")
         self._tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
         self._tokenizer.enable_truncation(MAX_TOKENS)
         self._tokenizer.no_padding()
         self._batch_size = batch_size
-        self._lock = threading.Lock()  # tokenizer padding state is per call; the session is shared
-
-    def _helpers(self) -> ThreadPoolExecutor:
-        """The threads that run batches beside the caller (made again in a forked child, where
-        the parent's threads do not exist)."""
-        with self._lock:
-            if self._pool is None or self._pool_pid != os.getpid():
-                self._pool = ThreadPoolExecutor(self._threads - 1, thread_name_prefix="minilm")
-                self._pool_pid = os.getpid()
-            return self._pool
 
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
@@ -320,7 +308,11 @@ class MiniLMEncoder:
             lower_this_thread(caller_nice - this_thread_nice())
             run_batches()
 
-        futures = [self._helpers().submit(help_caller) for _ in range(helpers)] if helpers else []
+        futures = (
+            [self._helpers.executor().submit(help_caller) for _ in range(helpers)]
+            if helpers
+            else []
+        )
         try:
             run_batches()
         finally:

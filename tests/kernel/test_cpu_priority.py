@@ -8,7 +8,7 @@ import threading
 
 from learnflow.cpu_priority import (
     BACKGROUND_NICE_INCREMENT,
-    BackgroundThreads,
+    background_threads,
     lower_this_thread,
     this_thread_nice,
 )
@@ -20,7 +20,7 @@ def _where() -> tuple[int, int]:
 
 async def test_background_threads_run_at_a_lower_priority_than_the_loop():
     loop_nice = this_thread_nice()
-    threads = BackgroundThreads(2, "test-background")
+    threads = background_threads(2, "test-background")
     tid, nice = await threads.run(_where)
     assert tid != threading.get_native_id()
     assert nice == min(19, loop_nice + BACKGROUND_NICE_INCREMENT) > loop_nice
