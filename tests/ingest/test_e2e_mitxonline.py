@@ -230,6 +230,14 @@ def _events(history, kind: str) -> list:
     return [e for e in history.events if e.HasField(kind)]
 
 
+def _scheduled(history) -> list[str]:
+    """The activity types the run scheduled, in order."""
+    return [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in _events(history, "activity_task_scheduled_event_attributes")
+    ]
+
+
 async def test_a_first_run_streams_its_new_pages_and_a_rerun_streams_none(app):
     """fetch-streams-v1 on real services: each courses page no earlier run recorded is handed
     to the workflow as the fetch stores it (a `page_fetched` signal) and loaded once; the
@@ -252,10 +260,7 @@ async def test_a_first_run_streams_its_new_pages_and_a_rerun_streams_none(app):
     first, rerun = histories
     signals = _events(first, "workflow_execution_signaled_event_attributes")
     names = {e.workflow_execution_signaled_event_attributes.signal_name for e in signals}
-    scheduled = [
-        e.activity_task_scheduled_event_attributes.activity_type.name
-        for e in _events(first, "activity_task_scheduled_event_attributes")
-    ]
+    scheduled = _scheduled(first)
     kinds = [
         json.loads(e.workflow_execution_signaled_event_attributes.input.payloads[0].data)["kind"]
         for e in signals
@@ -263,10 +268,7 @@ async def test_a_first_run_streams_its_new_pages_and_a_rerun_streams_none(app):
     assert names == {"page_fetched"} and set(kinds) == {"courses"}
     assert scheduled.count("load_page") == len(signals) + 1  # + the programs page, once
     assert not _events(rerun, "workflow_execution_signaled_event_attributes")
-    rerun_scheduled = [
-        e.activity_task_scheduled_event_attributes.activity_type.name
-        for e in _events(rerun, "activity_task_scheduled_event_attributes")
-    ]
+    rerun_scheduled = _scheduled(rerun)
     # the fetch marked every page seen (the prune follows in it); finish_run only when the
     # session's indexes lag (other suites' content files): then the index child ran first
     assert rerun_scheduled[0] == "fetch_source_pages"
