@@ -20,6 +20,7 @@ from typing import TypeVar
 
 import structlog
 from temporalio import activity
+from temporalio.client import WorkflowHandle
 
 import sources
 from activities import cpu_pool
@@ -228,7 +229,10 @@ class _PageStream:
     signal went through or not: the workflow loads it either way (`load_page` skips it by hash
     if it was unchanged after all)."""
 
-    def __init__(self, source: Source, recorded: set[str], blocklist_digest: bytes) -> None:
+    def __init__(
+        self, source: Source, recorded: set[str], blocklist_digest: bytes, workflow: WorkflowHandle
+    ) -> None:
+        self.workflow = workflow  # the run's workflow, signalled each page
         self.source = source
         self.recorded = recorded
         self.blocklist_digest = blocklist_digest
@@ -240,10 +244,14 @@ class _PageStream:
     async def open(cls, stores, source: Source, blocklist: bytes) -> _PageStream | None:
         try:
             recorded = await stores.catalog.recorded_page_hashes(source.name)
+            info = activity.info()
+            workflow = activity.client().get_workflow_handle(
+                info.workflow_id, run_id=info.workflow_run_id
+            )
         except Exception as exc:  # streaming is an optimisation: the pages load after the fetch
             log.warning("fetch.stream_unavailable", source=source.name, error=str(exc))
             return None
-        return cls(source, recorded, _sha256(blocklist))
+        return cls(source, recorded, _sha256(blocklist), workflow)
 
     async def offer(self, page: PageRef) -> None:
         if self.closed:
@@ -255,12 +263,8 @@ class _PageStream:
         if _digest_page_hash(self.source, page, [], self.blocklist_digest) in self.recorded:
             return
         self.offered.add(page.key)
-        info = activity.info()
         try:
-            handle = activity.client().get_workflow_handle(
-                info.workflow_id, run_id=info.workflow_run_id
-            )
-            await handle.signal(PAGE_FETCHED_SIGNAL, page)
+            await self.workflow.signal(PAGE_FETCHED_SIGNAL, page)
         except Exception as exc:  # not streamed, or not known to be: it loads after the fetch
             log.warning("fetch.stream_failed", source=self.source.name, error=str(exc))
             self.closed = True
