@@ -19,15 +19,14 @@ import time
 import uuid
 from pathlib import Path
 
+from learnflow.settings import get_settings
 from learnflow.textextract import EmbeddedTikaExtractor, ExtractedText, TextExtractor
 from sources.archives.checksum import tar_header_checksum
 from sources.archives.olx import extract_olx_archive
 from sources.archives.safe_extract import safe_extract
 
-FIXTURE = Path(
-    os.environ.get("LEARNFLOW_FIXTURES", "/work/shared/fixtures"),
-    "mitlearn/test_json/course-v1:MITxT+8.01.3x+3T2022.tar.gz",
-)
+# the recorded OLX course (REFERENCE_DATA_DIR: ../shared/fixtures/mitlearn by default)
+FIXTURE = get_settings().reference_data_dir / "test_json" / "course-v1:MITxT+8.01.3x+3T2022.tar.gz"
 RUN = "course-v1:MITxT+8.01.3x+3T2022"
 WORDS = [
     "torque", "angular", "momentum", "inertia", "rotation", "axis", "wheel", "energy",

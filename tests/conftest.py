@@ -37,11 +37,12 @@ from devstack.harness.postgres import DebianPostgres
 from devstack.harness.s3 import MotoS3
 from devstack.harness.temporal import DevServer, test_server_path
 from devstack.harness.tika import TikaServer, configure_tika_client
-from learnflow.settings import get_settings, reset_settings
+from learnflow.settings import reset_settings
+from tests.helpers.fixtures import MITLEARN, TEST_JSON, missing_fixtures
 
-SHARED = get_settings().reference_data_dir.parent.parent  # ../shared
-FIXTURES = SHARED / "fixtures" / "mitlearn"
-TEST_JSON = FIXTURES / "test_json"
+FIXTURES = MITLEARN
+if (_missing := missing_fixtures()) is not None:  # before any plugin or test reads them
+    raise pytest.UsageError(_missing)
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 

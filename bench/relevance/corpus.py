@@ -11,9 +11,10 @@ from collections import Counter
 from pathlib import Path
 
 from learnflow.models import Resource
+from learnflow.settings import get_settings
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
-MITLEARN = SHARED / "mitlearn"
+MITLEARN = get_settings().reference_data_dir  # ../shared/fixtures/mitlearn by default
+SHARED = MITLEARN.parent
 TEST_JSON = MITLEARN / "test_json"
 YOUTUBE = TEST_JSON / "youtube"
 PODCASTS = SHARED / "open-podcast-data" / "podcasts"

@@ -18,12 +18,13 @@ from sources.archives.checksum import (
     tar_header_checksums,
 )
 from sources.archives.safe_extract import CorruptArchiveError, TooManyMembersError
+from tests.helpers.fixtures import FIXTURES_ROOT, TEST_JSON
 
-FIXTURES = Path("/work/shared/fixtures/mitlearn/test_json")
+FIXTURES = TEST_JSON
 OLX = FIXTURES / "course-v1:MITxT+8.01.3x+3T2022.tar.gz"
 OLX_NO_CHANGE = FIXTURES / "course-v1:MITxT+8.01.3x+3T2022_no_change.tar.gz"
 OLX_4X = FIXTURES / "course-v1:MITxT+8.01.4x+3T2022.tar.gz"
-CANVAS_DIR = Path("/work/shared/fixtures/canvas-export/du-spcs-302-earth-and-its-processes")
+CANVAS_DIR = FIXTURES_ROOT / "canvas-export" / "du-spcs-302-earth-and-its-processes"
 
 
 def read_members(path: Path) -> list[tuple[tarfile.TarInfo, bytes | None]]:

@@ -19,8 +19,9 @@ from sources.archives.canvas import (
     zip_reader,
 )
 from sources.archives.olx import previous_lookup
+from tests.helpers.fixtures import FIXTURES_ROOT
 
-CANVAS_DIR = Path("/work/shared/fixtures/canvas-export/du-spcs-302-earth-and-its-processes")
+CANVAS_DIR = FIXTURES_ROOT / "canvas-export" / "du-spcs-302-earth-and-its-processes"
 NOW = datetime(2026, 1, 15, tzinfo=UTC)
 TITLE = "[parent] SPCS 302 Earth and Its Processes"
 UNIT1 = "wiki_content/unit-1-objectives.html"

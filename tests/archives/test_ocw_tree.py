@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -15,8 +14,9 @@ from sources.archives.ocw import (
     read_ocw_site,
     transform_course,
 )
+from tests.helpers.fixtures import TEST_JSON
 
-ROOT = Path("/work/shared/fixtures/mitlearn/test_json")
+ROOT = TEST_JSON
 SLUG = "16-01-unified-engineering-i-ii-iii-iv-fall-2005-spring-2006"
 PREFIX = f"courses/{SLUG}"
 

@@ -27,9 +27,10 @@ from sources.archives.olx import (
     url_for_module,
     walk_olx,
 )
+from tests.helpers.fixtures import TEST_JSON
 from tests.helpers.stuck_parse import MARKER, PID_DIR_ENV, stuck_on_marker
 
-FIXTURES = Path("/work/shared/fixtures/mitlearn/test_json")
+FIXTURES = TEST_JSON
 OLX = FIXTURES / "course-v1:MITxT+8.01.3x+3T2022.tar.gz"
 OLX_NO_CHANGE = FIXTURES / "course-v1:MITxT+8.01.3x+3T2022_no_change.tar.gz"
 RUN = "course-v1:MITxT+8.01.3x+3T2022"

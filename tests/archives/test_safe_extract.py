@@ -25,8 +25,9 @@ from sources.archives.safe_extract import (
     UnsafeArchiveError,
     safe_extract,
 )
+from tests.helpers.fixtures import TEST_JSON
 
-FIXTURES = Path("/work/shared/fixtures/mitlearn/test_json")
+FIXTURES = TEST_JSON
 OLX = FIXTURES / "course-v1:MITxT+8.01.3x+3T2022.tar.gz"
 
 

@@ -11,7 +11,6 @@ import signal
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import psutil
 import pytest
@@ -25,9 +24,10 @@ from learnflow.textextract import (
     TikaServerExtractor,
     make_text_extractor,
 )
+from tests.helpers.fixtures import MITLEARN
 from tests.helpers.stuck_parse import MARKER, PID_DIR_ENV, stuck_on_marker
 
-NOTES_PDF = Path("/work/shared/fixtures/mitlearn/test_pdfs/notes.pdf")
+NOTES_PDF = MITLEARN / "test_pdfs" / "notes.pdf"
 HAS_TESSERACT = shutil.which("tesseract") is not None
 
 

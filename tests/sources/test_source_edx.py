@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs
@@ -22,8 +21,8 @@ from sources import edx
 from sources._oauth import TOKENS, TokenCache
 from sources.base import ExtractContext
 from tests.helpers.corruption import JUNK, corrupted
+from tests.helpers.fixtures import SHARED
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 FIXTURES = SHARED / "fixtures" / "mitlearn" / "test_json"
 NOW = datetime(2024, 1, 1, tzinfo=UTC)
 

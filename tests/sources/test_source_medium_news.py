@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from pathlib import Path
 from xml.sax.saxutils import escape
 
 import pytest
@@ -17,11 +16,9 @@ from learnflow.models import TransformOutput
 from learnflow.settings import get_settings
 from sources import medium_news
 from sources.base import ExtractContext
+from tests.helpers.fixtures import MITLEARN
 
-RSS_FILE = (
-    Path(__file__).resolve().parents[2].parent
-    / "shared/fixtures/mitlearn/test_html/test_medium_mit_news.rss"
-)
+RSS_FILE = MITLEARN / "test_html" / "test_medium_mit_news.rss"
 RSS = RSS_FILE.read_bytes()
 TEXT = RSS.decode()
 ITEMS = re.findall(r"<item>.*?</item>", TEXT, flags=re.S)

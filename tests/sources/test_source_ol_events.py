@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,10 +19,7 @@ from learnflow.settings import get_settings
 from sources import ol_events
 from sources.base import ExtractContext
 from tests.helpers.corruption import corrupted
-
-TEST_JSON = (
-    Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "mitlearn" / "test_json"
-)
+from tests.helpers.fixtures import TEST_JSON
 
 
 def load(name: str) -> Any:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import csv
 import io
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,8 +17,8 @@ from learnflow.settings import get_settings
 from sources import oll
 from sources.base import ExtractContext
 from tests.helpers.corruption import JUNK, corrupted
+from tests.helpers.fixtures import SHARED
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 CSV_FILE = SHARED / "fixtures" / "mitlearn" / "learning_resources" / "data" / "oll_metadata.csv"
 CSV_BYTES = CSV_FILE.read_bytes()
 ROWS = list(csv.DictReader(io.StringIO(CSV_BYTES.decode("utf-8"))))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,8 +18,9 @@ from learnflow.settings import get_settings
 from sources import ovs
 from sources.base import ExtractContext
 from tests.helpers.corruption import corrupted
+from tests.helpers.fixtures import MITLEARN
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "mitlearn"
+FIXTURES = MITLEARN
 PAGE = json.loads((FIXTURES / "test_json" / "ovs_videos.json").read_text())
 FIRST, SECOND = PAGE["results"]
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import yaml
@@ -20,8 +19,9 @@ from learnflow.models import TransformOutput
 from learnflow.settings import get_settings
 from sources import podcasts
 from sources.base import ExtractContext
+from tests.helpers.fixtures import FIXTURES_ROOT
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+SHARED = FIXTURES_ROOT
 RSS = (SHARED / "mitlearn/test_html/test_podcast.rss").read_bytes()
 CONFIG_DIR = SHARED / "open-podcast-data/podcasts"
 CHALK = (CONFIG_DIR / "chalk-radio.yaml").read_bytes()

@@ -8,7 +8,6 @@ import io
 import json
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -23,11 +22,9 @@ from learnflow.settings import get_settings
 from sources import posthog_views
 from sources.base import ExtractContext
 from tests.helpers.corruption import JUNK
+from tests.helpers.fixtures import TEST_JSON
 
-EXPORT = (
-    Path(__file__).resolve().parents[2].parent
-    / "shared/fixtures/mitlearn/test_json/posthog/test_data.parquet.zst"
-)
+EXPORT = TEST_JSON / "posthog" / "test_data.parquet.zst"
 RAW = EXPORT.read_bytes()
 TABLE = pq.read_table(EXPORT)
 ROWS = TABLE.to_pylist()

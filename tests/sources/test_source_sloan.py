@@ -7,7 +7,6 @@ import json
 from collections import Counter
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs
@@ -23,8 +22,8 @@ from sources import sloan
 from sources._oauth import TOKENS
 from sources.base import ExtractContext
 from tests.helpers.corruption import JUNK, corrupted
+from tests.helpers.fixtures import SHARED
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 FIXTURES = SHARED / "fixtures" / "mitlearn" / "test_json"
 NOW = datetime(2024, 9, 1, tzinfo=UTC)
 

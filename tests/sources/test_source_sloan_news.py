@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote
 
@@ -25,8 +24,8 @@ from learnflow.settings import get_settings
 from sources import sloan_news
 from sources.base import ExtractContext
 from tests.helpers.corruption import corrupted
+from tests.helpers.fixtures import SHARED
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 FIXTURES = SHARED / "fixtures" / "mitlearn" / "test_json"
 WEBINAR = json.loads((FIXTURES / "sloan_webinars_output.json").read_text())
 

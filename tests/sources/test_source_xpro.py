@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,8 +17,8 @@ from learnflow.settings import get_settings
 from sources import xpro
 from sources.base import ExtractContext
 from tests.helpers.corruption import JUNK, corrupted
+from tests.helpers.fixtures import SHARED
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 FIXTURES = SHARED / "fixtures" / "mitlearn" / "test_json"
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 

@@ -7,7 +7,6 @@ import contextlib
 import copy
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,8 +20,9 @@ from learnflow.settings import get_settings
 from sources import youtube
 from sources.base import ExtractContext
 from tests.helpers.corruption import corrupted
+from tests.helpers.fixtures import FIXTURES_ROOT
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+SHARED = FIXTURES_ROOT
 YT = SHARED / "mitlearn/test_json/youtube"
 CHANNELS_YAML = (SHARED / "open-video-data/youtube/channels.yaml").read_bytes()
 OCW_CHANNEL = "UCEBb1b_L6zDS3xTUrIALZOw"

@@ -23,6 +23,7 @@ from pydantic import BaseModel, SecretStr
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from tests.helpers.fixtures import TEST_JSON
 from webhook_service.app import create_app
 from webhook_service.config import WebhookConfig
 from webhook_service.server import ServerThread
@@ -32,7 +33,7 @@ from webhook_service.starter import LazyTemporalStarter, WorkflowStarter
 MIGRATION = (
     Path(__file__).resolve().parents[2] / "learnflow/db/migrations/0002_program_certificate.sql"
 )
-FIXTURE_OVS = Path("/work/shared/fixtures/mitlearn/test_json/ovs_videos.json")
+FIXTURE_OVS = TEST_JSON / "ovs_videos.json"
 
 OLD_SECRET = "old-secret-0123456789abcdefghij"
 NEW_KEY = b"new-key-bytes-0123456789-abcdefgh"

@@ -30,6 +30,7 @@ from learnflow.models import TransformOutput
 from sources import all_sources
 from sources.archives.safe_extract import ExtractionLimits, UnsafeArchiveError, safe_extract
 from tests.helpers.corruption import corrupted
+from tests.helpers.fixtures import TEST_JSON
 from tests.webhooks.conftest import (
     OLD_SECRET,
     REMOVED_SECRET,
@@ -112,7 +113,7 @@ async def test_webhook_storm_lets_only_the_genuine_delivery_through(temporal_ser
 # ---------------------------------------------------------------------------------------------
 # archives
 
-OLX = Path("/work/shared/fixtures/mitlearn/test_json/course-v1:MITxT+8.01.3x+3T2022.tar.gz")
+OLX = TEST_JSON / "course-v1:MITxT+8.01.3x+3T2022.tar.gz"
 # An absolute member name: if extraction ever honoured it, this file would appear.
 ESCAPE_CANARY = f"/tmp/learnflow-escape-canary-{uuid.uuid4().hex}"
 SMALL = ExtractionLimits(

@@ -14,7 +14,6 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import grpc
 import httpx
@@ -33,6 +32,7 @@ from learnflow.db.content_files import ContentFileStore
 from search_service.pb import search_pb2 as pb
 from search_service.pb import search_pb2_grpc
 from sources.archives.ocw import transform_course, transform_page
+from tests.helpers.fixtures import TEST_JSON
 from tests.helpers.polling import eventually
 from webhook_service.starter import LazyTemporalStarter
 
@@ -47,7 +47,7 @@ pytestmark = [
 
 OCW = "/api/v1/ocw_next_webhook/"
 OCW_SLUG = "16-01-unified-engineering-i-ii-iii-iv-fall-2005-spring-2006"
-SITE = Path("/work/shared/fixtures/mitlearn/test_json/courses") / OCW_SLUG
+SITE = (TEST_JSON / "courses") / OCW_SLUG
 
 
 @pytest.fixture(scope="module")
