@@ -296,7 +296,9 @@ class TantivyIndex:
                 (tantivy.Occur.Should, tantivy.Query.term_query(self.schema, f"f_{name}", v))
                 for v in norm
             ]
-            clauses.append(tantivy.Query.boolean_query(terms))
+            # A filter selects and never scores, as MIT Learn's post_filter (and the OpenSearch
+            # backend): its clause adds 0, so a document's score is its text's BM25 alone.
+            clauses.append(tantivy.Query.const_score_query(tantivy.Query.boolean_query(terms), 0.0))
         return clauses
 
     def _combine(self, text_q: tantivy.Query, filters: list[tantivy.Query]) -> tantivy.Query:

@@ -193,3 +193,17 @@ def test_dates_sort_and_shape_by_epoch_parsed_once_per_text(tmp_path):
     ages = dict(zip(ids, searcher.fast_field_values("shape_age", addresses), strict=True))
     # the shaping age: the next start, else the last change, else the creation
     assert ages == {1: parsed[0], 2: parsed[1], 3: parsed[0]}
+
+
+def test_filters_select_and_never_score():
+    """As MIT Learn's post_filter: a filtered document scores what it scores unfiltered."""
+    idx = TantivyKeywordIndex()
+    idx._upsert_sync(generate(300))
+    text = dict(text="machine learning", search_mode="best_fields", limit=300,
+                yearly_decay_percent=0, max_incompleteness_penalty=0)  # fmt: skip
+    unfiltered = {h.id: h.score for h in idx.search_sync(KeywordQuery(**text)).hits}
+    filtered = idx.search_sync(
+        KeywordQuery(filters={"free": ["true"], "delivery": ["online"]}, **text)
+    )
+    assert 0 < filtered.total < len(unfiltered)
+    assert all(h.score == unfiltered[h.id] for h in filtered.hits)
