@@ -5,8 +5,9 @@ and times, in this process, the pieces of `TantivyIndex._search_sync` for bench.
 request (best_fields, the 2 filters, the 3 facets) over its queries: the whole answer, the top-k
 search (the score-shaping window, with and without counting), the facet aggregation, and what
 the same engine calls cost in other forms (most_fields' flat disjunction, one facet, counting
-only, all documents). Each figure is CPU milliseconds per query (process time, which a busy
-machine moves much less than wall time), the median of `--rounds` rounds over all queries.
+only, all documents), and the whole answer with tantivy alone (no hot-term columns). Each figure
+is CPU milliseconds per query (process time, which a busy machine moves much less than wall
+time), the median of `--rounds` rounds over all queries.
 """
 
 from __future__ import annotations
@@ -59,8 +60,18 @@ def profile(keyword_dir: Path, rounds: int = 5, queries: list[str] | None = None
     window = min(50, SHAPING_WINDOW)  # the window a 10-hit page re-ranks
     pages = {q: [a for _s, a in searcher.search(best[q], limit=10, count=False).hits] for q in qs}
     all_docs = tantivy.Query.all_query()
+
+    def tantivy_only(q: str) -> object:
+        budget, ix.columns.budget_bytes = ix.columns.budget_bytes, 0
+        try:
+            return ix._search_sync(request(q))
+        finally:
+            ix.columns.budget_bytes = budget
+
     pieces: dict[str, Callable[[str], object]] = {
+        # As served: from the second request of its terms on, the hot-term columns answer.
         "answer (_search_sync)": lambda q: ix._search_sync(request(q)),
+        "answer, tantivy only (no hot-term columns)": tantivy_only,
         "query building": lambda q: engine_query(q, "best_fields"),
         "top-k best_fields, counted (as served)": lambda q: searcher.search(
             best[q], limit=window, count=True
@@ -85,6 +96,10 @@ def profile(keyword_dir: Path, rounds: int = 5, queries: list[str] | None = None
             json.loads(searcher.doc(a)["doc"][0]) for a in pages[q]
         ],
     }
+    for q in qs:  # each query's hot-term columns, built as the service builds them
+        ix._search_sync(request(q))
+        ix._search_sync(request(q))
+    ix.columns.wait_idle()
     matches = searcher.search(flat[qs[0]], limit=1, count=True).count
     return {
         "cpu_ms_per_query": {name: _cpu_ms(fn, qs, rounds) for name, fn in pieces.items()},

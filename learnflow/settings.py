@@ -70,6 +70,8 @@ class Settings(BaseSettings, OvsMediaHosts):
     keyword_backend: str = "tantivy"  # tantivy | opensearch
     opensearch_url: str = ""
     opensearch_index: str = "learnflow"
+    # The embedded keyword engine's hot-term columns per index, in MB (0: tantivy answers all).
+    keyword_column_cache_mb: int = 256
     qdrant_url: str = ""  # empty: embedded (qdrant-client local mode)
     qdrant_path: str = ""  # empty with no url: in memory
     qdrant_collection_prefix: str = "resource_embeddings"

@@ -61,7 +61,10 @@ def make_keyword_index(settings: Settings) -> KeywordIndex:
         return OpenSearchKeywordIndex(settings.opensearch_url, settings.opensearch_index)
     from learnflow.stores.tantivy_index import TantivyKeywordIndex
 
-    return TantivyKeywordIndex(Path(settings.data_dir) / "keyword")
+    return TantivyKeywordIndex(
+        Path(settings.data_dir) / "keyword",
+        column_cache_bytes=settings.keyword_column_cache_mb * 1_000_000,
+    )
 
 
 def make_blob_store(settings: Settings) -> BlobStore:

@@ -53,7 +53,10 @@ def make_content_keyword_index(settings: Settings) -> KeywordIndex:
         )
 
         return OpenSearchContentFileIndex(settings.opensearch_url, settings.opensearch_index)
-    return TantivyContentFileIndex(Path(settings.data_dir) / "content_files")
+    return TantivyContentFileIndex(
+        Path(settings.data_dir) / "content_files",
+        column_cache_bytes=settings.keyword_column_cache_mb * 1_000_000,
+    )
 
 
 def content_stores(settings: Settings) -> ContentStores:

@@ -39,6 +39,7 @@ from learnflow.stores.keyword import (
     engine_text,
     is_quoted,
 )
+from learnflow.stores.tantivy_columns import ColumnRequest, TermColumns
 from learnflow.stores.tantivy_query import TEXT_TOKENIZER, TextQueries, analyse, prepare, register
 
 # Bumped when the schema or an analyzer changes: an index written with an older schema is left
@@ -50,6 +51,9 @@ from learnflow.stores.tantivy_query import TEXT_TOKENIZER, TextQueries, analyse,
 SCHEMA_VERSION = "v5"
 # Score shaping re-ranks at most this many BM25 candidates (a window, as a rescore phase would).
 SHAPING_WINDOW = 200
+# What the hot-term columns of one index may hold (tantivy_columns.py): ~110 columns of a
+# 100k-document index, or ~1,100 of a 10k one.
+COLUMN_CACHE_BYTES = 256_000_000
 # The date score shaping decays from: a resource's next start, else its last change, else creation.
 _AGE_DATES = ("next_start_date", "last_modified", "created_on")
 
@@ -173,18 +177,25 @@ class TantivyIndex:
     generation = f"tantivy-{SCHEMA_VERSION}"
 
     def __init__(
-        self, spec: IndexSpec, path: Path | str | None = None, heap_bytes: int = 128_000_000
+        self,
+        spec: IndexSpec,
+        path: Path | str | None = None,
+        heap_bytes: int = 128_000_000,
+        column_cache_bytes: int = COLUMN_CACHE_BYTES,
     ):
         self.spec = spec
         self.generation = f"tantivy-{spec.schema_version}"
         self.schema = _schema(spec)
+        meta_json = None
         if path is None:
             self.index = tantivy.Index(self.schema)
         else:
             p = Path(path) / spec.schema_version
             p.mkdir(parents=True, exist_ok=True)
             self.index = tantivy.Index(self.schema, path=str(p), reuse=True)
+            meta_json = p / "meta.json"  # rewritten by every commit, whichever process commits
         register(self.index)
+        self.columns = TermColumns(self.index, self.schema, meta_json, column_cache_bytes)
         self.queries = TextQueries(self.schema, spec.text_fields)
         # Per document the writer only looks these up (field names and kinds, fixed per spec).
         self._sorts = tuple(
@@ -252,6 +263,7 @@ class TantivyIndex:
                 writer.add_document(self._to_tantivy(doc))
             writer.commit()
         self.index.reload()
+        self.columns.invalidate()
 
     def _delete_sync(self, ids: list[int]) -> None:
         with self._lock:
@@ -260,6 +272,7 @@ class TantivyIndex:
                 writer.delete_documents_by_term("id", int(i))
             writer.commit()
         self.index.reload()
+        self.columns.invalidate()
 
     async def upsert(self, documents: list[dict[str, Any]]) -> None:
         if documents:
@@ -338,32 +351,49 @@ class TantivyIndex:
         ids = searcher.fast_field_values("id", addresses)
         return tantivy.Query.term_set_query(self.schema, "id", ids)
 
+    def _column_request(self, q: KeywordQuery, window: int) -> ColumnRequest | None:
+        """`q` as the hot-term columns take it, or None when only tantivy answers it."""
+        if q.search_mode != "best_fields" or q.sort or q.title_prefix is not None:
+            return None
+        text = engine_text(q.text)
+        if not text or is_quoted(text):
+            return None
+        filters = []
+        for name, values in q.filters.items():
+            if not values:
+                continue
+            if name not in self._filter_names:
+                return None
+            norm = values if name in self.spec.case_sensitive else [v.lower() for v in values]
+            filters.append((name, tuple(norm)))
+        if any(name not in self._filter_names for name in q.facets):
+            return None
+        return ColumnRequest(
+            terms=tuple(dict.fromkeys(t.text for t in analyse(text))),
+            fields=tuple((f, float(b)) for f, b in self.spec.text_fields.items()),
+            filters=tuple(filters),
+            facets=tuple(q.facets),
+            window=window,
+            fuzzy=q.fuzzy,
+        )
+
     def _search_sync(self, q: KeywordQuery) -> KeywordResults:
-        searcher = self.index.searcher()
-        text_q = self._text_query(q, searcher)
-        query = self._combine(text_q, self._filter_query(q.filters))
-        scored = bool(q.text.strip()) and not q.sort and q.title_prefix is None
-        shaping = self._shapes(q)
-        loose = self._loose_phrase(q)
-        if loose and not scored:
-            # A sorted search does not score either: it gets the scored search's matches.
-            query = self._scored_matches(searcher, query)
-        # tantivy panics on limit=0 (a count- or facets-only request): ask for one hit to get
-        # the count and drop it. Negative paging values are clamped as OpenSearch's from/size.
+        # Negative paging values are clamped as OpenSearch's from/size.
         limit, offset = max(0, int(q.limit)), max(0, int(q.offset))
-        kwargs: dict[str, Any] = {"limit": limit or 1, "offset": offset, "count": True}
-        if shaping:
-            # Re-rank a window of BM25 candidates: 5× the page end, at least 50, at most 200.
-            kwargs.update(limit=min(max(5 * (offset + limit), 50), SHAPING_WINDOW), offset=0)
-        if q.sort:
-            key = self.spec.sort_fields[q.sort.lstrip("-")]
-            kwargs["order_by_field"] = f"s_{key}" if key != "id" else "id"
-            kwargs["order"] = tantivy.Order.Desc if q.sort.startswith("-") else tantivy.Order.Asc
-        elif not scored and "created_on" in self.spec.sort_fields.values():
-            kwargs["order_by_field"] = "s_created_on"
-            kwargs["order"] = tantivy.Order.Desc
-        result = searcher.search(query, **kwargs)
-        page = list(result.hits) if limit else []
+        shaping = self._shapes(q)
+        # Score shaping re-ranks a window of BM25 candidates: 5× the page end, at least 50, at
+        # most SHAPING_WINDOW.
+        window = min(max(5 * (offset + limit), 50), SHAPING_WINDOW) if shaping else 0
+        request = self._column_request(q, window or offset + limit)
+        answered = self.columns.answer(request) if request is not None else None
+        if answered is not None:
+            searcher, answer = answered
+            page = answer.ranked if shaping else answer.ranked[offset : offset + limit]
+            total, facets = answer.total, answer.facets
+        else:
+            searcher = self.index.searcher()
+            page, total, facets = self._tantivy_answer(q, searcher, limit, offset, window)
+        scored = bool(q.text.strip()) and not q.sort and q.title_prefix is None
         if shaping:
             now = datetime.now(UTC).timestamp()
             addresses = [address for _score, address in page]
@@ -383,6 +413,33 @@ class TantivyIndex:
                 continue
             doc = json.loads(searcher.doc(address)["doc"][0])
             hits.append(Hit(id=int(doc["id"]), score=s, document=doc))
+        return KeywordResults(total=total, hits=hits, facets=facets)
+
+    def _tantivy_answer(
+        self, q: KeywordQuery, searcher: tantivy.Searcher, limit: int, offset: int, window: int
+    ) -> tuple[list[tuple[Any, tantivy.DocAddress]], int, dict[str, list[tuple[str, int]]]]:
+        """tantivy's page (the shaping window when `window`), match count and facets."""
+        text_q = self._text_query(q, searcher)
+        query = self._combine(text_q, self._filter_query(q.filters))
+        scored = bool(q.text.strip()) and not q.sort and q.title_prefix is None
+        loose = self._loose_phrase(q)
+        if loose and not scored:
+            # A sorted search does not score either: it gets the scored search's matches.
+            query = self._scored_matches(searcher, query)
+        # tantivy panics on limit=0 (a count- or facets-only request): ask for one hit to get
+        # the count and drop it.
+        kwargs: dict[str, Any] = {"limit": limit or 1, "offset": offset, "count": True}
+        if window:
+            kwargs.update(limit=window, offset=0)
+        if q.sort:
+            key = self.spec.sort_fields[q.sort.lstrip("-")]
+            kwargs["order_by_field"] = f"s_{key}" if key != "id" else "id"
+            kwargs["order"] = tantivy.Order.Desc if q.sort.startswith("-") else tantivy.Order.Asc
+        elif not scored and "created_on" in self.spec.sort_fields.values():
+            kwargs["order_by_field"] = "s_created_on"
+            kwargs["order"] = tantivy.Order.Desc
+        result = searcher.search(query, **kwargs)
+        page = list(result.hits) if limit else []
         facets: dict[str, list[tuple[str, int]]] = {}
         if q.facets and q.search_mode == "best_fields":
             # Counting needs the matches, not their scores: best_fields' per-field dis_max
@@ -409,7 +466,7 @@ class TantivyIndex:
                 buckets = agg.get(n, {}).get("buckets", [])
                 facets[n] = [(str(b["key"]), int(b["doc_count"])) for b in buckets]
         facets = {n: facets[n] for n in q.facets}
-        return KeywordResults(total=int(result.count or 0), hits=hits, facets=facets)
+        return page, int(result.count or 0), facets
 
     async def search(self, query: KeywordQuery) -> KeywordResults:
         return await asyncio.to_thread(self._search_sync, query)
@@ -447,16 +504,26 @@ class TantivyIndex:
 class TantivyKeywordIndex(TantivyIndex):
     """Learning resources (the `KeywordIndex` of the embedded configuration)."""
 
-    def __init__(self, path: Path | str | None = None, heap_bytes: int = 128_000_000):
-        super().__init__(RESOURCE_SPEC, path, heap_bytes)
+    def __init__(
+        self,
+        path: Path | str | None = None,
+        heap_bytes: int = 128_000_000,
+        column_cache_bytes: int = COLUMN_CACHE_BYTES,
+    ):
+        super().__init__(RESOURCE_SPEC, path, heap_bytes, column_cache_bytes)
 
 
 class TantivyContentFileIndex(TantivyIndex):
     """Content files: documents from `search_doc.to_content_file_document` with the full text
     under `_content` (indexed, not stored)."""
 
-    def __init__(self, path: Path | str | None = None, heap_bytes: int = 64_000_000):
-        super().__init__(CONTENT_SPEC, path, heap_bytes)
+    def __init__(
+        self,
+        path: Path | str | None = None,
+        heap_bytes: int = 64_000_000,
+        column_cache_bytes: int = COLUMN_CACHE_BYTES,
+    ):
+        super().__init__(CONTENT_SPEC, path, heap_bytes, column_cache_bytes)
 
 
 def shaping_factor(

@@ -12,6 +12,7 @@ def test_profile_times_each_piece_of_a_built_corpus(tmp_path):
 
     pieces = result["cpu_ms_per_query"]
     assert "answer (_search_sync)" in pieces
+    assert "answer, tantivy only (no hot-term columns)" in pieces
     assert all(ms >= 0 for ms in pieces.values()), pieces
     assert result["meta"]["docs"] == 300
     assert 0 < result["meta"]["matches_of_first_query"] <= 300
