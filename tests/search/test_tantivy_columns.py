@@ -16,9 +16,10 @@ from datetime import UTC, datetime
 import pytest
 
 from bench.search import FACETS, QUERIES, WORDS, generate
+from learnflow.search_doc import to_content_file_document
 from learnflow.stores import tantivy_index
 from learnflow.stores.keyword import KeywordQuery, KeywordResults
-from learnflow.stores.tantivy_index import TantivyKeywordIndex
+from learnflow.stores.tantivy_index import TantivyContentFileIndex, TantivyKeywordIndex
 
 
 class _FrozenClock(datetime):
@@ -216,3 +217,31 @@ def test_a_small_budget_evicts_and_still_answers_exactly(tmp_path) -> None:
         assert _answer(_from_columns(small, counted, q)) == _answer(tantivy_only.search_sync(q))
     snapshot = small.columns._snapshot
     assert snapshot is not None and snapshot.evicted > 0 and 0 < snapshot.bytes <= budget
+
+
+def test_the_content_file_index_answers_alike(tmp_path) -> None:
+    """The content-file index (its own fields, boosts and filters) through the same columns."""
+    rng = random.Random(5)
+    platforms, extensions = ["ocw", "mitxonline", "edx"], ["pdf", "html", "srt"]
+
+    def content_file(i: int) -> dict:
+        row = {"id": i, "key": f"k/{i}", "resource_id": i % 40, "run_id": f"r{i % 7}",
+               "title": " ".join(rng.sample(WORDS, 3)), "file_extension": rng.choice(extensions),
+               "content": " ".join(rng.choices(WORDS, k=rng.randint(20, 200))),
+               "platform": rng.choice(platforms), "offered_by": "ocw",
+               "resource_readable_id": f"res-{i % 40}", "data": {}}  # fmt: skip
+        return {**to_content_file_document(row), "_content": row["content"]}
+
+    files = [content_file(i) for i in range(1, 601)]
+    tantivy_only = TantivyContentFileIndex(tmp_path, column_cache_bytes=0)
+    tantivy_only._upsert_sync(files[:300])
+    tantivy_only._upsert_sync(files[300:])
+    columns = TantivyContentFileIndex(tmp_path)
+    columns.columns.admit_after = 1
+    counted = _Counted(columns.columns)
+    for text in QUERIES:
+        for filters in ({}, {"file_extension": [".pdf", ".srt"]}):
+            q = KeywordQuery(text=text, filters=filters, facets=["platform", "file_extension"],
+                             search_mode="best_fields", limit=20)  # fmt: skip
+            got = _from_columns(columns, counted, q)
+            assert got.total > 0 and _answer(got) == _answer(tantivy_only.search_sync(q)), q
