@@ -47,6 +47,8 @@ SPARSE_SHARE = 0.5
 MAX_REMEMBERED = 100_000
 # Requests waiting for their columns to be built, at most (more go to tantivy, unscheduled).
 MAX_PENDING = 64
+# A terms aggregation's `size` (MIT Learn's 10000): a facet with that many values is tantivy's.
+MAX_FACET_VALUES = 10_000
 # Ranking samples every this-many documents for a threshold the best `window` reach.
 SAMPLE_STRIDE = 16
 
@@ -221,7 +223,9 @@ class TermColumns:
             self._keep(snap, key, col, _nbytes(col))
         return col  # type: ignore[return-value]
 
-    def _value_bits(self, snap: _Snapshot, base: _Base, name: str, value: str) -> np.ndarray:
+    def _value_bits(
+        self, snap: _Snapshot, base: _Base, name: str, value: str, keep: bool = True
+    ) -> np.ndarray:
         """The documents with `value` in the raw field `name`, as bits (see `_bits`)."""
         key = ("bits", name, value)
         bits = self._cached(snap, key)
@@ -231,7 +235,8 @@ class TermColumns:
             mask = np.zeros(base.size, bool)
             mask[where] = True
             bits = _bits(mask)
-            self._keep(snap, key, bits, bits.nbytes)
+            if keep:
+                self._keep(snap, key, bits, bits.nbytes)
         return bits  # type: ignore[return-value]
 
     def _facet_values(
@@ -247,13 +252,15 @@ class TermColumns:
             )
             buckets = agg.get("k", {}).get("buckets", [])
             keys = [str(b["key"]) for b in buckets]
-            rows = [self._value_bits(snap, base, name, k) for k in keys]
+            many = len(keys) >= MAX_FACET_VALUES  # tantivy answers (see below): no rows
+            # The rows are the matrix's own (a filter's value keeps its own bits when asked).
+            rows = [] if many else [self._value_bits(snap, base, name, k, keep=False) for k in keys]
             matrix = np.stack(rows) if rows else np.zeros((0, _words(base.size)), np.uint64)
             values = (keys, matrix)
             self._keep(snap, key, values, matrix.nbytes + 64 * len(keys))
         keys, matrix = values  # type: ignore[misc]
-        if len(keys) >= 10000:
-            return None  # more values than one aggregation lists: tantivy answers
+        if len(keys) >= MAX_FACET_VALUES:
+            return None  # as many values as one aggregation lists: maybe more, tantivy answers
         return keys, matrix
 
     # -- answers --------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import pytest
 
 from bench.search import FACETS, QUERIES, WORDS, generate
 from learnflow.search_doc import to_content_file_document
-from learnflow.stores import tantivy_index
+from learnflow.stores import tantivy_columns, tantivy_index
 from learnflow.stores.keyword import KeywordQuery, KeywordResults
 from learnflow.stores.tantivy_index import TantivyContentFileIndex, TantivyKeywordIndex
 
@@ -245,3 +245,18 @@ def test_the_content_file_index_answers_alike(tmp_path) -> None:
                              search_mode="best_fields", limit=20)  # fmt: skip
             got = _from_columns(columns, counted, q)
             assert got.total > 0 and _answer(got) == _answer(tantivy_only.search_sync(q)), q
+
+
+def test_a_facet_with_as_many_values_as_an_aggregation_lists_is_tantivys(
+    tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setattr(tantivy_columns, "MAX_FACET_VALUES", 3)  # platform has more here
+    idx = TantivyKeywordIndex(tmp_path)
+    idx._upsert_sync(generate(300))
+    idx.columns.admit_after = 1
+    counted = _Counted(idx.columns)
+    q = KeywordQuery(text="quantum physics", search_mode="best_fields", facets=["platform"])
+    _warm(idx, q)
+    got = idx.search_sync(q)
+    assert counted.answered == 0 and len(got.facets["platform"]) > 3
+    assert _answer(got) == _by_tantivy(idx, q)
