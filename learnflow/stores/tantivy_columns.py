@@ -190,12 +190,12 @@ class TermColumns:
                 snap.columns.move_to_end(key)
             return value
 
-    def _keep(self, snap: _Snapshot, key: object, value: object, nbytes: int) -> None:
+    def _keep(self, snap: _Snapshot, key: object, value: object) -> None:
         with self._lock:
             if key in snap.columns:
                 return
             snap.columns[key] = value
-            snap.bytes += nbytes
+            snap.bytes += _nbytes(value)
             while snap.bytes > self.budget_bytes and len(snap.columns) > 1:
                 _k, old = snap.columns.popitem(last=False)
                 snap.bytes -= _nbytes(old)
@@ -220,7 +220,7 @@ class TermColumns:
             else:
                 col = np.zeros(base.size, np.float32)
                 col[where] = scores
-            self._keep(snap, key, col, _nbytes(col))
+            self._keep(snap, key, col)
         return col  # type: ignore[return-value]
 
     def _value_bits(
@@ -236,7 +236,7 @@ class TermColumns:
             mask[where] = True
             bits = _bits(mask)
             if keep:
-                self._keep(snap, key, bits, bits.nbytes)
+                self._keep(snap, key, bits)
         return bits  # type: ignore[return-value]
 
     def _facet_values(
@@ -257,7 +257,7 @@ class TermColumns:
             rows = [] if many else [self._value_bits(snap, base, name, k, keep=False) for k in keys]
             matrix = np.stack(rows) if rows else np.zeros((0, _words(base.size)), np.uint64)
             values = (keys, matrix)
-            self._keep(snap, key, values, matrix.nbytes + 64 * len(keys))
+            self._keep(snap, key, values)
         keys, matrix = values  # type: ignore[misc]
         if len(keys) >= MAX_FACET_VALUES:
             return None  # as many values as one aggregation lists: maybe more, tantivy answers
